@@ -1,0 +1,168 @@
+//! Receiving a job submission: multipart parts are streamed to a scratch directory (never held
+//! whole in memory) under byte limits, then the options and every photo are checked before
+//! anything is stored. A rejected request leaves nothing behind: the scratch directory is removed
+//! when the [`Upload`] is dropped.
+
+use std::path::{Path, PathBuf};
+
+use axum::extract::multipart::{Field, Multipart, MultipartError};
+use futures_util::{StreamExt, stream};
+use minimoto_common::{
+    limits::Limits,
+    photo::{self, PhotoInfo},
+    spec::RenderSpec,
+};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{ApiError, ApiResult};
+
+/// Largest `options` part: a render spec is a few hundred bytes.
+const MAX_OPTIONS_BYTES: usize = 64 * 1024;
+
+/// A checked submission, staged on local disk.
+#[derive(Debug)]
+pub struct Upload {
+    pub images: Vec<StagedImage>,
+    pub options: RenderSpec,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Debug)]
+pub struct StagedImage {
+    pub path: PathBuf,
+    pub file_name: Option<String>,
+    pub bytes: u64,
+    pub info: PhotoInfo,
+}
+
+struct Received {
+    path: PathBuf,
+    file_name: Option<String>,
+    bytes: u64,
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    ApiError::bad_request("bad-multipart", format!("the multipart body could not be read: {}", e.body_text()))
+}
+
+/// Reads the whole multipart body, checking limits as bytes arrive, then checks the options and
+/// decodes every photo once (on the blocking pool, a few at a time) to prove it is whole.
+pub async fn receive(mut multipart: Multipart, limits: &Limits, scratch: &Path) -> ApiResult<Upload> {
+    tokio::fs::create_dir_all(scratch).await.map_err(ApiError::internal)?;
+    let dir = tempfile::Builder::new().prefix("upload-").tempdir_in(scratch).map_err(ApiError::internal)?;
+    let mut received: Vec<Received> = Vec::new();
+    let mut options: Option<Vec<u8>> = None;
+    let mut total: u64 = 0;
+
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name() {
+            Some("images") => {
+                if received.len() as u64 >= u64::from(limits.max_images) {
+                    return Err(ApiError::too_large(
+                        "too-many-images",
+                        format!("a job takes at most {} images", limits.max_images),
+                    ));
+                }
+                let index = received.len() + 1;
+                let path = dir.path().join(format!("{index:04}"));
+                let file_name = field.file_name().map(str::to_owned);
+                let bytes = stream_to_file(field, &path, index, limits, &mut total).await?;
+                received.push(Received { path, file_name, bytes });
+            }
+            Some("options") => {
+                if options.is_some() {
+                    return Err(ApiError::bad_request("duplicate-part", "the `options` part was sent twice"));
+                }
+                options = Some(read_small(field, MAX_OPTIONS_BYTES).await?);
+            }
+            other => {
+                return Err(ApiError::bad_request(
+                    "unexpected-part",
+                    format!(
+                        "unexpected part `{}`: send photos as `images` file parts and the render options as an `options` JSON part",
+                        other.unwrap_or("")
+                    ),
+                ));
+            }
+        }
+    }
+    if received.is_empty() {
+        return Err(ApiError::bad_request("no-images", "send at least one photo as an `images` file part"));
+    }
+
+    let options = match options {
+        Some(json) => RenderSpec::from_json(&json).map_err(|v| ApiError::invalid_options(vec![v]))?,
+        None => RenderSpec::default(),
+    };
+    let count = u32::try_from(received.len()).unwrap_or(u32::MAX);
+    let violations = options.validate(count, limits);
+    if !violations.is_empty() {
+        return Err(ApiError::invalid_options(violations));
+    }
+
+    let images = inspect_all(received, limits).await?;
+    Ok(Upload { images, options, _dir: dir })
+}
+
+async fn stream_to_file(
+    mut field: Field<'_>,
+    path: &Path,
+    index: usize,
+    limits: &Limits,
+    total: &mut u64,
+) -> ApiResult<u64> {
+    let mut file = tokio::fs::File::create(path).await.map_err(ApiError::internal)?;
+    let mut bytes: u64 = 0;
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        bytes += chunk.len() as u64;
+        *total += chunk.len() as u64;
+        if bytes > limits.max_image_bytes {
+            return Err(ApiError::too_large(
+                "image-too-large",
+                format!("image {index} is larger than the limit of {} bytes per image", limits.max_image_bytes),
+            ));
+        }
+        if *total > limits.max_total_bytes {
+            return Err(ApiError::too_large(
+                "upload-too-large",
+                format!("the images together are larger than the limit of {} bytes", limits.max_total_bytes),
+            ));
+        }
+        file.write_all(&chunk).await.map_err(ApiError::internal)?;
+    }
+    file.flush().await.map_err(ApiError::internal)?;
+    Ok(bytes)
+}
+
+async fn read_small(mut field: Field<'_>, max: usize) -> ApiResult<Vec<u8>> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if buf.len() + chunk.len() > max {
+            return Err(ApiError::too_large("options-too-large", format!("the `options` part is over {max} bytes")));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+/// Checks every photo (header first, then a full decode), a few at a time so one upload cannot take
+/// every core; the first bad photo (in upload order) is the one reported.
+async fn inspect_all(received: Vec<Received>, limits: &Limits) -> ApiResult<Vec<StagedImage>> {
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let results: Vec<_> = stream::iter(received.into_iter().enumerate())
+        .map(|(i, r)| {
+            let limits = limits.clone();
+            async move {
+                let path = r.path.clone();
+                let info = tokio::task::spawn_blocking(move || photo::inspect(&path, &limits))
+                    .await
+                    .map_err(ApiError::internal)?
+                    .map_err(|e| ApiError::photo(i + 1, r.file_name.as_deref(), &e))?;
+                Ok::<_, ApiError>(StagedImage { path: r.path, file_name: r.file_name, bytes: r.bytes, info })
+            }
+        })
+        .buffered(parallel)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}

@@ -1,0 +1,166 @@
+//! `/v1/jobs`: submit a job, read it, fetch its video.
+
+use axum::{
+    extract::{Multipart, Path, State, multipart::MultipartRejection},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+    Json,
+};
+use chrono::Utc;
+use minimoto_common::{
+    JobId,
+    job::{Job, Status},
+};
+use utoipa::ToSchema;
+
+use crate::{
+    error::{ApiError, ApiResult, Problem},
+    ingest::{self, Upload},
+    state::AppState,
+    view::JobView,
+};
+
+/// The multipart form of `POST /v1/jobs`.
+#[derive(Debug, ToSchema)]
+#[expect(dead_code, reason = "documents the multipart form for OpenAPI; parts are read by `ingest`")]
+pub struct CreateJobForm {
+    /// One or more photos (JPEG, PNG, WebP, GIF, BMP or TIFF, detected by content), in order.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    images: Vec<Vec<u8>>,
+    /// Render options as JSON; every field is optional.
+    #[schema(value_type = Option<minimoto_common::spec::RenderSpec>)]
+    options: Option<String>,
+}
+
+pub fn job_path(id: JobId) -> String {
+    format!("/v1/jobs/{id}")
+}
+
+fn parse_id(raw: &str) -> ApiResult<JobId> {
+    raw.parse().map_err(|_| ApiError::not_found(format!("job {raw}")))
+}
+
+/// Submit photos to be made into a video.
+#[utoipa::path(
+    post, path = "/v1/jobs", tag = "jobs",
+    request_body(content = CreateJobForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "Accepted: the job is queued", body = JobView,
+            headers(("Location" = String, description = "The job's URL"))),
+        (status = 400, description = "Malformed request: no images, an unknown part", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too many images, or an image or the upload too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not multipart, or a part is not a supported image", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid options, or a corrupt image", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A backend is down", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_job(
+    State(state): State<AppState>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
+    let multipart = multipart.map_err(|e| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not-multipart",
+            format!("send the job as multipart/form-data ({})", e.body_text()),
+        )
+    })?;
+    let upload = ingest::receive(multipart, &state.limits, &state.scratch_dir).await?;
+    let job = submit(&state, upload).await?;
+    let location = job_path(job.id);
+    let view = JobView::of(job, state.blobs.as_ref(), state.url_ttl).await?;
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(view)).into_response())
+}
+
+/// Stores the photos, writes the job, queues it. On any failure, undoes what was done so a
+/// rejected submission leaves nothing behind.
+async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
+    let id = JobId::new();
+    let prefix = format!("jobs/{id}/");
+    let result = async {
+        let mut keys = Vec::with_capacity(upload.images.len());
+        for (i, image) in upload.images.iter().enumerate() {
+            let key = format!("{prefix}inputs/{i:04}.{}", image.info.format);
+            state.blobs.put_file(&key, &image.path, &format!("image/{}", image.info.format)).await?;
+            keys.push(key);
+        }
+        let job = Job::new(id, upload.options.clone(), keys, Utc::now());
+        state.jobs.create(&job).await?;
+        if let Err(e) = state.queue.send(id).await {
+            let _ = state.jobs.delete(id).await;
+            return Err(e);
+        }
+        Ok(job)
+    }
+    .await;
+    if result.is_err() {
+        if let Err(e) = state.blobs.delete_prefix(&prefix).await {
+            tracing::warn!(job_id = %id, error = %e, "could not remove the blobs of a failed submission");
+        }
+    }
+    let job = result?;
+    tracing::info!(job_id = %id, images = job.inputs.len(), "job queued");
+    Ok(job)
+}
+
+/// Read a job: its status, progress and, once it succeeded, where to download the video.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = JobId, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<JobView>> {
+    let id = parse_id(&id)?;
+    let job = state.jobs.get(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    Ok(Json(JobView::of(job, state.blobs.as_ref(), state.url_ttl).await?))
+}
+
+/// Download the video: redirects to a fresh expiring URL (so `curl -L` fetches the file).
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/video", tag = "jobs",
+    params(("id" = JobId, Path, description = "The job id")),
+    responses(
+        (status = 302, description = "Redirect to the video", headers(("Location" = String))),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has no video (yet)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The video has expired and was deleted", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_video(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let job = state.jobs.get(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    let outputs = match (job.status, &job.outputs) {
+        (Status::Succeeded, Some(o)) => o,
+        (status @ (Status::Queued | Status::Running), _) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not-ready",
+                format!("job {id} is {}; poll it until it has succeeded", status.as_str()),
+            ));
+        }
+        (status, _) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "no-video",
+                format!("job {id} {} and has no video", status.as_str()),
+            ));
+        }
+    };
+    if state.blobs.size(&outputs.video_key).await?.is_none() {
+        return Err(ApiError::new(StatusCode::GONE, "expired", format!("the video of job {id} has expired")));
+    }
+    let url = state.blobs.url(&outputs.video_key, state.url_ttl).await?;
+    let mut res = Redirect::to(&url.url).into_response();
+    *res.status_mut() = StatusCode::FOUND;
+    no_store(res.headers_mut());
+    Ok(res)
+}
+
+/// Redirects carry a short-lived URL: caches must not keep them.
+fn no_store(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+}
+

@@ -1,0 +1,86 @@
+//! The job as clients see it: the stored record minus internals, plus fresh download URLs.
+
+use chrono::{DateTime, Utc};
+use minimoto_common::{
+    JobId,
+    job::{Job, JobError, Stage, Status},
+    ports::BlobStore,
+    spec::RenderSpec,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10", "status": "succeeded", "stage": null,
+    "progress": 1.0, "created_at": "2026-11-23T10:00:00Z", "started_at": "2026-11-23T10:00:01Z",
+    "finished_at": "2026-11-23T10:00:09Z", "image_count": 3, "options": {"width": 1280, "height": 720,
+    "fps": 30, "seconds_per_image": 3.0, "transition": {"kind": "crossfade", "seconds": 0.5},
+    "motion": "kenburns", "fit": "blur", "background": "#000000"}, "error": null,
+    "outputs": {"video_url": "http://127.0.0.1:8080/files/jobs/0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10/video.mp4?expires=1795000000&signature=…",
+    "poster_url": "http://127.0.0.1:8080/files/jobs/0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10/poster.jpg?expires=1795000000&signature=…",
+    "urls_expire_at": "2026-11-23T11:00:00Z", "duration_seconds": 9.0, "width": 1280, "height": 720,
+    "size_bytes": 1843200}}))]
+pub struct JobView {
+    pub id: JobId,
+    pub status: Status,
+    /// What a running job is doing now; null otherwise.
+    pub stage: Option<Stage>,
+    /// 0.0–1.0.
+    pub progress: f64,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub image_count: u32,
+    /// The effective render options, defaults filled in.
+    pub options: RenderSpec,
+    pub error: Option<JobError>,
+    /// Present when the job succeeded.
+    pub outputs: Option<OutputsView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutputsView {
+    /// The H.264 MP4, downloadable until `urls_expire_at` (supports HTTP Range).
+    pub video_url: String,
+    /// A JPEG frame of the video.
+    pub poster_url: String,
+    pub urls_expire_at: DateTime<Utc>,
+    pub duration_seconds: f64,
+    pub width: u32,
+    pub height: u32,
+    pub size_bytes: u64,
+}
+
+impl JobView {
+    pub async fn of(job: Job, blobs: &dyn BlobStore, ttl: std::time::Duration) -> minimoto_common::Result<Self> {
+        let outputs = match (&job.status, &job.outputs) {
+            (Status::Succeeded, Some(o)) => {
+                let video = blobs.url(&o.video_key, ttl).await?;
+                let poster = blobs.url(&o.poster_key, ttl).await?;
+                Some(OutputsView {
+                    video_url: video.url,
+                    poster_url: poster.url,
+                    urls_expire_at: video.expires_at,
+                    duration_seconds: o.duration_seconds,
+                    width: o.width,
+                    height: o.height,
+                    size_bytes: o.size_bytes,
+                })
+            }
+            _ => None,
+        };
+        Ok(Self {
+            id: job.id,
+            status: job.status,
+            stage: job.stage,
+            progress: job.progress,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            image_count: u32::try_from(job.inputs.len()).unwrap_or(u32::MAX),
+            options: job.options,
+            error: job.error,
+            outputs,
+        })
+    }
+}

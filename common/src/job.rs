@@ -1,0 +1,333 @@
+//! The job record and its status machine.
+//!
+//! ```text
+//! queued ──claim──▶ running ──succeed──▶ succeeded
+//!    │                 │ └────fail─────▶ failed
+//!    └──cancel──▶ cancelled ◀──cancel──┘
+//! ```
+//!
+//! Every change is a method here that checks the machine (and, while running, the lease owner), and
+//! stores persist it with a compare-and-set on [`Job::version`]: two processes racing on one job
+//! cannot both win. Terminal states never change.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{ids::JobId, spec::RenderSpec};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+
+    /// Whether the machine allows `self → next`.
+    pub fn can_become(self, next: Status) -> bool {
+        use Status::*;
+        matches!(
+            (self, next),
+            (Queued, Running) | (Running, Succeeded) | (Running, Failed) | (Queued | Running, Cancelled)
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What a running job is doing now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Downloading,
+    Rendering,
+    Uploading,
+}
+
+/// Why a job failed: a stable kebab-case `code` for programs and a `message` for people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobError {
+    #[schema(example = "image-unreadable")]
+    pub code: String,
+    #[schema(example = "photo 3 could not be decoded: the file is truncated")]
+    pub message: String,
+}
+
+impl JobError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self { code: code.into(), message: message.into() }
+    }
+}
+
+/// What a succeeded job produced: where the files are (blob keys) and facts about the video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outputs {
+    pub video_key: String,
+    pub poster_key: String,
+    pub duration_seconds: f64,
+    pub width: u32,
+    pub height: u32,
+    pub frames: u64,
+    pub size_bytes: u64,
+}
+
+/// Which worker holds a running job, and when it last proved it is alive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    pub heartbeat_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub status: Status,
+    pub stage: Option<Stage>,
+    pub progress: f64,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub options: RenderSpec,
+    /// Blob keys of the photos, in order.
+    pub inputs: Vec<String>,
+    pub error: Option<JobError>,
+    pub outputs: Option<Outputs>,
+    pub lease: Option<Lease>,
+    /// How many times a worker has claimed the job.
+    pub attempts: u32,
+    /// Bumped by every store write; the compare-and-set token.
+    pub version: u64,
+}
+
+/// Why a change was refused by the status machine or the lease.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("job is {0:?}, which cannot become {1:?}")]
+    Status(Status, Status),
+    #[error("job is leased by another worker")]
+    NotOwner,
+    #[error("job is held by a live worker")]
+    Leased,
+}
+
+impl Job {
+    pub fn new(id: JobId, options: RenderSpec, inputs: Vec<String>, now: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            status: Status::Queued,
+            stage: None,
+            progress: 0.0,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            options,
+            inputs,
+            error: None,
+            outputs: None,
+            lease: None,
+            attempts: 0,
+            version: 0,
+        }
+    }
+
+    fn become_(&mut self, next: Status) -> Result<(), Refusal> {
+        if !self.status.can_become(next) {
+            return Err(Refusal::Status(self.status, next));
+        }
+        self.status = next;
+        Ok(())
+    }
+
+    fn check_owner(&self, worker: &str) -> Result<(), Refusal> {
+        if self.status != Status::Running {
+            return Err(Refusal::Status(self.status, Status::Running));
+        }
+        match &self.lease {
+            Some(lease) if lease.owner == worker => Ok(()),
+            _ => Err(Refusal::NotOwner),
+        }
+    }
+
+    /// A worker takes the job: `queued → running`, or takes over a running job whose holder has
+    /// not sent a heartbeat for `lease_ttl` (it crashed; the queue delivered the job again).
+    pub fn claim(&mut self, worker: &str, now: DateTime<Utc>, lease_ttl: Duration) -> Result<(), Refusal> {
+        match (&self.status, &self.lease) {
+            (Status::Running, Some(lease)) if lease.heartbeat_at + lease_ttl > now && lease.owner != worker => {
+                return Err(Refusal::Leased);
+            }
+            (Status::Running, _) => {}
+            _ => self.become_(Status::Running)?,
+        }
+        self.started_at = Some(now);
+        self.stage = Some(Stage::Downloading);
+        self.progress = 0.0;
+        self.lease = Some(Lease { owner: worker.into(), heartbeat_at: now });
+        self.attempts += 1;
+        Ok(())
+    }
+
+    /// The holder reports it is alive, and where it is.
+    pub fn heartbeat(&mut self, worker: &str, stage: Stage, progress: f64, now: DateTime<Utc>) -> Result<(), Refusal> {
+        self.check_owner(worker)?;
+        self.stage = Some(stage);
+        self.progress = progress.clamp(0.0, 1.0);
+        self.lease = Some(Lease { owner: worker.into(), heartbeat_at: now });
+        Ok(())
+    }
+
+    /// The holder gives the job back without finishing it (a retryable failure, or shutdown): it
+    /// stays `running` with no lease, so the next delivery of its message can claim it at once.
+    pub fn release(&mut self, worker: &str) -> Result<(), Refusal> {
+        self.check_owner(worker)?;
+        self.lease = None;
+        self.stage = None;
+        self.progress = 0.0;
+        Ok(())
+    }
+
+    pub fn succeed(&mut self, worker: &str, outputs: Outputs, now: DateTime<Utc>) -> Result<(), Refusal> {
+        self.check_owner(worker)?;
+        self.become_(Status::Succeeded)?;
+        self.outputs = Some(outputs);
+        self.progress = 1.0;
+        self.finish(now);
+        Ok(())
+    }
+
+    pub fn fail(&mut self, worker: &str, error: JobError, now: DateTime<Utc>) -> Result<(), Refusal> {
+        self.check_owner(worker)?;
+        self.become_(Status::Failed)?;
+        self.error = Some(error);
+        self.finish(now);
+        Ok(())
+    }
+
+    pub fn cancel(&mut self, now: DateTime<Utc>) -> Result<(), Refusal> {
+        self.become_(Status::Cancelled)?;
+        self.finish(now);
+        Ok(())
+    }
+
+    fn finish(&mut self, now: DateTime<Utc>) {
+        self.finished_at = Some(now);
+        self.stage = None;
+        self.lease = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Status::*;
+
+    const ALL: [Status; 5] = [Queued, Running, Succeeded, Failed, Cancelled];
+
+    fn job() -> Job {
+        Job::new(JobId::new(), RenderSpec::default(), vec!["a".into()], Utc::now())
+    }
+
+    fn outputs() -> Outputs {
+        Outputs {
+            video_key: "v".into(),
+            poster_key: "p".into(),
+            duration_seconds: 3.0,
+            width: 2,
+            height: 2,
+            frames: 90,
+            size_bytes: 1,
+        }
+    }
+
+    #[test]
+    fn the_machine_allows_exactly_the_documented_edges() {
+        let allowed: Vec<_> = ALL
+            .iter()
+            .flat_map(|a| ALL.iter().map(move |b| (*a, *b)))
+            .filter(|(a, b)| a.can_become(*b))
+            .collect();
+        assert_eq!(
+            allowed,
+            [(Queued, Running), (Queued, Cancelled), (Running, Succeeded), (Running, Failed), (Running, Cancelled)]
+        );
+        for s in [Succeeded, Failed, Cancelled] {
+            assert!(s.is_terminal());
+            assert!(ALL.iter().all(|n| !s.can_become(*n)), "{s:?} must be final");
+        }
+    }
+
+    #[test]
+    fn a_claimed_job_runs_to_success_under_its_owner_only() {
+        let now = Utc::now();
+        let ttl = Duration::seconds(30);
+        let mut j = job();
+        j.claim("w1", now, ttl).expect("claim");
+        assert_eq!((j.status, j.attempts, j.stage), (Running, 1, Some(Stage::Downloading)));
+        assert_eq!(j.clone().claim("w2", now, ttl), Err(Refusal::Leased));
+        assert_eq!(j.clone().heartbeat("w2", Stage::Rendering, 0.5, now), Err(Refusal::NotOwner));
+        j.heartbeat("w1", Stage::Rendering, 1.7, now).expect("heartbeat");
+        assert_eq!(j.progress, 1.0, "progress is clamped");
+        assert_eq!(j.clone().succeed("w2", outputs(), now), Err(Refusal::NotOwner));
+        j.succeed("w1", outputs(), now).expect("succeed");
+        assert_eq!((j.status, j.lease.is_none(), j.finished_at), (Succeeded, true, Some(now)));
+        assert!(j.clone().cancel(now).is_err());
+        assert!(j.clone().claim("w1", now, ttl).is_err());
+    }
+
+    #[test]
+    fn a_stale_lease_can_be_taken_over() {
+        let t0 = Utc::now();
+        let ttl = Duration::seconds(30);
+        let mut j = job();
+        j.claim("dead", t0, ttl).expect("claim");
+        assert_eq!(j.clone().claim("w2", t0 + Duration::seconds(29), ttl), Err(Refusal::Leased));
+        j.claim("w2", t0 + Duration::seconds(31), ttl).expect("takeover");
+        assert_eq!(j.lease.as_ref().map(|l| l.owner.as_str()), Some("w2"));
+        assert_eq!(j.attempts, 2);
+        assert_eq!(j.clone().fail("dead", JobError::new("x", "y"), t0), Err(Refusal::NotOwner));
+    }
+
+    #[test]
+    fn a_released_job_is_claimable_at_once() {
+        let now = Utc::now();
+        let ttl = Duration::seconds(30);
+        let mut j = job();
+        j.claim("w1", now, ttl).expect("claim");
+        assert_eq!(j.clone().release("w2"), Err(Refusal::NotOwner));
+        j.release("w1").expect("release");
+        assert_eq!((j.status, j.lease.is_none()), (Running, true));
+        j.claim("w2", now, ttl).expect("claim after release");
+        assert_eq!(j.attempts, 2);
+    }
+
+    #[test]
+    fn cancel_from_queued_or_running_only() {
+        let now = Utc::now();
+        let mut j = job();
+        j.cancel(now).expect("queued → cancelled");
+        assert_eq!(j.status, Cancelled);
+        let mut j = job();
+        j.claim("w", now, Duration::seconds(1)).expect("claim");
+        j.cancel(now).expect("running → cancelled");
+        assert_eq!(j.clone().heartbeat("w", Stage::Rendering, 0.1, now), Err(Refusal::Status(Cancelled, Running)));
+        let mut j = job();
+        j.claim("w", now, Duration::seconds(1)).expect("claim");
+        j.fail("w", JobError::new("bad", "bad"), now).expect("fail");
+        assert_eq!(j.cancel(now), Err(Refusal::Status(Failed, Cancelled)));
+    }
+}

@@ -1,0 +1,23 @@
+//! The core of minimoto shared by the API, the worker and the CLI.
+//!
+//! - [`job`] and [`spec`]: the domain — a job's record and status machine, and the render spec a
+//!   client asks for (validated here, so the API and the worker agree on what is valid).
+//! - [`ports`]: the narrow traits the services use to reach storage ([`ports::BlobStore`],
+//!   [`ports::JobStore`], [`ports::JobQueue`]), shaped by what the app needs rather than by an SDK.
+//! - [`local`]: the embedded adapters (files + SQLite) used when no cloud is configured.
+//! - `contract` (feature `contract`): the test suites every adapter of a port must pass.
+
+pub mod error;
+pub mod ids;
+pub mod job;
+pub mod limits;
+pub mod local;
+pub mod photo;
+pub mod ports;
+pub mod spec;
+
+#[cfg(feature = "contract")]
+pub mod contract;
+
+pub use error::{Error, Result};
+pub use ids::JobId;

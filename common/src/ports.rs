@@ -1,0 +1,117 @@
+//! The ports: the only ways the services reach storage.
+//!
+//! Each trait is shaped by what minimoto needs, not by an SDK, so the embedded adapters
+//! ([`crate::local`]) and the cloud ones are interchangeable. Every adapter of a port passes the
+//! same contract suite (`crate::contract`, feature `contract`).
+
+use std::{path::Path, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::{
+    error::{Error, Result},
+    ids::JobId,
+    job::{Job, Refusal},
+};
+
+/// Object storage for photos and rendered outputs.
+#[async_trait]
+pub trait BlobStore: Send + Sync + std::fmt::Debug {
+    /// Stores the file at `path` under `key`, replacing what was there (so re-runs are idempotent).
+    /// Returns the stored size in bytes.
+    async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<u64>;
+    /// Copies the object to a local file; `NotFound` if there is none.
+    async fn get_to_file(&self, key: &str, path: &Path) -> Result<u64>;
+    /// The object's size, or `None` if it does not exist.
+    async fn size(&self, key: &str) -> Result<Option<u64>>;
+    /// Deletes every object whose key starts with `prefix`; returns how many.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64>;
+    /// An expiring URL anyone can `GET` the object from (with HTTP Range support).
+    async fn url(&self, key: &str, ttl: Duration) -> Result<SignedUrl>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedUrl {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The job records: the truth about every job.
+#[async_trait]
+pub trait JobStore: Send + Sync + std::fmt::Debug {
+    /// Stores a new job; `Conflict` if the id exists.
+    async fn create(&self, job: &Job) -> Result<()>;
+    async fn get(&self, id: JobId) -> Result<Option<Job>>;
+    /// Compare-and-set: stores `job` with its version bumped, only if the stored version still
+    /// equals `job.version`; `Conflict` otherwise. Returns what was stored.
+    async fn replace(&self, job: &Job) -> Result<Job>;
+    /// Removes a job record (a submission that could not be queued, or retention); true if it existed.
+    async fn delete(&self, id: JobId) -> Result<bool>;
+}
+
+/// What came of [`update_job`].
+#[derive(Debug)]
+pub enum Update {
+    Done(Job),
+    /// The status machine or the lease refused the change; `Job` is the current record.
+    Refused(Refusal, Box<Job>),
+}
+
+/// Reads a job, applies `change` (a [`Job`] transition) and writes it back with a compare-and-set,
+/// re-reading and re-deciding when another writer got there first.
+pub async fn update_job(
+    store: &dyn JobStore,
+    id: JobId,
+    change: impl Fn(&mut Job) -> std::result::Result<(), Refusal> + Send,
+) -> Result<Update> {
+    const ATTEMPTS: usize = 8;
+    for _ in 0..ATTEMPTS {
+        let mut job = store.get(id).await?.ok_or_else(|| Error::NotFound(format!("job {id}")))?;
+        if let Err(refusal) = change(&mut job) {
+            return Ok(Update::Refused(refusal, Box::new(job)));
+        }
+        match store.replace(&job).await {
+            Ok(stored) => return Ok(Update::Done(stored)),
+            Err(Error::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Conflict(format!("job {id} kept changing under {ATTEMPTS} attempts to update it")))
+}
+
+/// A message handed to a consumer; it stays invisible to others until its visibility timeout
+/// passes, unless acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub job_id: JobId,
+    /// Names this one receipt of the message; acks and extensions need it.
+    pub receipt: String,
+    /// How many times the message has been received, this time included (1 the first time).
+    pub receive_count: u32,
+}
+
+/// How many messages are where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Depth {
+    /// Waiting to be received.
+    pub visible: u64,
+    /// Received and not yet acknowledged.
+    pub in_flight: u64,
+    /// Moved to the dead-letter queue after too many receives.
+    pub dead: u64,
+}
+
+/// The work queue: at-least-once delivery of job ids (SQS semantics).
+#[async_trait]
+pub trait JobQueue: Send + Sync + std::fmt::Debug {
+    async fn send(&self, job: JobId) -> Result<()>;
+    /// Waits up to `wait` for a message, then hides it from other consumers for `visibility`.
+    /// A message received more than the queue's receive limit goes to the dead-letter queue instead.
+    async fn receive(&self, wait: Duration, visibility: Duration) -> Result<Option<Delivery>>;
+    /// Keeps a received message hidden for `visibility` from now (the heartbeat of a long job).
+    async fn extend(&self, receipt: &str, visibility: Duration) -> Result<()>;
+    /// Deletes a received message: the work is done (or will never be done).
+    async fn ack(&self, receipt: &str) -> Result<()>;
+    async fn depth(&self) -> Result<Depth>;
+}

@@ -1,0 +1,282 @@
+//! The consume loop: long-poll → claim → render with a heartbeat → upload → succeed → ack.
+//!
+//! Delivery is at least once and any process may die at any line, so every step is safe to repeat:
+//! the claim is a compare-and-set, outputs go to fixed keys under the job id (a re-run overwrites),
+//! and the message is acked only after the job's final state is written.
+
+use std::{panic::AssertUnwindSafe, path::PathBuf, sync::Arc, time::Duration};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::Utc;
+use futures_util::FutureExt;
+use minimoto_common::{
+    job::{Job, JobError, Outputs, Refusal, Stage},
+    ports::{BlobStore, Delivery, JobQueue, JobStore, Update, update_job},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::WorkerConfig,
+    heartbeat::{Heartbeat, Progress},
+    outcome::Failure,
+    render::{self, RenderInput},
+};
+
+#[derive(Debug, Clone)]
+pub struct Worker {
+    pub jobs: Arc<dyn JobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub config: WorkerConfig,
+}
+
+/// What to do with a message once an attempt is over.
+#[derive(Debug, PartialEq, Eq)]
+enum Settle {
+    Ack,
+    /// Leave it, to be received again after this delay.
+    RetryAfter(Duration),
+}
+
+impl Worker {
+    /// Consumes until `shutdown` fires; the job in hand is finished first.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        tracing::info!(worker = %self.config.id, "worker started");
+        let mut backoff = self.receive_backoff();
+        loop {
+            let received = tokio::select! {
+                () = shutdown.cancelled() => break,
+                r = self.queue.receive(self.config.poll_wait, self.config.visibility) => r,
+            };
+            match received {
+                Ok(Some(delivery)) => {
+                    backoff = self.receive_backoff();
+                    self.handle(delivery).await;
+                }
+                Ok(None) => backoff = self.receive_backoff(),
+                Err(e) => {
+                    let delay = backoff.next().unwrap_or(Duration::from_secs(30));
+                    tracing::warn!(error = %e, ?delay, "queue receive failed; backing off");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(worker = %self.config.id, "worker stopped");
+    }
+
+    fn receive_backoff(&self) -> impl Iterator<Item = Duration> + use<> {
+        ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(30))
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
+
+    /// One delivery, start to finish. Never panics and never returns an error: every outcome is
+    /// written to the job and the message.
+    pub async fn handle(&self, delivery: Delivery) {
+        let job_id = delivery.job_id;
+        let settle = match AssertUnwindSafe(self.attempt(&delivery)).catch_unwind().await {
+            Ok(settle) => settle,
+            Err(panic) => {
+                let what = panic_message(&panic);
+                tracing::error!(%job_id, panic = %what, "job attempt panicked");
+                self.fail(job_id, JobError::new("internal-error", "the renderer hit an internal error"))
+                    .await
+                    .unwrap_or(Settle::RetryAfter(self.config.visibility))
+            }
+        };
+        let result = match settle {
+            Settle::Ack => self.queue.ack(&delivery.receipt).await,
+            Settle::RetryAfter(delay) => self.queue.extend(&delivery.receipt, delay).await,
+        };
+        if let Err(e) = result {
+            tracing::warn!(%job_id, error = %e, "could not settle the message; it will come back");
+        }
+    }
+
+    async fn attempt(&self, delivery: &Delivery) -> Settle {
+        let job_id = delivery.job_id;
+        let worker = self.config.id.clone();
+        let ttl = chrono::Duration::from_std(self.config.visibility).unwrap_or(chrono::Duration::seconds(60));
+
+        let claimed = update_job(self.jobs.as_ref(), job_id, |j| j.claim(&worker, Utc::now(), ttl)).await;
+        let job = match claimed {
+            Ok(Update::Done(job)) => job,
+            Ok(Update::Refused(Refusal::Leased, _)) => {
+                tracing::info!(%job_id, "job is held by a live worker; leaving the message");
+                return Settle::RetryAfter(self.config.visibility);
+            }
+            Ok(Update::Refused(why, job)) => {
+                tracing::info!(%job_id, status = job.status.as_str(), %why, "nothing to do; acking");
+                return Settle::Ack;
+            }
+            Err(minimoto_common::Error::NotFound(_)) => {
+                tracing::warn!(%job_id, "message for an unknown job; acking");
+                return Settle::Ack;
+            }
+            Err(e) => {
+                tracing::warn!(%job_id, error = %e, "claim failed; will retry");
+                return Settle::RetryAfter(retry_delay(delivery.receive_count));
+            }
+        };
+
+        if delivery.receive_count > self.config.max_attempts {
+            tracing::warn!(%job_id, receives = delivery.receive_count, "attempts exhausted");
+            let error = JobError::new(
+                "attempts-exhausted",
+                format!("the job failed {} times and will not be retried", self.config.max_attempts),
+            );
+            return self.fail(job_id, error).await.unwrap_or(Settle::RetryAfter(self.config.visibility));
+        }
+
+        tracing::info!(%job_id, attempt = job.attempts, "job claimed");
+        let progress = Progress::new();
+        let _heartbeat = Heartbeat::start(
+            self.jobs.clone(),
+            self.queue.clone(),
+            job_id,
+            delivery.receipt.clone(),
+            worker.clone(),
+            self.config.heartbeat_every,
+            self.config.visibility,
+            progress.clone(),
+        );
+        let started = std::time::Instant::now();
+        match self.run_job(&job, progress).await {
+            Ok(outputs) => {
+                let frames = outputs.frames;
+                match update_job(self.jobs.as_ref(), job_id, |j| j.succeed(&worker, outputs.clone(), Utc::now())).await {
+                    Ok(Update::Done(_)) => {
+                        tracing::info!(%job_id, frames, seconds = started.elapsed().as_secs_f64(), "job succeeded");
+                        Settle::Ack
+                    }
+                    Ok(Update::Refused(why, _)) => {
+                        tracing::info!(%job_id, %why, "job finished but was taken away meanwhile");
+                        Settle::Ack
+                    }
+                    Err(e) => {
+                        tracing::warn!(%job_id, error = %e, "could not record success; will retry");
+                        Settle::RetryAfter(retry_delay(delivery.receive_count))
+                    }
+                }
+            }
+            Err(Failure::Abort(error)) => {
+                tracing::info!(%job_id, code = %error.code, message = %error.message, "job failed");
+                self.fail(job_id, error).await.unwrap_or(Settle::RetryAfter(self.config.visibility))
+            }
+            Err(Failure::Stopped) => Settle::Ack,
+            Err(Failure::Retry { code, message }) => {
+                tracing::warn!(%job_id, code, %message, attempt = delivery.receive_count, "attempt failed");
+                if delivery.receive_count >= self.config.max_attempts {
+                    let error = JobError::new(code, "rendering failed repeatedly; the operators can find the cause in the worker logs");
+                    return self.fail(job_id, error).await.unwrap_or(Settle::RetryAfter(self.config.visibility));
+                }
+                let _ = update_job(self.jobs.as_ref(), job_id, |j| j.release(&worker)).await;
+                Settle::RetryAfter(retry_delay(delivery.receive_count))
+            }
+        }
+    }
+
+    /// Marks the job failed (under our lease) and acks; `None` when the write itself failed.
+    async fn fail(&self, job_id: minimoto_common::JobId, error: JobError) -> Option<Settle> {
+        let worker = &self.config.id;
+        match update_job(self.jobs.as_ref(), job_id, |j| j.fail(worker, error.clone(), Utc::now())).await {
+            Ok(_) => Some(Settle::Ack),
+            Err(e) => {
+                tracing::warn!(%job_id, error = %e, "could not record the failure; will retry");
+                None
+            }
+        }
+    }
+
+    /// Download, render, upload. Outputs go to fixed keys, so a re-run overwrites.
+    async fn run_job(&self, job: &Job, progress: Arc<Progress>) -> Result<Outputs, Failure> {
+        let cfg = &self.config;
+        tokio::fs::create_dir_all(&cfg.scratch_dir).await.map_err(|e| Failure::retry("scratch-failed", e))?;
+        let scratch = tempfile::Builder::new()
+            .prefix(&format!("job-{}-", job.id))
+            .tempdir_in(&cfg.scratch_dir)
+            .map_err(|e| Failure::retry("scratch-failed", e))?;
+
+        let mut photos = Vec::with_capacity(job.inputs.len());
+        for (i, key) in job.inputs.iter().enumerate() {
+            if progress.stopped() {
+                return Err(Failure::Stopped);
+            }
+            let path = scratch.path().join(format!("in-{i:04}"));
+            self.blobs.get_to_file(key, &path).await?;
+            photos.push(path);
+            progress.set(Stage::Downloading, (i + 1) as f64 / job.inputs.len() as f64);
+        }
+
+        progress.set(Stage::Rendering, 0.0);
+        let out_dir: PathBuf = scratch.path().join("out");
+        std::fs::create_dir_all(&out_dir).map_err(|e| Failure::retry("scratch-failed", e))?;
+        let (spec, limits) = (job.options.clone(), cfg.limits.clone());
+        let render_progress = progress.clone();
+        let render_out = out_dir.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            let input = RenderInput { spec: &spec, photos: &photos, limits: &limits, out_dir: &render_out };
+            let report = |f: f64| render_progress.set_fraction(f);
+            render::render(&input, &report, &render_progress.stop)
+        })
+        .await;
+        let rendered = match rendered {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) if progress.stopped() => {
+                tracing::info!(job_id = %job.id, error = %e, "render stopped");
+                return Err(Failure::Stopped);
+            }
+            Ok(Err(e)) if e.is_bad_input() => return Err(Failure::Abort(JobError::new(e.code(), e.to_string()))),
+            Ok(Err(e)) => return Err(Failure::retry(e.code(), e)),
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(join) => return Err(Failure::retry("internal-error", join)),
+        };
+
+        progress.set(Stage::Uploading, 0.0);
+        let prefix = format!("jobs/{}", job.id);
+        let video_key = format!("{prefix}/video.mp4");
+        let poster_key = format!("{prefix}/poster.jpg");
+        let size_bytes = self.blobs.put_file(&video_key, &rendered.video, "video/mp4").await?;
+        progress.set(Stage::Uploading, 0.9);
+        self.blobs.put_file(&poster_key, &rendered.poster, "image/jpeg").await?;
+        Ok(Outputs {
+            video_key,
+            poster_key,
+            duration_seconds: rendered.duration_seconds,
+            width: rendered.width,
+            height: rendered.height,
+            frames: rendered.frames,
+            size_bytes,
+        })
+    }
+}
+
+/// How long a failed attempt's message stays hidden: 2, 4, 8 … seconds, at most a minute.
+fn retry_delay(receive_count: u32) -> Duration {
+    Duration::from_secs(2u64.saturating_pow(receive_count.min(6)).min(60))
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_grow_and_cap() {
+        let delays: Vec<u64> = (1..=8).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(delays, [2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+}

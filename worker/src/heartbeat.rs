@@ -1,0 +1,104 @@
+//! While a job runs: every few seconds extend the message's visibility and the job's lease, and
+//! publish the stage and progress. A refused heartbeat (the job was cancelled, or another worker
+//! took it over) raises the `stop` flag the renderer checks between frames.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::Utc;
+use minimoto_common::{
+    JobId,
+    job::Stage,
+    ports::{JobQueue, JobStore, Update, update_job},
+};
+use tokio::task::JoinHandle;
+
+/// Progress shared between the render thread and the heartbeat task.
+#[derive(Debug)]
+pub struct Progress {
+    stage: std::sync::Mutex<Stage>,
+    /// f64 bits of 0.0–1.0.
+    fraction: AtomicU64,
+    pub stop: AtomicBool,
+}
+
+impl Progress {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            stage: std::sync::Mutex::new(Stage::Downloading),
+            fraction: AtomicU64::new(0f64.to_bits()),
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    pub fn set(&self, stage: Stage, fraction: f64) {
+        if let Ok(mut s) = self.stage.lock() {
+            *s = stage;
+        }
+        self.fraction.store(fraction.to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn set_fraction(&self, fraction: f64) {
+        self.fraction.store(fraction.to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> (Stage, f64) {
+        let stage = self.stage.lock().map_or(Stage::Rendering, |s| *s);
+        (stage, f64::from_bits(self.fraction.load(Ordering::Relaxed)))
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+pub struct Heartbeat {
+    task: JoinHandle<()>,
+}
+
+impl Heartbeat {
+    #[expect(clippy::too_many_arguments, reason = "the wiring of one task; a struct would only rename them")]
+    pub fn start(
+        jobs: Arc<dyn JobStore>,
+        queue: Arc<dyn JobQueue>,
+        job_id: JobId,
+        receipt: String,
+        worker: String,
+        every: Duration,
+        visibility: Duration,
+        progress: Arc<Progress>,
+    ) -> Self {
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await; // the first tick is immediate; the claim just extended everything
+            loop {
+                tick.tick().await;
+                if let Err(e) = queue.extend(&receipt, visibility).await {
+                    tracing::warn!(%job_id, error = %e, "could not extend the message's visibility");
+                }
+                let (stage, fraction) = progress.get();
+                match update_job(jobs.as_ref(), job_id, |j| j.heartbeat(&worker, stage, fraction, Utc::now())).await {
+                    Ok(Update::Done(_)) => {}
+                    Ok(Update::Refused(why, job)) => {
+                        tracing::info!(%job_id, status = job.status.as_str(), %why, "job taken away; stopping");
+                        progress.stop.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(e) => tracing::warn!(%job_id, error = %e, "heartbeat failed; will retry"),
+                }
+            }
+        });
+        Self { task }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,15 @@
+//! The minimoto render worker.
+//!
+//! - [`consume::Worker`]: the queue consumer (claim, heartbeat, render, upload, settle).
+//! - [`render`]: the photo-to-video pipeline (decode, fit, compose frames, encode with ffmpeg).
+//! - [`ffmpeg`]: finding ffmpeg and checking it at startup.
+
+pub mod config;
+pub mod consume;
+pub mod ffmpeg;
+pub mod heartbeat;
+pub mod outcome;
+pub mod render;
+
+pub use config::WorkerConfig;
+pub use consume::Worker;
