@@ -40,7 +40,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), errors: Vec::new() }
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -60,7 +65,12 @@ impl ApiError {
             [one] => format!("{}: {}", one.field, one.message),
             _ => format!("{} render options are not valid (see errors)", errors.len()),
         };
-        Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: "invalid-options", detail, errors }
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid-options",
+            detail,
+            errors,
+        }
     }
 
     /// A photo that cannot be accepted; `index` is 1-based, as a person counts.
@@ -74,14 +84,21 @@ impl ApiError {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             return Self::internal(e);
         }
-        let which = name.map_or_else(|| format!("image {index}"), |n| format!("image {index} ({n})"));
+        let which = name.map_or_else(
+            || format!("image {index}"),
+            |n| format!("image {index} ({n})"),
+        );
         Self::new(status, e.code(), format!("{which}: {e}"))
     }
 
     /// A failure of ours or of a backend: logged in full, reported without internals.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed to handle the request")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed to handle the request",
+        )
     }
 
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
@@ -119,8 +136,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut res = (self.status, body).into_response();
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         res
     }
 }

@@ -42,14 +42,26 @@ struct Received {
 }
 
 fn multipart_error(e: MultipartError) -> ApiError {
-    ApiError::bad_request("bad-multipart", format!("the multipart body could not be read: {}", e.body_text()))
+    ApiError::bad_request(
+        "bad-multipart",
+        format!("the multipart body could not be read: {}", e.body_text()),
+    )
 }
 
 /// Reads the whole multipart body, checking limits as bytes arrive, then checks the options and
 /// decodes every photo once (on the blocking pool, a few at a time) to prove it is whole.
-pub async fn receive(mut multipart: Multipart, limits: &Limits, scratch: &Path) -> ApiResult<Upload> {
-    tokio::fs::create_dir_all(scratch).await.map_err(ApiError::internal)?;
-    let dir = tempfile::Builder::new().prefix("upload-").tempdir_in(scratch).map_err(ApiError::internal)?;
+pub async fn receive(
+    mut multipart: Multipart,
+    limits: &Limits,
+    scratch: &Path,
+) -> ApiResult<Upload> {
+    tokio::fs::create_dir_all(scratch)
+        .await
+        .map_err(ApiError::internal)?;
+    let dir = tempfile::Builder::new()
+        .prefix("upload-")
+        .tempdir_in(scratch)
+        .map_err(ApiError::internal)?;
     let mut received: Vec<Received> = Vec::new();
     let mut options: Option<Vec<u8>> = None;
     let mut total: u64 = 0;
@@ -67,11 +79,18 @@ pub async fn receive(mut multipart: Multipart, limits: &Limits, scratch: &Path) 
                 let path = dir.path().join(format!("{index:04}"));
                 let file_name = field.file_name().map(str::to_owned);
                 let bytes = stream_to_file(field, &path, index, limits, &mut total).await?;
-                received.push(Received { path, file_name, bytes });
+                received.push(Received {
+                    path,
+                    file_name,
+                    bytes,
+                });
             }
             Some("options") => {
                 if options.is_some() {
-                    return Err(ApiError::bad_request("duplicate-part", "the `options` part was sent twice"));
+                    return Err(ApiError::bad_request(
+                        "duplicate-part",
+                        "the `options` part was sent twice",
+                    ));
                 }
                 options = Some(read_small(field, MAX_OPTIONS_BYTES).await?);
             }
@@ -87,11 +106,16 @@ pub async fn receive(mut multipart: Multipart, limits: &Limits, scratch: &Path) 
         }
     }
     if received.is_empty() {
-        return Err(ApiError::bad_request("no-images", "send at least one photo as an `images` file part"));
+        return Err(ApiError::bad_request(
+            "no-images",
+            "send at least one photo as an `images` file part",
+        ));
     }
 
     let options = match options {
-        Some(json) => RenderSpec::from_json(&json).map_err(|v| ApiError::invalid_options(vec![v]))?,
+        Some(json) => {
+            RenderSpec::from_json(&json).map_err(|v| ApiError::invalid_options(vec![v]))?
+        }
         None => RenderSpec::default(),
     };
     let count = u32::try_from(received.len()).unwrap_or(u32::MAX);
@@ -101,7 +125,11 @@ pub async fn receive(mut multipart: Multipart, limits: &Limits, scratch: &Path) 
     }
 
     let images = inspect_all(received, limits).await?;
-    Ok(Upload { images, options, _dir: dir })
+    Ok(Upload {
+        images,
+        options,
+        _dir: dir,
+    })
 }
 
 async fn stream_to_file(
@@ -111,7 +139,9 @@ async fn stream_to_file(
     limits: &Limits,
     total: &mut u64,
 ) -> ApiResult<u64> {
-    let mut file = tokio::fs::File::create(path).await.map_err(ApiError::internal)?;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(ApiError::internal)?;
     let mut bytes: u64 = 0;
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         bytes += chunk.len() as u64;
@@ -119,13 +149,19 @@ async fn stream_to_file(
         if bytes > limits.max_image_bytes {
             return Err(ApiError::too_large(
                 "image-too-large",
-                format!("image {index} is larger than the limit of {} bytes per image", limits.max_image_bytes),
+                format!(
+                    "image {index} is larger than the limit of {} bytes per image",
+                    limits.max_image_bytes
+                ),
             ));
         }
         if *total > limits.max_total_bytes {
             return Err(ApiError::too_large(
                 "upload-too-large",
-                format!("the images together are larger than the limit of {} bytes", limits.max_total_bytes),
+                format!(
+                    "the images together are larger than the limit of {} bytes",
+                    limits.max_total_bytes
+                ),
             ));
         }
         file.write_all(&chunk).await.map_err(ApiError::internal)?;
@@ -138,7 +174,10 @@ async fn read_small(mut field: Field<'_>, max: usize) -> ApiResult<Vec<u8>> {
     let mut buf = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         if buf.len() + chunk.len() > max {
-            return Err(ApiError::too_large("options-too-large", format!("the `options` part is over {max} bytes")));
+            return Err(ApiError::too_large(
+                "options-too-large",
+                format!("the `options` part is over {max} bytes"),
+            ));
         }
         buf.extend_from_slice(&chunk);
     }
@@ -158,7 +197,12 @@ async fn inspect_all(received: Vec<Received>, limits: &Limits) -> ApiResult<Vec<
                     .await
                     .map_err(ApiError::internal)?
                     .map_err(|e| ApiError::photo(i + 1, r.file_name.as_deref(), &e))?;
-                Ok::<_, ApiError>(StagedImage { path: r.path, file_name: r.file_name, bytes: r.bytes, info })
+                Ok::<_, ApiError>(StagedImage {
+                    path: r.path,
+                    file_name: r.file_name,
+                    bytes: r.bytes,
+                    info,
+                })
             }
         })
         .buffered(parallel)

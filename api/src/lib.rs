@@ -4,6 +4,7 @@
 //! [`openapi`] is the OpenAPI document, generated from the same route declarations so a route
 //! cannot exist without its spec entry.
 
+pub mod accept;
 pub mod error;
 pub mod ingest;
 pub mod routes;
@@ -28,6 +29,9 @@ pub use state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
+    // The download route takes a multi-segment key (`{*key}` in axum), so it is routed by hand
+    // in `router` and listed here.
+    paths(routes::files::download),
     info(
         title = "minimoto",
         description = "Photos in, video out. Submit photos as multipart/form-data, poll the job, download the video from an expiring URL.",
@@ -48,7 +52,6 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::jobs::create_job).layer(DefaultBodyLimit::disable()))
         .routes(routes!(routes::jobs::get_job))
         .routes(routes!(routes::jobs::get_video))
-        .routes(routes!(routes::files::download))
         .routes(routes!(routes::health::healthz))
 }
 
@@ -60,7 +63,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole app.
 pub fn router(state: AppState) -> Router {
     let (router, _) = routes().split_for_parts();
+    // The JSON routes negotiate; signed downloads serve whatever file they name.
+    let router = router.layer(axum::middleware::from_fn(accept::require_json));
     router
+        .route("/files/{*key}", axum::routing::get(routes::files::download))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(TraceLayer::new_for_http())
@@ -70,10 +76,16 @@ pub fn router(state: AppState) -> Router {
 /// axum answers a wrong method (405) with an empty body; give it the same problem+json as every
 /// other error.
 async fn problem_for_bare_errors(res: Response) -> Response {
-    if res.status() == StatusCode::METHOD_NOT_ALLOWED && !res.headers().contains_key(header::CONTENT_TYPE) {
+    if res.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !res.headers().contains_key(header::CONTENT_TYPE)
+    {
         let allow = res.headers().get(header::ALLOW).cloned();
-        let mut out = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not take that method")
-            .into_response();
+        let mut out = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "this route does not take that method",
+        )
+        .into_response();
         if let Some(allow) = allow {
             out.headers_mut().insert(header::ALLOW, allow);
         }

@@ -52,7 +52,11 @@ pub struct OutputsView {
 }
 
 impl JobView {
-    pub async fn of(job: Job, blobs: &dyn BlobStore, ttl: std::time::Duration) -> minimoto_common::Result<Self> {
+    pub async fn of(
+        job: Job,
+        blobs: &dyn BlobStore,
+        ttl: std::time::Duration,
+    ) -> minimoto_common::Result<Self> {
         let outputs = match (&job.status, &job.outputs) {
             (Status::Succeeded, Some(o)) => {
                 let video = blobs.url(&o.video_key, ttl).await?;

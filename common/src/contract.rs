@@ -17,25 +17,44 @@ use crate::{
 };
 
 fn new_job() -> Job {
-    Job::new(JobId::new(), RenderSpec::default(), vec!["jobs/x/inputs/000".into()], Utc::now())
+    Job::new(
+        JobId::new(),
+        RenderSpec::default(),
+        vec!["jobs/x/inputs/000".into()],
+        Utc::now(),
+    )
 }
 
 /// Create, read, compare-and-set, and the status machine through [`update_job`].
 pub async fn job_store(store: &dyn JobStore) {
     let job = new_job();
-    assert!(store.get(job.id).await.expect("get").is_none(), "an unknown id reads as None");
+    assert!(
+        store.get(job.id).await.expect("get").is_none(),
+        "an unknown id reads as None"
+    );
     store.create(&job).await.expect("create");
     assert!(
         matches!(store.create(&job).await, Err(Error::Conflict(_))),
         "creating an existing id must be a Conflict"
     );
-    let read = store.get(job.id).await.expect("get").expect("created job reads back");
+    let read = store
+        .get(job.id)
+        .await
+        .expect("get")
+        .expect("created job reads back");
     assert_eq!(read, job, "a job reads back exactly as written");
 
     let mut next = read.clone();
     next.progress = 0.25;
-    let stored = store.replace(&next).await.expect("replace at the current version");
-    assert_eq!(stored.version, read.version + 1, "replace bumps the version");
+    let stored = store
+        .replace(&next)
+        .await
+        .expect("replace at the current version");
+    assert_eq!(
+        stored.version,
+        read.version + 1,
+        "replace bumps the version"
+    );
     assert!(
         matches!(store.replace(&next).await, Err(Error::Conflict(_))),
         "replace from a stale version must be a Conflict"
@@ -43,32 +62,57 @@ pub async fn job_store(store: &dyn JobStore) {
     assert_eq!(store.get(job.id).await.expect("get"), Some(stored.clone()));
 
     let ttl = chrono::Duration::seconds(30);
-    let claimed = match update_job(store, job.id, |j| j.claim("w1", Utc::now(), ttl)).await.expect("claim") {
+    let claimed = match update_job(store, job.id, |j| j.claim("w1", Utc::now(), ttl))
+        .await
+        .expect("claim")
+    {
         Update::Done(j) => j,
         Update::Refused(r, _) => panic!("a queued job must be claimable, refused: {r}"),
     };
     assert_eq!(claimed.status, Status::Running);
-    match update_job(store, job.id, |j| j.claim("w2", Utc::now(), ttl)).await.expect("second claim") {
-        Update::Refused(Refusal::Leased, current) => assert_eq!(*current, claimed),
+    match update_job(store, job.id, |j| j.claim("w2", Utc::now(), ttl))
+        .await
+        .expect("second claim")
+    {
+        Update::Refused(Refusal::Leased, current) => assert_eq!(current, claimed),
         other => panic!("a live lease must refuse a second claim, got {other:?}"),
     }
-    match update_job(store, job.id, |j| j.heartbeat("w1", Stage::Rendering, 0.5, Utc::now())).await.expect("hb") {
+    match update_job(store, job.id, |j| {
+        j.heartbeat("w1", Stage::Rendering, 0.5, Utc::now())
+    })
+    .await
+    .expect("hb")
+    {
         Update::Done(j) => assert_eq!((j.stage, j.progress), (Some(Stage::Rendering), 0.5)),
         other => panic!("the owner's heartbeat must land, got {other:?}"),
     }
-    match update_job(store, job.id, |j| j.cancel(Utc::now())).await.expect("cancel") {
+    match update_job(store, job.id, |j| j.cancel(Utc::now()))
+        .await
+        .expect("cancel")
+    {
         Update::Done(j) => assert_eq!(j.status, Status::Cancelled),
         other => panic!("a running job must be cancellable, got {other:?}"),
     }
     let final_ = store.get(job.id).await.expect("get").expect("exists");
     assert!(final_.status.is_terminal());
     assert!(
-        update_job(store, JobId::new(), |j| j.cancel(Utc::now())).await.is_err(),
+        update_job(store, JobId::new(), |j| j.cancel(Utc::now()))
+            .await
+            .is_err(),
         "updating an unknown job must fail"
     );
-    assert!(store.delete(job.id).await.expect("delete"), "deleting an existing job says so");
-    assert!(store.get(job.id).await.expect("get").is_none(), "a deleted job is gone");
-    assert!(!store.delete(job.id).await.expect("delete again"), "deleting twice is harmless");
+    assert!(
+        store.delete(job.id).await.expect("delete"),
+        "deleting an existing job says so"
+    );
+    assert!(
+        store.get(job.id).await.expect("get").is_none(),
+        "a deleted job is gone"
+    );
+    assert!(
+        !store.delete(job.id).await.expect("delete again"),
+        "deleting twice is harmless"
+    );
 }
 
 /// Concurrent writers: of many racing claims, exactly one wins.
@@ -82,7 +126,12 @@ pub async fn job_store_races(store: std::sync::Arc<dyn JobStore>) {
         tasks.push(tokio::spawn(async move {
             let worker = format!("w{w}");
             matches!(
-                update_job(store.as_ref(), job.id, |j| j.claim(&worker, Utc::now(), ttl)).await,
+                update_job(store.as_ref(), job.id, |j| j.claim(
+                    &worker,
+                    Utc::now(),
+                    ttl
+                ))
+                .await,
                 Ok(Update::Done(_))
             )
         }));
@@ -99,48 +148,99 @@ pub async fn job_store_races(store: std::sync::Arc<dyn JobStore>) {
 /// Send, long-poll, visibility, receipts, receive counts, extend, ack, depth and dead-lettering.
 /// `max_receives` is the queue's configured receive limit (at least 2).
 pub async fn job_queue(queue: &dyn JobQueue, max_receives: u32) {
-    assert!(max_receives >= 2, "the suite needs a receive limit of at least 2");
+    assert!(
+        max_receives >= 2,
+        "the suite needs a receive limit of at least 2"
+    );
     let short = Duration::from_millis(1200);
     let vis = Duration::from_secs(1);
 
     let started = std::time::Instant::now();
-    assert!(queue.receive(short, vis).await.expect("receive").is_none(), "an empty queue yields None");
-    assert!(started.elapsed() >= Duration::from_millis(900), "receive must long-poll for the wait given");
+    assert!(
+        queue.receive(short, vis).await.expect("receive").is_none(),
+        "an empty queue yields None"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "receive must long-poll for the wait given"
+    );
 
     let a = JobId::new();
     queue.send(a).await.expect("send");
-    let d1 = queue.receive(short, vis).await.expect("receive").expect("a sent message arrives");
+    let d1 = queue
+        .receive(short, vis)
+        .await
+        .expect("receive")
+        .expect("a sent message arrives");
     assert_eq!((d1.job_id, d1.receive_count), (a, 1));
-    assert_eq!(queue.depth().await.expect("depth").in_flight, 1, "a received message is in flight");
-    assert!(queue.receive(Duration::ZERO, vis).await.expect("receive").is_none(), "in flight means invisible");
+    assert_eq!(
+        queue.depth().await.expect("depth").in_flight,
+        1,
+        "a received message is in flight"
+    );
+    assert!(
+        queue
+            .receive(Duration::ZERO, vis)
+            .await
+            .expect("receive")
+            .is_none(),
+        "in flight means invisible"
+    );
 
     // After the visibility timeout the message comes back with a new receipt and a higher count.
-    let d2 = queue.receive(Duration::from_secs(3), vis).await.expect("receive").expect("redelivered");
+    let d2 = queue
+        .receive(Duration::from_secs(3), vis)
+        .await
+        .expect("receive")
+        .expect("redelivered");
     assert_eq!((d2.job_id, d2.receive_count), (a, 2));
     assert_ne!(d1.receipt, d2.receipt, "each receive has its own receipt");
 
     // Extending keeps it hidden past the original timeout.
-    queue.extend(&d2.receipt, Duration::from_secs(4)).await.expect("extend");
+    queue
+        .extend(&d2.receipt, Duration::from_secs(4))
+        .await
+        .expect("extend");
     assert!(
-        queue.receive(Duration::from_millis(1500), vis).await.expect("receive").is_none(),
+        queue
+            .receive(Duration::from_millis(1500), vis)
+            .await
+            .expect("receive")
+            .is_none(),
         "an extended message stays hidden"
     );
     queue.ack(&d2.receipt).await.expect("ack");
     let depth = queue.depth().await.expect("depth");
-    assert_eq!((depth.visible, depth.in_flight), (0, 0), "an acked message is gone");
+    assert_eq!(
+        (depth.visible, depth.in_flight),
+        (0, 0),
+        "an acked message is gone"
+    );
 
     // A message received `max_receives` times is dead-lettered instead of delivered again.
     let b = JobId::new();
     queue.send(b).await.expect("send");
     for n in 1..=max_receives {
-        let d = queue.receive(Duration::from_secs(3), vis).await.expect("receive").expect("delivered");
+        let d = queue
+            .receive(Duration::from_secs(3), vis)
+            .await
+            .expect("receive")
+            .expect("delivered");
         assert_eq!((d.job_id, d.receive_count), (b, n));
     }
     assert!(
-        queue.receive(Duration::from_millis(2500), vis).await.expect("receive").is_none(),
+        queue
+            .receive(Duration::from_millis(2500), vis)
+            .await
+            .expect("receive")
+            .is_none(),
         "after {max_receives} receives the message must not be delivered again"
     );
-    assert_eq!(queue.depth().await.expect("depth").dead, 1, "it is in the dead-letter queue");
+    assert_eq!(
+        queue.depth().await.expect("depth").dead,
+        1,
+        "it is in the dead-letter queue"
+    );
 
     // FIFO-ish order for a fresh backlog, and visible depth counts it.
     let (c, e) = (JobId::new(), JobId::new());
@@ -149,7 +249,11 @@ pub async fn job_queue(queue: &dyn JobQueue, max_receives: u32) {
     assert_eq!(queue.depth().await.expect("depth").visible, 2);
     let mut got = vec![];
     for _ in 0..2 {
-        let d = queue.receive(short, vis).await.expect("receive").expect("delivered");
+        let d = queue
+            .receive(short, vis)
+            .await
+            .expect("receive")
+            .expect("delivered");
         queue.ack(&d.receipt).await.expect("ack");
         got.push(d.job_id);
     }
@@ -167,40 +271,92 @@ pub async fn blob_store(store: &dyn BlobStore) {
     let prefix = format!("contract/{}", JobId::new());
     let key = format!("{prefix}/inputs/000.jpg");
 
-    assert_eq!(store.size(&key).await.expect("size"), None, "a missing blob has no size");
-    assert_eq!(store.put_file(&key, &src, "image/jpeg").await.expect("put"), 14);
+    assert_eq!(
+        store.size(&key).await.expect("size"),
+        None,
+        "a missing blob has no size"
+    );
+    assert_eq!(
+        store.put_file(&key, &src, "image/jpeg").await.expect("put"),
+        14
+    );
     assert_eq!(store.size(&key).await.expect("size"), Some(14));
     let out = dir.join("out.bin");
     assert_eq!(store.get_to_file(&key, &out).await.expect("get"), 14);
     assert_eq!(std::fs::read(&out).expect("read back"), b"hello minimoto");
 
     std::fs::write(&src, b"v2").expect("write source");
-    store.put_file(&key, &src, "image/jpeg").await.expect("overwrite");
-    assert_eq!(store.size(&key).await.expect("size"), Some(2), "a put replaces the object");
+    store
+        .put_file(&key, &src, "image/jpeg")
+        .await
+        .expect("overwrite");
+    assert_eq!(
+        store.size(&key).await.expect("size"),
+        Some(2),
+        "a put replaces the object"
+    );
 
     let missing = format!("{prefix}/nope");
     assert!(
-        matches!(store.get_to_file(&missing, &out).await, Err(Error::NotFound(_))),
+        matches!(
+            store.get_to_file(&missing, &out).await,
+            Err(Error::NotFound(_))
+        ),
         "getting a missing blob is NotFound"
     );
 
-    let url = store.url(&key, Duration::from_secs(600)).await.expect("url");
-    assert!(url.url.starts_with("http"), "a URL is absolute: {}", url.url);
+    let url = store
+        .url(&key, Duration::from_secs(600))
+        .await
+        .expect("url");
+    assert!(
+        url.url.starts_with("http"),
+        "a URL is absolute: {}",
+        url.url
+    );
     let left = (url.expires_at - Utc::now()).num_seconds();
-    assert!((590..=600).contains(&left), "the URL expires after the ttl given, not {left} s");
+    assert!(
+        (590..=600).contains(&left),
+        "the URL expires after the ttl given, not {left} s"
+    );
 
-    store.put_file(&format!("{prefix}/outputs/video.mp4"), &src, "video/mp4").await.expect("put");
+    store
+        .put_file(&format!("{prefix}/outputs/video.mp4"), &src, "video/mp4")
+        .await
+        .expect("put");
     let other = format!("{prefix}-other/keep");
-    store.put_file(&other, &src, "text/plain").await.expect("put");
-    assert_eq!(store.delete_prefix(&format!("{prefix}/")).await.expect("delete"), 2);
+    store
+        .put_file(&other, &src, "text/plain")
+        .await
+        .expect("put");
+    assert_eq!(
+        store
+            .delete_prefix(&format!("{prefix}/"))
+            .await
+            .expect("delete"),
+        2
+    );
     assert_eq!(store.size(&key).await.expect("size"), None, "deleted");
-    assert_eq!(store.size(&other).await.expect("size"), Some(2), "a sibling prefix is untouched");
-    assert_eq!(store.delete_prefix(&format!("{prefix}/")).await.expect("delete again"), 0);
+    assert_eq!(
+        store.size(&other).await.expect("size"),
+        Some(2),
+        "a sibling prefix is untouched"
+    );
+    assert_eq!(
+        store
+            .delete_prefix(&format!("{prefix}/"))
+            .await
+            .expect("delete again"),
+        0
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("minimoto-contract-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "minimoto-contract-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }

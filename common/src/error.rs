@@ -20,12 +20,18 @@ pub enum Error {
     Invalid(String),
     /// A storage backend failed (I/O, database, network): usually worth a retry.
     #[error("{backend} backend failed: {message}")]
-    Backend { backend: &'static str, message: String },
+    Backend {
+        backend: &'static str,
+        message: String,
+    },
 }
 
 impl Error {
     pub fn backend(backend: &'static str, cause: impl Display) -> Self {
-        Self::Backend { backend, message: cause.to_string() }
+        Self::Backend {
+            backend,
+            message: cause.to_string(),
+        }
     }
 }
 

@@ -36,7 +36,10 @@ impl Status {
         use Status::*;
         matches!(
             (self, next),
-            (Queued, Running) | (Running, Succeeded) | (Running, Failed) | (Queued | Running, Cancelled)
+            (Queued, Running)
+                | (Running, Succeeded)
+                | (Running, Failed)
+                | (Queued | Running, Cancelled)
         )
     }
 
@@ -71,7 +74,10 @@ pub struct JobError {
 
 impl JobError {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into() }
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -166,9 +172,16 @@ impl Job {
 
     /// A worker takes the job: `queued → running`, or takes over a running job whose holder has
     /// not sent a heartbeat for `lease_ttl` (it crashed; the queue delivered the job again).
-    pub fn claim(&mut self, worker: &str, now: DateTime<Utc>, lease_ttl: Duration) -> Result<(), Refusal> {
+    pub fn claim(
+        &mut self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_ttl: Duration,
+    ) -> Result<(), Refusal> {
         match (&self.status, &self.lease) {
-            (Status::Running, Some(lease)) if lease.heartbeat_at + lease_ttl > now && lease.owner != worker => {
+            (Status::Running, Some(lease))
+                if lease.heartbeat_at + lease_ttl > now && lease.owner != worker =>
+            {
                 return Err(Refusal::Leased);
             }
             (Status::Running, _) => {}
@@ -177,17 +190,29 @@ impl Job {
         self.started_at = Some(now);
         self.stage = Some(Stage::Downloading);
         self.progress = 0.0;
-        self.lease = Some(Lease { owner: worker.into(), heartbeat_at: now });
+        self.lease = Some(Lease {
+            owner: worker.into(),
+            heartbeat_at: now,
+        });
         self.attempts += 1;
         Ok(())
     }
 
     /// The holder reports it is alive, and where it is.
-    pub fn heartbeat(&mut self, worker: &str, stage: Stage, progress: f64, now: DateTime<Utc>) -> Result<(), Refusal> {
+    pub fn heartbeat(
+        &mut self,
+        worker: &str,
+        stage: Stage,
+        progress: f64,
+        now: DateTime<Utc>,
+    ) -> Result<(), Refusal> {
         self.check_owner(worker)?;
         self.stage = Some(stage);
         self.progress = progress.clamp(0.0, 1.0);
-        self.lease = Some(Lease { owner: worker.into(), heartbeat_at: now });
+        self.lease = Some(Lease {
+            owner: worker.into(),
+            heartbeat_at: now,
+        });
         Ok(())
     }
 
@@ -201,7 +226,12 @@ impl Job {
         Ok(())
     }
 
-    pub fn succeed(&mut self, worker: &str, outputs: Outputs, now: DateTime<Utc>) -> Result<(), Refusal> {
+    pub fn succeed(
+        &mut self,
+        worker: &str,
+        outputs: Outputs,
+        now: DateTime<Utc>,
+    ) -> Result<(), Refusal> {
         self.check_owner(worker)?;
         self.become_(Status::Succeeded)?;
         self.outputs = Some(outputs);
@@ -210,7 +240,12 @@ impl Job {
         Ok(())
     }
 
-    pub fn fail(&mut self, worker: &str, error: JobError, now: DateTime<Utc>) -> Result<(), Refusal> {
+    pub fn fail(
+        &mut self,
+        worker: &str,
+        error: JobError,
+        now: DateTime<Utc>,
+    ) -> Result<(), Refusal> {
         self.check_owner(worker)?;
         self.become_(Status::Failed)?;
         self.error = Some(error);
@@ -239,7 +274,12 @@ mod tests {
     const ALL: [Status; 5] = [Queued, Running, Succeeded, Failed, Cancelled];
 
     fn job() -> Job {
-        Job::new(JobId::new(), RenderSpec::default(), vec!["a".into()], Utc::now())
+        Job::new(
+            JobId::new(),
+            RenderSpec::default(),
+            vec!["a".into()],
+            Utc::now(),
+        )
     }
 
     fn outputs() -> Outputs {
@@ -263,7 +303,13 @@ mod tests {
             .collect();
         assert_eq!(
             allowed,
-            [(Queued, Running), (Queued, Cancelled), (Running, Succeeded), (Running, Failed), (Running, Cancelled)]
+            [
+                (Queued, Running),
+                (Queued, Cancelled),
+                (Running, Succeeded),
+                (Running, Failed),
+                (Running, Cancelled)
+            ]
         );
         for s in [Succeeded, Failed, Cancelled] {
             assert!(s.is_terminal());
@@ -277,14 +323,27 @@ mod tests {
         let ttl = Duration::seconds(30);
         let mut j = job();
         j.claim("w1", now, ttl).expect("claim");
-        assert_eq!((j.status, j.attempts, j.stage), (Running, 1, Some(Stage::Downloading)));
+        assert_eq!(
+            (j.status, j.attempts, j.stage),
+            (Running, 1, Some(Stage::Downloading))
+        );
         assert_eq!(j.clone().claim("w2", now, ttl), Err(Refusal::Leased));
-        assert_eq!(j.clone().heartbeat("w2", Stage::Rendering, 0.5, now), Err(Refusal::NotOwner));
-        j.heartbeat("w1", Stage::Rendering, 1.7, now).expect("heartbeat");
+        assert_eq!(
+            j.clone().heartbeat("w2", Stage::Rendering, 0.5, now),
+            Err(Refusal::NotOwner)
+        );
+        j.heartbeat("w1", Stage::Rendering, 1.7, now)
+            .expect("heartbeat");
         assert_eq!(j.progress, 1.0, "progress is clamped");
-        assert_eq!(j.clone().succeed("w2", outputs(), now), Err(Refusal::NotOwner));
+        assert_eq!(
+            j.clone().succeed("w2", outputs(), now),
+            Err(Refusal::NotOwner)
+        );
         j.succeed("w1", outputs(), now).expect("succeed");
-        assert_eq!((j.status, j.lease.is_none(), j.finished_at), (Succeeded, true, Some(now)));
+        assert_eq!(
+            (j.status, j.lease.is_none(), j.finished_at),
+            (Succeeded, true, Some(now))
+        );
         assert!(j.clone().cancel(now).is_err());
         assert!(j.clone().claim("w1", now, ttl).is_err());
     }
@@ -295,11 +354,18 @@ mod tests {
         let ttl = Duration::seconds(30);
         let mut j = job();
         j.claim("dead", t0, ttl).expect("claim");
-        assert_eq!(j.clone().claim("w2", t0 + Duration::seconds(29), ttl), Err(Refusal::Leased));
-        j.claim("w2", t0 + Duration::seconds(31), ttl).expect("takeover");
+        assert_eq!(
+            j.clone().claim("w2", t0 + Duration::seconds(29), ttl),
+            Err(Refusal::Leased)
+        );
+        j.claim("w2", t0 + Duration::seconds(31), ttl)
+            .expect("takeover");
         assert_eq!(j.lease.as_ref().map(|l| l.owner.as_str()), Some("w2"));
         assert_eq!(j.attempts, 2);
-        assert_eq!(j.clone().fail("dead", JobError::new("x", "y"), t0), Err(Refusal::NotOwner));
+        assert_eq!(
+            j.clone().fail("dead", JobError::new("x", "y"), t0),
+            Err(Refusal::NotOwner)
+        );
     }
 
     #[test]
@@ -324,7 +390,10 @@ mod tests {
         let mut j = job();
         j.claim("w", now, Duration::seconds(1)).expect("claim");
         j.cancel(now).expect("running → cancelled");
-        assert_eq!(j.clone().heartbeat("w", Stage::Rendering, 0.1, now), Err(Refusal::Status(Cancelled, Running)));
+        assert_eq!(
+            j.clone().heartbeat("w", Stage::Rendering, 0.1, now),
+            Err(Refusal::Status(Cancelled, Running))
+        );
         let mut j = job();
         j.claim("w", now, Duration::seconds(1)).expect("claim");
         j.fail("w", JobError::new("bad", "bad"), now).expect("fail");

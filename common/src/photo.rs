@@ -46,7 +46,11 @@ pub enum PhotoError {
         "the image is {width}x{height} pixels ({pixels} pixels), more than the limit of {max_pixels} pixels",
         pixels = u64::from(*width) * u64::from(*height)
     )]
-    TooLarge { width: u32, height: u32, max_pixels: u64 },
+    TooLarge {
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+    },
     /// The file claims to be an image but cannot be decoded: truncated or damaged.
     #[error("the image is corrupt or truncated ({0})")]
     Corrupt(String),
@@ -109,6 +113,12 @@ fn read(
     reader.clear_format();
     let mut reader = reader.with_guessed_format()?;
     let format = match reader.format() {
+        None if is_heif(path)? => {
+            return Err(PhotoError::Unsupported(format!(
+                "HEIC/HEIF photos (the iPhone default) are not supported; send {ACCEPTED} \
+                 (on iPhone: Settings → Camera → Formats → Most Compatible)"
+            )));
+        }
         None => {
             return Err(PhotoError::Unsupported(format!(
                 "the file is not a recognised image; send {ACCEPTED}"
@@ -117,7 +127,10 @@ fn read(
         Some(f) => accepted(f).ok_or_else(|| {
             PhotoError::Unsupported(format!(
                 "{} images are not supported; send {ACCEPTED}",
-                f.extensions_str().first().map_or("these", |e| e).to_uppercase()
+                f.extensions_str()
+                    .first()
+                    .map_or("these", |e| e)
+                    .to_uppercase()
             ))
         })?,
     };
@@ -130,13 +143,19 @@ fn read(
 
     let mut decoder = reader.into_decoder().map_err(|e| classify(e, None))?;
     let (width, height) = decoder.dimensions();
-    let too_large = || PhotoError::TooLarge { width, height, max_pixels: limits.max_image_pixels };
+    let too_large = || PhotoError::TooLarge {
+        width,
+        height,
+        max_pixels: limits.max_image_pixels,
+    };
     if u64::from(width) * u64::from(height) > limits.max_image_pixels
         || decoder.total_bytes() > budget
     {
         return Err(too_large());
     }
-    let orientation = decoder.orientation().map_err(|e| classify(e, Some(too_large())))?;
+    let orientation = decoder
+        .orientation()
+        .map_err(|e| classify(e, Some(too_large())))?;
     let swaps = matches!(
         orientation,
         image::metadata::Orientation::Rotate90
@@ -144,8 +163,16 @@ fn read(
             | image::metadata::Orientation::Rotate90FlipH
             | image::metadata::Orientation::Rotate270FlipH
     );
-    let (w, h) = if swaps { (height, width) } else { (width, height) };
-    let info = PhotoInfo { format, width: w, height: h };
+    let (w, h) = if swaps {
+        (height, width)
+    } else {
+        (width, height)
+    };
+    let info = PhotoInfo {
+        format,
+        width: w,
+        height: h,
+    };
     if !full {
         return Ok((info, None));
     }
@@ -154,8 +181,10 @@ fn read(
     // different size than the one it advertised.
     image_limits.max_image_width = Some(width);
     image_limits.max_image_height = Some(height);
-    decoder.set_limits(image_limits).map_err(|e| classify(e, Some(too_large())))?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| classify(e, Some(too_large())))?;
+    decoder
+        .set_limits(image_limits)
+        .map_err(|e| classify(e, Some(too_large())))?;
+    // Cheap structural checks first, so a cut-off upload fails before paying for a decode.
     match format {
         // The JPEG decoder is lenient: it fills a truncated scan with grey and reports success.
         "jpeg" => ensure_jpeg_complete(path)?,
@@ -163,8 +192,21 @@ fn read(
         "png" => ensure_png_complete(path)?,
         _ => {}
     }
+    let mut image =
+        DynamicImage::from_decoder(decoder).map_err(|e| classify(e, Some(too_large())))?;
     image.apply_orientation(orientation);
     Ok((info, Some(image)))
+}
+
+/// True for an ISO-BMFF file with a HEIF brand (`ftypheic`, `ftypmif1`, …): worth naming, since
+/// it is what iPhones send by default.
+fn is_heif(path: &Path) -> io::Result<bool> {
+    const BRANDS: [&[u8]; 8] = [
+        b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
+    ];
+    let mut head = Vec::with_capacity(12);
+    File::open(path)?.take(12).read_to_end(&mut head)?;
+    Ok(head.len() == 12 && &head[4..8] == b"ftyp" && BRANDS.contains(&&head[8..12]))
 }
 
 /// The short name of an accepted format, or `None` for anything else.
@@ -191,7 +233,9 @@ fn alloc_budget(max_pixels: u64) -> u64 {
 fn classify(e: ImageError, too_large: Option<PhotoError>) -> PhotoError {
     match e {
         ImageError::Limits(l) => too_large.unwrap_or_else(|| {
-            PhotoError::Unsupported(format!("the image is larger than this service accepts ({l})"))
+            PhotoError::Unsupported(format!(
+                "the image is larger than this service accepts ({l})"
+            ))
         }),
         ImageError::Unsupported(u) => {
             PhotoError::Unsupported(format!("this kind of image is not supported ({u})"))
@@ -212,21 +256,23 @@ fn classify(e: ImageError, too_large: Option<PhotoError>) -> PhotoError {
 
 /// Walks a JPEG's segments up to the end-of-image marker and fails if the file ends first.
 ///
-/// Streams through the file (no second copy in memory). Bytes after EOI are allowed: some cameras
-/// append data there.
+/// Streams through the file (no second copy in memory), skipping entropy-coded data with
+/// `skip_until` (a memchr), so it costs little next to the decode. Bytes after EOI are allowed:
+/// some cameras append data there.
 fn ensure_jpeg_complete(path: &Path) -> Result<(), PhotoError> {
-    let mut r = BufReader::new(File::open(path)?);
+    let mut r = BufReader::with_capacity(64 << 10, File::open(path)?);
     if (next_byte(&mut r)?, next_byte(&mut r)?) != (0xFF, 0xD8) {
         return Err(PhotoError::Corrupt("missing the JPEG start marker".into()));
     }
     let mut in_scan = false;
     loop {
-        let b = next_byte(&mut r)?;
-        if b != 0xFF {
-            if in_scan {
-                continue; // entropy-coded data
-            }
-            return Err(PhotoError::Corrupt("bytes out of place between JPEG segments".into()));
+        if in_scan {
+            // Entropy-coded data runs up to the next 0xFF; running out shows as EOF just below.
+            r.skip_until(0xFF).map_err(jpeg_read_error)?;
+        } else if next_byte(&mut r)? != 0xFF {
+            return Err(PhotoError::Corrupt(
+                "bytes out of place between JPEG segments".into(),
+            ));
         }
         let mut marker = next_byte(&mut r)?;
         while marker == 0xFF {
@@ -261,7 +307,9 @@ fn ensure_png_complete(path: &Path) -> Result<(), PhotoError> {
     if tail.windows(IEND.len()).any(|w| w == IEND) {
         Ok(())
     } else {
-        Err(PhotoError::Corrupt("the file ends before the end of the image".into()))
+        Err(PhotoError::Corrupt(
+            "the file ends before the end of the image".into(),
+        ))
     }
 }
 
@@ -321,9 +369,9 @@ mod tests {
     /// A 64×32 image with a distinct colour in each quadrant (big enough blocks to survive JPEG).
     fn quadrants() -> RgbImage {
         RgbImage::from_fn(64, 32, |x, y| match (x < 32, y < 16) {
-            (true, true) => Rgb([255, 0, 0]),     // top left: red
-            (false, true) => Rgb([0, 255, 0]),    // top right: green
-            (true, false) => Rgb([0, 0, 255]),    // bottom left: blue
+            (true, true) => Rgb([255, 0, 0]),       // top left: red
+            (false, true) => Rgb([0, 255, 0]),      // top right: green
+            (true, false) => Rgb([0, 0, 255]),      // bottom left: blue
             (false, false) => Rgb([255, 255, 255]), // bottom right: white
         })
     }
@@ -357,7 +405,14 @@ mod tests {
             // A misleading extension: the content must win.
             let path = write(dir.path(), &format!("{name}.txt"), &encode(image, format));
             let info = inspect(&path, &limits()).expect(name);
-            assert_eq!(info, PhotoInfo { format: name, width: 64, height: 32 });
+            assert_eq!(
+                info,
+                PhotoInfo {
+                    format: name,
+                    width: 64,
+                    height: 32
+                }
+            );
             let decoded = decode(&path, &limits()).expect(name);
             assert_eq!(decoded.dimensions(), (64, 32));
             assert_eq!(probe(&path, &limits()).expect(name), info);
@@ -367,12 +422,19 @@ mod tests {
     #[test]
     fn not_an_image_is_unsupported_even_named_jpg() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = write(dir.path(), "notes.jpg", b"hello, this is text and not a photo at all");
+        let path = write(
+            dir.path(),
+            "notes.jpg",
+            b"hello, this is text and not a photo at all",
+        );
         let e = inspect(&path, &limits()).expect_err("text");
         assert_eq!(e.code(), "image-unsupported", "{e}");
         assert!(e.to_string().contains("JPEG, PNG"), "{e}");
         let empty = write(dir.path(), "empty.png", b"");
-        assert_eq!(inspect(&empty, &limits()).expect_err("empty").code(), "image-unsupported");
+        assert_eq!(
+            inspect(&empty, &limits()).expect_err("empty").code(),
+            "image-unsupported"
+        );
     }
 
     #[test]
@@ -382,15 +444,30 @@ mod tests {
         let avif = write(dir.path(), "a", b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf");
         let e = inspect(&avif, &limits()).expect_err("avif");
         assert_eq!(e.code(), "image-unsupported", "{e}");
+        let heic = write(
+            dir.path(),
+            "IMG_0001.HEIC",
+            b"\0\0\0\x18ftypheic\0\0\0\0mif1heic",
+        );
+        let e = inspect(&heic, &limits()).expect_err("heic");
+        assert_eq!(e.code(), "image-unsupported");
+        assert!(e.to_string().starts_with("HEIC/HEIF photos"), "{e}");
         let psd = write(dir.path(), "b", b"8BPS\0\x01\0\0\0\0\0\0\0\x03");
-        assert_eq!(inspect(&psd, &limits()).expect_err("psd").code(), "image-unsupported");
+        assert_eq!(
+            inspect(&psd, &limits()).expect_err("psd").code(),
+            "image-unsupported"
+        );
     }
 
     #[test]
     fn truncated_jpeg_and_png_are_corrupt() {
         let dir = tempfile::tempdir().expect("tempdir");
         let noisy = DynamicImage::ImageRgb8(RgbImage::from_fn(96, 64, |x, y| {
-            Rgb([(x * 7 % 256) as u8, (y * 13 % 256) as u8, ((x * y) % 256) as u8])
+            Rgb([
+                (x * 7 % 256) as u8,
+                (y * 13 % 256) as u8,
+                ((x * y) % 256) as u8,
+            ])
         }));
         for (format, name) in [(ImageFormat::Jpeg, "jpeg"), (ImageFormat::Png, "png")] {
             let bytes = encode(&noisy, format);
@@ -418,7 +495,11 @@ mod tests {
         for &b in bytes {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -427,7 +508,10 @@ mod tests {
     #[test]
     fn decompression_bomb_is_refused_from_the_header() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut png = encode(&DynamicImage::ImageRgb8(RgbImage::new(1, 1)), ImageFormat::Png);
+        let mut png = encode(
+            &DynamicImage::ImageRgb8(RgbImage::new(1, 1)),
+            ImageFormat::Png,
+        );
         // IHDR: length(4) "IHDR"(4) width(4) height(4) ... crc after 13 data bytes.
         assert_eq!(&png[12..16], b"IHDR");
         png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
@@ -439,21 +523,39 @@ mod tests {
         let e = inspect(&path, &limits()).expect_err("bomb");
         assert_eq!(e.code(), "image-too-large", "{e}");
         let msg = e.to_string();
-        assert!(msg.contains("100000x100000") && msg.contains("100000000"), "{msg}");
-        assert!(started.elapsed().as_secs_f64() < 1.0, "must not decode 10 G pixels");
-        assert_eq!(probe(&path, &limits()).expect_err("bomb").code(), "image-too-large");
+        assert!(
+            msg.contains("100000x100000") && msg.contains("100000000"),
+            "{msg}"
+        );
+        assert!(
+            started.elapsed().as_secs_f64() < 1.0,
+            "must not decode 10 G pixels"
+        );
+        assert_eq!(
+            probe(&path, &limits()).expect_err("bomb").code(),
+            "image-too-large"
+        );
     }
 
     #[test]
     fn pixel_limit_applies_to_real_images() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path =
-            write(dir.path(), "p", &encode(&DynamicImage::ImageRgb8(quadrants()), ImageFormat::Png));
-        let small = Limits { max_image_pixels: 64 * 32 - 1, ..Limits::default() };
+        let path = write(
+            dir.path(),
+            "p",
+            &encode(&DynamicImage::ImageRgb8(quadrants()), ImageFormat::Png),
+        );
+        let small = Limits {
+            max_image_pixels: 64 * 32 - 1,
+            ..Limits::default()
+        };
         let e = decode(&path, &small).expect_err("over");
         assert_eq!(e.code(), "image-too-large");
         assert!(e.to_string().contains("64x32"), "{e}");
-        let exact = Limits { max_image_pixels: 64 * 32, ..Limits::default() };
+        let exact = Limits {
+            max_image_pixels: 64 * 32,
+            ..Limits::default()
+        };
         decode(&path, &exact).expect("at the limit is fine");
     }
 
@@ -463,7 +565,11 @@ mod tests {
         let mut img = RgbaImage::from_pixel(4, 4, Rgba([200, 100, 50, 255]));
         img.put_pixel(0, 0, Rgba([255, 255, 255, 0]));
         img.put_pixel(1, 0, Rgba([200, 100, 50, 128]));
-        let path = write(dir.path(), "a", &encode(&DynamicImage::ImageRgba8(img), ImageFormat::Png));
+        let path = write(
+            dir.path(),
+            "a",
+            &encode(&DynamicImage::ImageRgba8(img), ImageFormat::Png),
+        );
         let out = decode(&path, &limits()).expect("decode");
         assert_eq!(out.get_pixel(0, 0).0, [0, 0, 0]);
         assert_eq!(out.get_pixel(1, 0).0, [100, 50, 25]);
@@ -502,8 +608,15 @@ mod tests {
             ("blue", [0, 0, 255]),
             ("white", [255, 255, 255]),
         ];
-        let dist = |c: [i32; 3]| (0..3).map(|i| (i32::from(p.0[i]) - c[i]).pow(2)).sum::<i32>();
-        named.iter().min_by_key(|(_, c)| dist(*c)).map_or("?", |(n, _)| n)
+        let dist = |c: [i32; 3]| {
+            (0..3)
+                .map(|i| (i32::from(p.0[i]) - c[i]).pow(2))
+                .sum::<i32>()
+        };
+        named
+            .iter()
+            .min_by_key(|(_, c)| dist(*c))
+            .map_or("?", |(n, _)| n)
     }
 
     #[test]
@@ -513,21 +626,29 @@ mod tests {
         // Expected displayed (top-left, top-right, bottom-left) and whether width/height swap.
         let cases = [
             (1, ("red", "green", "blue"), false),
-            (2, ("green", "red", "white"), false),  // mirror horizontal
+            (2, ("green", "red", "white"), false), // mirror horizontal
             (3, ("white", "blue", "green"), false), // rotate 180
-            (4, ("blue", "white", "red"), false),   // mirror vertical
-            (5, ("red", "blue", "green"), true),    // transpose
-            (6, ("blue", "red", "white"), true),    // rotate 90 clockwise
-            (7, ("white", "green", "blue"), true),  // transverse
-            (8, ("green", "white", "red"), true),   // rotate 90 counter-clockwise
+            (4, ("blue", "white", "red"), false),  // mirror vertical
+            (5, ("red", "blue", "green"), true),   // transpose
+            (6, ("blue", "red", "white"), true),   // rotate 90 clockwise
+            (7, ("white", "green", "blue"), true), // transverse
+            (8, ("green", "white", "red"), true),  // rotate 90 counter-clockwise
         ];
         for (orientation, (tl, tr, bl), swaps) in cases {
             let path = write(dir.path(), "o.jpg", &jpeg_with_orientation(orientation));
             let img = decode(&path, &limits()).expect("decode");
             let (w, h) = img.dimensions();
-            assert_eq!((w, h), if swaps { (32, 64) } else { (64, 32) }, "orientation {orientation}");
+            assert_eq!(
+                (w, h),
+                if swaps { (32, 64) } else { (64, 32) },
+                "orientation {orientation}"
+            );
             let info = inspect(&path, &limits()).expect("inspect");
-            assert_eq!((info.width, info.height), (w, h), "orientation {orientation}");
+            assert_eq!(
+                (info.width, info.height),
+                (w, h),
+                "orientation {orientation}"
+            );
             let got = (
                 colour(*img.get_pixel(2, 2)),
                 colour(*img.get_pixel(w - 3, 2)),

@@ -55,7 +55,7 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
 pub enum Update {
     Done(Job),
     /// The status machine or the lease refused the change; `Job` is the current record.
-    Refused(Refusal, Box<Job>),
+    Refused(Refusal, Job),
 }
 
 /// Reads a job, applies `change` (a [`Job`] transition) and writes it back with a compare-and-set,
@@ -67,9 +67,12 @@ pub async fn update_job(
 ) -> Result<Update> {
     const ATTEMPTS: usize = 8;
     for _ in 0..ATTEMPTS {
-        let mut job = store.get(id).await?.ok_or_else(|| Error::NotFound(format!("job {id}")))?;
+        let mut job = store
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("job {id}")))?;
         if let Err(refusal) = change(&mut job) {
-            return Ok(Update::Refused(refusal, Box::new(job)));
+            return Ok(Update::Refused(refusal, job));
         }
         match store.replace(&job).await {
             Ok(stored) => return Ok(Update::Done(stored)),
@@ -77,7 +80,9 @@ pub async fn update_job(
             Err(e) => return Err(e),
         }
     }
-    Err(Error::Conflict(format!("job {id} kept changing under {ATTEMPTS} attempts to update it")))
+    Err(Error::Conflict(format!(
+        "job {id} kept changing under {ATTEMPTS} attempts to update it"
+    )))
 }
 
 /// A message handed to a consumer; it stays invisible to others until its visibility timeout

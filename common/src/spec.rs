@@ -65,7 +65,10 @@ pub struct TransitionSpec {
 
 impl Default for TransitionSpec {
     fn default() -> Self {
-        Self { kind: TransitionKind::Crossfade, seconds: 0.5 }
+        Self {
+            kind: TransitionKind::Crossfade,
+            seconds: 0.5,
+        }
     }
 }
 
@@ -129,7 +132,9 @@ impl Serialize for Rgb {
 
 impl<'de> Deserialize<'de> for Rgb {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -158,11 +163,17 @@ impl RenderSpec {
     pub fn validate(&self, image_count: u32, limits: &Limits) -> Vec<Violation> {
         let mut out = Vec::new();
         let mut bad = |field: &str, message: String| {
-            out.push(Violation { field: field.into(), message });
+            out.push(Violation {
+                field: field.into(),
+                message,
+            });
         };
         for (field, v) in [("width", self.width), ("height", self.height)] {
             if !(MIN_SIDE..=MAX_SIDE).contains(&v) || v % 2 != 0 {
-                bad(field, format!("must be an even number from {MIN_SIDE} to {MAX_SIDE}, got {v}"));
+                bad(
+                    field,
+                    format!("must be an even number from {MIN_SIDE} to {MAX_SIDE}, got {v}"),
+                );
             }
         }
         if u64::from(self.width) * u64::from(self.height) > u64::from(MAX_AREA) {
@@ -175,7 +186,10 @@ impl RenderSpec {
             );
         }
         if !(1..=MAX_FPS).contains(&self.fps) {
-            bad("fps", format!("must be from 1 to {MAX_FPS}, got {}", self.fps));
+            bad(
+                "fps",
+                format!("must be from 1 to {MAX_FPS}, got {}", self.fps),
+            );
         }
         let spi = self.seconds_per_image;
         if !spi.is_finite() || spi <= 0.0 || spi > MAX_SECONDS_PER_IMAGE {
@@ -186,7 +200,10 @@ impl RenderSpec {
         } else if spi * f64::from(self.fps.max(1)) < 1.0 {
             bad(
                 "seconds_per_image",
-                format!("{spi} s at {} fps is less than one frame per photo", self.fps),
+                format!(
+                    "{spi} s at {} fps is less than one frame per photo",
+                    self.fps
+                ),
             );
         }
         let ts = self.transition.seconds;
@@ -217,7 +234,10 @@ mod tests {
     use super::*;
 
     fn fields(spec: &RenderSpec) -> Vec<String> {
-        spec.validate(3, &Limits::default()).into_iter().map(|v| v.field).collect()
+        spec.validate(3, &Limits::default())
+            .into_iter()
+            .map(|v| v.field)
+            .collect()
     }
 
     #[test]
@@ -229,8 +249,10 @@ mod tests {
 
     #[test]
     fn partial_options_keep_other_defaults() {
-        let spec = RenderSpec::from_json(br##"{"fps": 24, "transition": {"seconds": 1}, "background": "#FF8000"}"##)
-            .expect("valid");
+        let spec = RenderSpec::from_json(
+            br##"{"fps": 24, "transition": {"seconds": 1}, "background": "#FF8000"}"##,
+        )
+        .expect("valid");
         assert_eq!(spec.fps, 24);
         assert_eq!(spec.transition.kind, TransitionKind::Crossfade);
         assert_eq!(spec.transition.seconds, 1.0);
@@ -251,26 +273,50 @@ mod tests {
 
     #[test]
     fn rules_report_each_broken_field() {
-        let spec = RenderSpec { width: 1281, height: 8, fps: 0, ..RenderSpec::default() };
+        let spec = RenderSpec {
+            width: 1281,
+            height: 8,
+            fps: 0,
+            ..RenderSpec::default()
+        };
         assert_eq!(fields(&spec), ["width", "height", "fps"]);
-        let spec = RenderSpec { width: 4096, height: 4096, ..RenderSpec::default() };
+        let spec = RenderSpec {
+            width: 4096,
+            height: 4096,
+            ..RenderSpec::default()
+        };
         assert_eq!(fields(&spec), ["width"]);
         let spec = RenderSpec {
             seconds_per_image: 1.0,
-            transition: TransitionSpec { kind: TransitionKind::Crossfade, seconds: 1.5 },
+            transition: TransitionSpec {
+                kind: TransitionKind::Crossfade,
+                seconds: 1.5,
+            },
             ..RenderSpec::default()
         };
         assert_eq!(fields(&spec), ["transition.seconds"]);
-        let spec = RenderSpec { seconds_per_image: f64::NAN, ..RenderSpec::default() };
+        let spec = RenderSpec {
+            seconds_per_image: f64::NAN,
+            ..RenderSpec::default()
+        };
         assert_eq!(fields(&spec), ["seconds_per_image"]);
-        let spec = RenderSpec { seconds_per_image: 0.01, ..RenderSpec::default() };
+        let spec = RenderSpec {
+            seconds_per_image: 0.01,
+            ..RenderSpec::default()
+        };
         assert_eq!(fields(&spec), ["seconds_per_image", "transition.seconds"]);
     }
 
     #[test]
     fn video_length_limit_counts_images() {
-        let spec = RenderSpec { seconds_per_image: 60.0, ..RenderSpec::default() };
-        let limits = Limits { max_video_seconds: 600.0, ..Limits::default() };
+        let spec = RenderSpec {
+            seconds_per_image: 60.0,
+            ..RenderSpec::default()
+        };
+        let limits = Limits {
+            max_video_seconds: 600.0,
+            ..Limits::default()
+        };
         assert!(spec.validate(10, &limits).is_empty());
         let v = spec.validate(11, &limits);
         assert_eq!(v.len(), 1);
@@ -279,7 +325,8 @@ mod tests {
 
     #[test]
     fn transition_none_needs_no_seconds() {
-        let spec = RenderSpec::from_json(br#"{"transition": {"kind": "none", "seconds": 99}}"#).expect("valid");
+        let spec = RenderSpec::from_json(br#"{"transition": {"kind": "none", "seconds": 99}}"#)
+            .expect("valid");
         assert_eq!(spec.transition.seconds, 0.0);
         assert!(fields(&spec).is_empty());
     }

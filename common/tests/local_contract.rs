@@ -6,7 +6,9 @@ use minimoto_common::ports::JobQueue;
 
 use minimoto_common::{
     contract,
-    local::{blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue, signing::UrlSigner},
+    local::{
+        blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue, signing::UrlSigner,
+    },
 };
 
 fn db(dir: &tempfile::TempDir) -> Db {
@@ -40,7 +42,10 @@ async fn sqlite_queue_survives_a_reopen_and_is_shared_between_connections() {
     SqliteQueue::new(db(&dir), 3).send(id).await.expect("send");
     let other = SqliteQueue::new(db(&dir), 3);
     let d = other
-        .receive(std::time::Duration::from_secs(1), std::time::Duration::from_secs(5))
+        .receive(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(5),
+        )
         .await
         .expect("receive")
         .expect("the message sent through another connection arrives");

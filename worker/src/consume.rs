@@ -80,14 +80,20 @@ impl Worker {
     /// written to the job and the message.
     pub async fn handle(&self, delivery: Delivery) {
         let job_id = delivery.job_id;
-        let settle = match AssertUnwindSafe(self.attempt(&delivery)).catch_unwind().await {
+        let settle = match AssertUnwindSafe(self.attempt(&delivery))
+            .catch_unwind()
+            .await
+        {
             Ok(settle) => settle,
             Err(panic) => {
                 let what = panic_message(&panic);
                 tracing::error!(%job_id, panic = %what, "job attempt panicked");
-                self.fail(job_id, JobError::new("internal-error", "the renderer hit an internal error"))
-                    .await
-                    .unwrap_or(Settle::RetryAfter(self.config.visibility))
+                self.fail(
+                    job_id,
+                    JobError::new("internal-error", "the renderer hit an internal error"),
+                )
+                .await
+                .unwrap_or(Settle::RetryAfter(self.config.visibility))
             }
         };
         let result = match settle {
@@ -102,9 +108,13 @@ impl Worker {
     async fn attempt(&self, delivery: &Delivery) -> Settle {
         let job_id = delivery.job_id;
         let worker = self.config.id.clone();
-        let ttl = chrono::Duration::from_std(self.config.visibility).unwrap_or(chrono::Duration::seconds(60));
+        let ttl = chrono::Duration::from_std(self.config.visibility)
+            .unwrap_or(chrono::Duration::seconds(60));
 
-        let claimed = update_job(self.jobs.as_ref(), job_id, |j| j.claim(&worker, Utc::now(), ttl)).await;
+        let claimed = update_job(self.jobs.as_ref(), job_id, |j| {
+            j.claim(&worker, Utc::now(), ttl)
+        })
+        .await;
         let job = match claimed {
             Ok(Update::Done(job)) => job,
             Ok(Update::Refused(Refusal::Leased, _)) => {
@@ -129,9 +139,15 @@ impl Worker {
             tracing::warn!(%job_id, receives = delivery.receive_count, "attempts exhausted");
             let error = JobError::new(
                 "attempts-exhausted",
-                format!("the job failed {} times and will not be retried", self.config.max_attempts),
+                format!(
+                    "the job failed {} times and will not be retried",
+                    self.config.max_attempts
+                ),
             );
-            return self.fail(job_id, error).await.unwrap_or(Settle::RetryAfter(self.config.visibility));
+            return self
+                .fail(job_id, error)
+                .await
+                .unwrap_or(Settle::RetryAfter(self.config.visibility));
         }
 
         tracing::info!(%job_id, attempt = job.attempts, "job claimed");
@@ -150,7 +166,11 @@ impl Worker {
         match self.run_job(&job, progress).await {
             Ok(outputs) => {
                 let frames = outputs.frames;
-                match update_job(self.jobs.as_ref(), job_id, |j| j.succeed(&worker, outputs.clone(), Utc::now())).await {
+                match update_job(self.jobs.as_ref(), job_id, |j| {
+                    j.succeed(&worker, outputs.clone(), Utc::now())
+                })
+                .await
+                {
                     Ok(Update::Done(_)) => {
                         tracing::info!(%job_id, frames, seconds = started.elapsed().as_secs_f64(), "job succeeded");
                         Settle::Ack
@@ -167,14 +187,22 @@ impl Worker {
             }
             Err(Failure::Abort(error)) => {
                 tracing::info!(%job_id, code = %error.code, message = %error.message, "job failed");
-                self.fail(job_id, error).await.unwrap_or(Settle::RetryAfter(self.config.visibility))
+                self.fail(job_id, error)
+                    .await
+                    .unwrap_or(Settle::RetryAfter(self.config.visibility))
             }
             Err(Failure::Stopped) => Settle::Ack,
             Err(Failure::Retry { code, message }) => {
                 tracing::warn!(%job_id, code, %message, attempt = delivery.receive_count, "attempt failed");
                 if delivery.receive_count >= self.config.max_attempts {
-                    let error = JobError::new(code, "rendering failed repeatedly; the operators can find the cause in the worker logs");
-                    return self.fail(job_id, error).await.unwrap_or(Settle::RetryAfter(self.config.visibility));
+                    let error = JobError::new(
+                        code,
+                        "rendering failed repeatedly; the operators can find the cause in the worker logs",
+                    );
+                    return self
+                        .fail(job_id, error)
+                        .await
+                        .unwrap_or(Settle::RetryAfter(self.config.visibility));
                 }
                 let _ = update_job(self.jobs.as_ref(), job_id, |j| j.release(&worker)).await;
                 Settle::RetryAfter(retry_delay(delivery.receive_count))
@@ -185,7 +213,11 @@ impl Worker {
     /// Marks the job failed (under our lease) and acks; `None` when the write itself failed.
     async fn fail(&self, job_id: minimoto_common::JobId, error: JobError) -> Option<Settle> {
         let worker = &self.config.id;
-        match update_job(self.jobs.as_ref(), job_id, |j| j.fail(worker, error.clone(), Utc::now())).await {
+        match update_job(self.jobs.as_ref(), job_id, |j| {
+            j.fail(worker, error.clone(), Utc::now())
+        })
+        .await
+        {
             Ok(_) => Some(Settle::Ack),
             Err(e) => {
                 tracing::warn!(%job_id, error = %e, "could not record the failure; will retry");
@@ -197,7 +229,9 @@ impl Worker {
     /// Download, render, upload. Outputs go to fixed keys, so a re-run overwrites.
     async fn run_job(&self, job: &Job, progress: Arc<Progress>) -> Result<Outputs, Failure> {
         let cfg = &self.config;
-        tokio::fs::create_dir_all(&cfg.scratch_dir).await.map_err(|e| Failure::retry("scratch-failed", e))?;
+        tokio::fs::create_dir_all(&cfg.scratch_dir)
+            .await
+            .map_err(|e| Failure::retry("scratch-failed", e))?;
         let scratch = tempfile::Builder::new()
             .prefix(&format!("job-{}-", job.id))
             .tempdir_in(&cfg.scratch_dir)
@@ -221,7 +255,12 @@ impl Worker {
         let render_progress = progress.clone();
         let render_out = out_dir.clone();
         let rendered = tokio::task::spawn_blocking(move || {
-            let input = RenderInput { spec: &spec, photos: &photos, limits: &limits, out_dir: &render_out };
+            let input = RenderInput {
+                spec: &spec,
+                photos: &photos,
+                limits: &limits,
+                out_dir: &render_out,
+            };
             let report = |f: f64| render_progress.set_fraction(f);
             render::render(&input, &report, &render_progress.stop)
         })
@@ -232,7 +271,9 @@ impl Worker {
                 tracing::info!(job_id = %job.id, error = %e, "render stopped");
                 return Err(Failure::Stopped);
             }
-            Ok(Err(e)) if e.is_bad_input() => return Err(Failure::Abort(JobError::new(e.code(), e.to_string()))),
+            Ok(Err(e)) if e.is_bad_input() => {
+                return Err(Failure::Abort(JobError::new(e.code(), e.to_string())));
+            }
             Ok(Err(e)) => return Err(Failure::retry(e.code(), e)),
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
             Err(join) => return Err(Failure::retry("internal-error", join)),
@@ -242,9 +283,14 @@ impl Worker {
         let prefix = format!("jobs/{}", job.id);
         let video_key = format!("{prefix}/video.mp4");
         let poster_key = format!("{prefix}/poster.jpg");
-        let size_bytes = self.blobs.put_file(&video_key, &rendered.video, "video/mp4").await?;
+        let size_bytes = self
+            .blobs
+            .put_file(&video_key, &rendered.video, "video/mp4")
+            .await?;
         progress.set(Stage::Uploading, 0.9);
-        self.blobs.put_file(&poster_key, &rendered.poster, "image/jpeg").await?;
+        self.blobs
+            .put_file(&poster_key, &rendered.poster, "image/jpeg")
+            .await?;
         Ok(Outputs {
             video_key,
             poster_key,

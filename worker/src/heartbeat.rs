@@ -57,12 +57,16 @@ impl Progress {
     }
 }
 
+#[derive(Debug)]
 pub struct Heartbeat {
     task: JoinHandle<()>,
 }
 
 impl Heartbeat {
-    #[expect(clippy::too_many_arguments, reason = "the wiring of one task; a struct would only rename them")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the wiring of one task; a struct would only rename them"
+    )]
     pub fn start(
         jobs: Arc<dyn JobStore>,
         queue: Arc<dyn JobQueue>,
@@ -82,7 +86,11 @@ impl Heartbeat {
                     tracing::warn!(%job_id, error = %e, "could not extend the message's visibility");
                 }
                 let (stage, fraction) = progress.get();
-                match update_job(jobs.as_ref(), job_id, |j| j.heartbeat(&worker, stage, fraction, Utc::now())).await {
+                match update_job(jobs.as_ref(), job_id, |j| {
+                    j.heartbeat(&worker, stage, fraction, Utc::now())
+                })
+                .await
+                {
                     Ok(Update::Done(_)) => {}
                     Ok(Update::Refused(why, job)) => {
                         tracing::info!(%job_id, status = job.status.as_str(), %why, "job taken away; stopping");

@@ -21,7 +21,10 @@ pub enum Failure {
 
 impl Failure {
     pub fn retry(code: &'static str, message: impl std::fmt::Display) -> Self {
-        Self::Retry { code, message: message.to_string() }
+        Self::Retry {
+            code,
+            message: message.to_string(),
+        }
     }
 }
 

@@ -45,15 +45,32 @@ pub async fn download(
     Query(sig): Query<Signature>,
     request: Request,
 ) -> ApiResult<Response> {
-    let store = state.local_files.as_ref().ok_or_else(|| ApiError::not_found("this server stores files elsewhere"))?;
-    store.signer().verify(&key, sig.expires, &sig.signature, Utc::now()).map_err(|r| match r {
-        UrlRefusal::BadSignature => ApiError::new(StatusCode::FORBIDDEN, "bad-signature", r.to_string()),
-        UrlRefusal::Expired => ApiError::new(StatusCode::GONE, "link-expired", r.to_string()),
-    })?;
-    let path = store.path_of(&key).map_err(|_| ApiError::not_found(format!("file {key}")))?;
+    let store = state
+        .local_files
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("this server stores files elsewhere"))?;
+    store
+        .signer()
+        .verify(&key, sig.expires, &sig.signature, Utc::now())
+        .map_err(|r| match r {
+            UrlRefusal::BadSignature => {
+                ApiError::new(StatusCode::FORBIDDEN, "bad-signature", r.to_string())
+            }
+            UrlRefusal::Expired => ApiError::new(StatusCode::GONE, "link-expired", r.to_string()),
+        })?;
+    let path = store
+        .path_of(&key)
+        .map_err(|_| ApiError::not_found(format!("file {key}")))?;
     if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
-        return Err(ApiError::new(StatusCode::GONE, "expired", format!("file {key} no longer exists")));
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "expired",
+            format!("file {key} no longer exists"),
+        ));
     }
-    let res = ServeFile::new(path).oneshot(request).await.map_err(ApiError::internal)?;
+    let res = ServeFile::new(path)
+        .oneshot(request)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(res.map(Body::new).into_response())
 }

@@ -28,11 +28,22 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
     match state.queue.depth().await {
         Ok(d) => (
             StatusCode::OK,
-            Json(Health { status: "ok", queue_visible: Some(d.visible), queue_in_flight: Some(d.in_flight) }),
+            Json(Health {
+                status: "ok",
+                queue_visible: Some(d.visible),
+                queue_in_flight: Some(d.in_flight),
+            }),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "health check: queue unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "degraded", queue_visible: None, queue_in_flight: None }))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "degraded",
+                    queue_visible: None,
+                    queue_in_flight: None,
+                }),
+            )
         }
     }
 }

@@ -1,10 +1,10 @@
 //! `/v1/jobs`: submit a job, read it, fetch its video.
 
 use axum::{
+    Json,
     extract::{Multipart, Path, State, multipart::MultipartRejection},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
-    Json,
 };
 use chrono::Utc;
 use minimoto_common::{
@@ -22,7 +22,10 @@ use crate::{
 
 /// The multipart form of `POST /v1/jobs`.
 #[derive(Debug, ToSchema)]
-#[expect(dead_code, reason = "documents the multipart form for OpenAPI; parts are read by `ingest`")]
+#[expect(
+    dead_code,
+    reason = "documents the multipart form for OpenAPI; parts are read by `ingest`"
+)]
 pub struct CreateJobForm {
     /// One or more photos (JPEG, PNG, WebP, GIF, BMP or TIFF, detected by content), in order.
     #[schema(value_type = Vec<String>, format = Binary)]
@@ -37,7 +40,8 @@ pub fn job_path(id: JobId) -> String {
 }
 
 fn parse_id(raw: &str) -> ApiResult<JobId> {
-    raw.parse().map_err(|_| ApiError::not_found(format!("job {raw}")))
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("job {raw}")))
 }
 
 /// Submit photos to be made into a video.
@@ -69,7 +73,12 @@ pub async fn create_job(
     let job = submit(&state, upload).await?;
     let location = job_path(job.id);
     let view = JobView::of(job, state.blobs.as_ref(), state.url_ttl).await?;
-    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(view)).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(view),
+    )
+        .into_response())
 }
 
 /// Stores the photos, writes the job, queues it. On any failure, undoes what was done so a
@@ -81,7 +90,10 @@ async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
         let mut keys = Vec::with_capacity(upload.images.len());
         for (i, image) in upload.images.iter().enumerate() {
             let key = format!("{prefix}inputs/{i:04}.{}", image.info.format);
-            state.blobs.put_file(&key, &image.path, &format!("image/{}", image.info.format)).await?;
+            state
+                .blobs
+                .put_file(&key, &image.path, &format!("image/{}", image.info.format))
+                .await?;
             keys.push(key);
         }
         let job = Job::new(id, upload.options.clone(), keys, Utc::now());
@@ -112,10 +124,19 @@ async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<JobView>> {
+pub async fn get_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobView>> {
     let id = parse_id(&id)?;
-    let job = state.jobs.get(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
-    Ok(Json(JobView::of(job, state.blobs.as_ref(), state.url_ttl).await?))
+    let job = state
+        .jobs
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    Ok(Json(
+        JobView::of(job, state.blobs.as_ref(), state.url_ttl).await?,
+    ))
 }
 
 /// Download the video: redirects to a fresh expiring URL (so `curl -L` fetches the file).
@@ -129,16 +150,26 @@ pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> A
         (status = 410, description = "The video has expired and was deleted", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_video(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn get_video(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id = parse_id(&id)?;
-    let job = state.jobs.get(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    let job = state
+        .jobs
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
     let outputs = match (job.status, &job.outputs) {
         (Status::Succeeded, Some(o)) => o,
         (status @ (Status::Queued | Status::Running), _) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "not-ready",
-                format!("job {id} is {}; poll it until it has succeeded", status.as_str()),
+                format!(
+                    "job {id} is {}; poll it until it has succeeded",
+                    status.as_str()
+                ),
             ));
         }
         (status, _) => {
@@ -150,7 +181,11 @@ pub async fn get_video(State(state): State<AppState>, Path(id): Path<String>) ->
         }
     };
     if state.blobs.size(&outputs.video_key).await?.is_none() {
-        return Err(ApiError::new(StatusCode::GONE, "expired", format!("the video of job {id} has expired")));
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "expired",
+            format!("the video of job {id} has expired"),
+        ));
     }
     let url = state.blobs.url(&outputs.video_key, state.url_ttl).await?;
     let mut res = Redirect::to(&url.url).into_response();
@@ -161,6 +196,8 @@ pub async fn get_video(State(state): State<AppState>, Path(id): Path<String>) ->
 
 /// Redirects carry a short-lived URL: caches must not keep them.
 fn no_store(headers: &mut HeaderMap) {
-    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
 }
-

@@ -44,13 +44,23 @@ fn check_key(key: &str) -> Result<()> {
             !seg.is_empty()
                 && seg != "."
                 && seg != ".."
-                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         });
-    if ok { Ok(()) } else { Err(Error::Invalid(format!("`{key}` is not a valid blob key"))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("`{key}` is not a valid blob key")))
+    }
 }
 
 fn not_found(key: &str, e: std::io::Error) -> Error {
-    if e.kind() == std::io::ErrorKind::NotFound { Error::NotFound(format!("blob {key}")) } else { e.into() }
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::NotFound(format!("blob {key}"))
+    } else {
+        e.into()
+    }
 }
 
 #[async_trait]
@@ -73,7 +83,9 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn get_to_file(&self, key: &str, path: &Path) -> Result<u64> {
-        tokio::fs::copy(self.path_of(key)?, path).await.map_err(|e| not_found(key, e))
+        tokio::fs::copy(self.path_of(key)?, path)
+            .await
+            .map_err(|e| not_found(key, e))
     }
 
     async fn size(&self, key: &str) -> Result<Option<u64>> {
@@ -108,9 +120,13 @@ impl BlobStore for LocalBlobStore {
 
     async fn url(&self, key: &str, ttl: Duration) -> Result<SignedUrl> {
         check_key(key)?;
-        let ttl = chrono::Duration::from_std(ttl).map_err(|e| Error::Invalid(format!("url lifetime: {e}")))?;
+        let ttl = chrono::Duration::from_std(ttl)
+            .map_err(|e| Error::Invalid(format!("url lifetime: {e}")))?;
         let expires_at = Utc::now() + ttl;
-        Ok(SignedUrl { url: self.signer.url(key, expires_at), expires_at })
+        Ok(SignedUrl {
+            url: self.signer.url(key, expires_at),
+            expires_at,
+        })
     }
 }
 
@@ -118,7 +134,11 @@ fn count_files(dir: &Path) -> std::io::Result<u64> {
     let mut n = 0;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        n += if entry.file_type()?.is_dir() { count_files(&entry.path())? } else { 1 };
+        n += if entry.file_type()?.is_dir() {
+            count_files(&entry.path())?
+        } else {
+            1
+        };
     }
     Ok(n)
 }
@@ -129,7 +149,16 @@ mod tests {
 
     #[test]
     fn keys_cannot_escape_the_root() {
-        for bad in ["", "/etc/passwd", "a/../../b", "a//b", "./a", "a/b/", "a b", "a\\b"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "a/../../b",
+            "a//b",
+            "./a",
+            "a/b/",
+            "a b",
+            "a\\b",
+        ] {
             assert!(check_key(bad).is_err(), "{bad:?} must be refused");
         }
         for good in ["a", "jobs/0191/inputs/001.jpg", "a-b_c.d"] {

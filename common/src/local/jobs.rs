@@ -23,15 +23,20 @@ impl SqliteJobStore {
 }
 
 fn to_json(job: &Job) -> Result<String> {
-    serde_json::to_string(job).map_err(|e| Error::Invalid(format!("job {} does not serialize: {e}", job.id)))
+    serde_json::to_string(job)
+        .map_err(|e| Error::Invalid(format!("job {} does not serialize: {e}", job.id)))
 }
 
 #[async_trait]
 impl JobStore for SqliteJobStore {
     async fn create(&self, job: &Job) -> Result<()> {
         let record = to_json(job)?;
-        let (id, status, version, created) =
-            (job.id.to_string(), job.status.as_str(), job.version, job.created_at.to_rfc3339());
+        let (id, status, version, created) = (
+            job.id.to_string(),
+            job.status.as_str(),
+            job.version,
+            job.created_at.to_rfc3339(),
+        );
         self.db
             .call(move |c| {
                 let n = c.execute(
@@ -52,11 +57,17 @@ impl JobStore for SqliteJobStore {
         let record: Option<String> = self
             .db
             .call(move |c| {
-                Ok(c.query_row("SELECT record FROM jobs WHERE id = ?1", [key], |r| r.get(0)).optional()?)
+                Ok(
+                    c.query_row("SELECT record FROM jobs WHERE id = ?1", [key], |r| r.get(0))
+                        .optional()?,
+                )
             })
             .await?;
         record
-            .map(|r| serde_json::from_str(&r).map_err(|e| Error::Invalid(format!("stored job {id} is unreadable: {e}"))))
+            .map(|r| {
+                serde_json::from_str(&r)
+                    .map_err(|e| Error::Invalid(format!("stored job {id} is unreadable: {e}")))
+            })
             .transpose()
     }
 
@@ -64,8 +75,12 @@ impl JobStore for SqliteJobStore {
         let mut next = job.clone();
         next.version += 1;
         let record = to_json(&next)?;
-        let (id, status, expected, version) =
-            (job.id.to_string(), next.status.as_str(), job.version, next.version);
+        let (id, status, expected, version) = (
+            job.id.to_string(),
+            next.status.as_str(),
+            job.version,
+            next.version,
+        );
         self.db
             .call(move |c| {
                 let n = c.execute(
@@ -83,6 +98,8 @@ impl JobStore for SqliteJobStore {
 
     async fn delete(&self, id: JobId) -> Result<bool> {
         let key = id.to_string();
-        self.db.call(move |c| Ok(c.execute("DELETE FROM jobs WHERE id = ?1", [key])? > 0)).await
+        self.db
+            .call(move |c| Ok(c.execute("DELETE FROM jobs WHERE id = ?1", [key])? > 0))
+            .await
     }
 }

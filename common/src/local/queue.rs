@@ -33,7 +33,11 @@ pub struct SqliteQueue {
 
 impl SqliteQueue {
     pub fn new(db: Db, max_receives: u32) -> Self {
-        Self { db, max_receives: max_receives.max(1), sent: Arc::new(Notify::new()) }
+        Self {
+            db,
+            max_receives: max_receives.max(1),
+            sent: Arc::new(Notify::new()),
+        }
     }
 
     async fn try_receive(&self, visibility: Duration) -> Result<Option<Delivery>> {
@@ -80,9 +84,14 @@ impl SqliteQueue {
         self.db
             .call(|c| {
                 let mut stmt = c.prepare("SELECT job_id FROM queue WHERE dead = 1 ORDER BY seq")?;
-                let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+                let ids = stmt
+                    .query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
                 ids.iter()
-                    .map(|id| id.parse().map_err(|e| Error::Invalid(format!("dead job id `{id}`: {e}"))))
+                    .map(|id| {
+                        id.parse()
+                            .map_err(|e| Error::Invalid(format!("dead job id `{id}`: {e}")))
+                    })
                     .collect()
             })
             .await
@@ -90,7 +99,9 @@ impl SqliteQueue {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| duration_ms(d))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, duration_ms)
 }
 
 fn duration_ms(d: Duration) -> i64 {
@@ -154,7 +165,10 @@ impl JobQueue for SqliteQueue {
             .call(move |c| {
                 // Like SQS, acking a receipt that is gone (already acked, or superseded by a later
                 // receive) is not an error: the message is no longer ours either way.
-                c.execute("DELETE FROM queue WHERE receipt = ?1 AND dead = 0", [receipt])?;
+                c.execute(
+                    "DELETE FROM queue WHERE receipt = ?1 AND dead = 0",
+                    [receipt],
+                )?;
                 Ok(())
             })
             .await
@@ -164,10 +178,15 @@ impl JobQueue for SqliteQueue {
         self.db
             .call(|c| {
                 let now = now_ms();
-                let count = |sql: &str| -> rusqlite::Result<u64> { c.query_row(sql, [now], |r| r.get(0)) };
+                let count =
+                    |sql: &str| -> rusqlite::Result<u64> { c.query_row(sql, [now], |r| r.get(0)) };
                 Ok(Depth {
-                    visible: count("SELECT COUNT(*) FROM queue WHERE dead = 0 AND visible_at_ms <= ?1")?,
-                    in_flight: count("SELECT COUNT(*) FROM queue WHERE dead = 0 AND visible_at_ms > ?1")?,
+                    visible: count(
+                        "SELECT COUNT(*) FROM queue WHERE dead = 0 AND visible_at_ms <= ?1",
+                    )?,
+                    in_flight: count(
+                        "SELECT COUNT(*) FROM queue WHERE dead = 0 AND visible_at_ms > ?1",
+                    )?,
                     dead: count("SELECT COUNT(*) FROM queue WHERE dead = 1 AND ?1 = ?1")?,
                 })
             })

@@ -25,7 +25,9 @@ pub struct UrlSigner {
 
 impl fmt::Debug for UrlSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UrlSigner").field("base_url", &self.base_url).finish_non_exhaustive()
+        f.debug_struct("UrlSigner")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -41,14 +43,22 @@ pub enum UrlRefusal {
 impl UrlSigner {
     /// `base_url` is where clients reach the API, e.g. `http://127.0.0.1:8080`.
     pub fn new(secret: Vec<u8>, base_url: &str) -> Self {
-        Self { secret, base_url: base_url.trim_end_matches('/').to_owned() }
+        Self {
+            secret,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        }
     }
 
     /// Reads the signing key from `path`, creating a random one the first time.
     pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>> {
         match std::fs::read(path) {
             Ok(secret) if secret.len() >= 32 => return Ok(secret),
-            Ok(_) => return Err(Error::Invalid(format!("{} holds fewer than 32 bytes", path.display()))),
+            Ok(_) => {
+                return Err(Error::Invalid(format!(
+                    "{} holds fewer than 32 bytes",
+                    path.display()
+                )));
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
@@ -65,7 +75,8 @@ impl UrlSigner {
 
     fn mac(&self, key: &str, expires: i64) -> HmacSha256 {
         // HMAC takes keys of any length, so this cannot fail.
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.secret).unwrap_or_else(|_| unreachable!());
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.secret).unwrap_or_else(|_| unreachable!());
         mac.update(key.as_bytes());
         mac.update(b"\n");
         mac.update(expires.to_string().as_bytes());
@@ -75,13 +86,24 @@ impl UrlSigner {
     pub fn url(&self, key: &str, expires_at: DateTime<Utc>) -> String {
         let expires = expires_at.timestamp();
         let signature = hex::encode(self.mac(key, expires).finalize().into_bytes());
-        format!("{}{FILES_ROUTE}/{key}?expires={expires}&signature={signature}", self.base_url)
+        format!(
+            "{}{FILES_ROUTE}/{key}?expires={expires}&signature={signature}",
+            self.base_url
+        )
     }
 
     /// Checks a URL's signature (in constant time) and then its expiry.
-    pub fn verify(&self, key: &str, expires: i64, signature: &str, now: DateTime<Utc>) -> Result<(), UrlRefusal> {
+    pub fn verify(
+        &self,
+        key: &str,
+        expires: i64,
+        signature: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), UrlRefusal> {
         let sig = hex::decode(signature).map_err(|_| UrlRefusal::BadSignature)?;
-        self.mac(key, expires).verify_slice(&sig).map_err(|_| UrlRefusal::BadSignature)?;
+        self.mac(key, expires)
+            .verify_slice(&sig)
+            .map_err(|_| UrlRefusal::BadSignature)?;
         if now.timestamp() > expires {
             return Err(UrlRefusal::Expired);
         }
@@ -98,23 +120,46 @@ mod tests {
         let rest = url.strip_prefix("http://h:1/files/").expect("prefix");
         let (key, query) = rest.split_once('?').expect("query");
         let (e, s) = query.split_once('&').expect("two params");
-        let expires = e.strip_prefix("expires=").and_then(|e| e.parse().ok()).expect("expires");
-        (key.into(), expires, s.strip_prefix("signature=").expect("sig").into())
+        let expires = e
+            .strip_prefix("expires=")
+            .and_then(|e| e.parse().ok())
+            .expect("expires");
+        (
+            key.into(),
+            expires,
+            s.strip_prefix("signature=").expect("sig").into(),
+        )
     }
 
     #[test]
     fn signed_urls_verify_until_they_expire_and_resist_tampering() {
         let signer = UrlSigner::new(vec![7; 32], "http://h:1/");
         let now = Utc::now();
-        let (key, expires, sig) = parts(&signer.url("jobs/a/video.mp4", now + Duration::seconds(60)));
+        let (key, expires, sig) =
+            parts(&signer.url("jobs/a/video.mp4", now + Duration::seconds(60)));
         assert_eq!(key, "jobs/a/video.mp4");
         assert_eq!(signer.verify(&key, expires, &sig, now), Ok(()));
-        assert_eq!(signer.verify(&key, expires, &sig, now + Duration::seconds(61)), Err(UrlRefusal::Expired));
-        assert_eq!(signer.verify("jobs/b/video.mp4", expires, &sig, now), Err(UrlRefusal::BadSignature));
-        assert_eq!(signer.verify(&key, expires + 3600, &sig, now), Err(UrlRefusal::BadSignature));
-        assert_eq!(signer.verify(&key, expires, "zz", now), Err(UrlRefusal::BadSignature));
+        assert_eq!(
+            signer.verify(&key, expires, &sig, now + Duration::seconds(61)),
+            Err(UrlRefusal::Expired)
+        );
+        assert_eq!(
+            signer.verify("jobs/b/video.mp4", expires, &sig, now),
+            Err(UrlRefusal::BadSignature)
+        );
+        assert_eq!(
+            signer.verify(&key, expires + 3600, &sig, now),
+            Err(UrlRefusal::BadSignature)
+        );
+        assert_eq!(
+            signer.verify(&key, expires, "zz", now),
+            Err(UrlRefusal::BadSignature)
+        );
         let other = UrlSigner::new(vec![8; 32], "http://h:1");
-        assert_eq!(other.verify(&key, expires, &sig, now), Err(UrlRefusal::BadSignature));
+        assert_eq!(
+            other.verify(&key, expires, &sig, now),
+            Err(UrlRefusal::BadSignature)
+        );
     }
 
     #[test]

@@ -1,0 +1,232 @@
+//! Spawning the real `minimoto` binary, making photos, probing videos.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use image::{ImageFormat, Rgb, RgbImage};
+use serde_json::Value;
+
+/// A running `minimoto serve`, killed on drop; its log is printed if the test failed.
+pub struct App {
+    pub base: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl App {
+    pub fn spawn(data_dir: &Path, extra: &[&str]) -> Self {
+        let log = data_dir.with_extension(format!("{}.log", std::process::id()));
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_minimoto"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "info,minimoto=debug")
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn minimoto serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}; log:\n{}", read(&log)))
+            .to_owned();
+        Self {
+            base,
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `kill -9`: no cleanup of any kind.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("kill -9");
+            c.wait().expect("reap");
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let ok = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(ok.success());
+        c.wait().expect("wait")
+    }
+
+    pub fn log(&self) -> String {
+        read(&self.log)
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- minimoto serve log ----\n{}", self.log());
+        }
+    }
+}
+
+/// A photo with a gradient and a corner mark, so orientation and cropping are visible.
+pub fn photo(width: u32, height: u32, seed: u8, format: ImageFormat) -> Vec<u8> {
+    let img = RgbImage::from_fn(width, height, |x, y| {
+        if x < width / 8 && y < height / 8 {
+            Rgb([255, 255, 255])
+        } else {
+            let r = (x * 255 / width.max(1)) as u8;
+            let g = (y * 255 / height.max(1)) as u8;
+            Rgb([r, g, seed.wrapping_mul(40)])
+        }
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).expect("encode photo");
+    out.into_inner()
+}
+
+pub fn jpeg(width: u32, height: u32, seed: u8) -> Vec<u8> {
+    photo(width, height, seed, ImageFormat::Jpeg)
+}
+
+pub fn form(images: &[(&str, Vec<u8>)], options: Option<&str>) -> reqwest::multipart::Form {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, bytes) in images {
+        form = form.part(
+            "images",
+            reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()),
+        );
+    }
+    if let Some(o) = options {
+        form = form.text("options", o.to_owned());
+    }
+    form
+}
+
+pub async fn submit(app: &App, form: reqwest::multipart::Form) -> (u16, Value, Option<String>) {
+    let res = reqwest::Client::new()
+        .post(app.url("/v1/jobs"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("POST /v1/jobs");
+    let status = res.status().as_u16();
+    let location = res
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().expect("ascii").to_owned());
+    (status, res.json().await.expect("json body"), location)
+}
+
+pub async fn get_json(url: &str) -> (u16, Value) {
+    let res = reqwest::get(url).await.expect("GET");
+    let status = res.status().as_u16();
+    (status, res.json().await.expect("json body"))
+}
+
+/// Polls the job until `done` says so, or panics after `timeout` with the last state.
+pub async fn poll_until(
+    app: &App,
+    id: &str,
+    timeout: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let (status, job) = get_json(&app.url(&format!("/v1/jobs/{id}"))).await;
+        assert_eq!(status, 200, "{job}");
+        if done(&job) {
+            return job;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "job did not get there in {timeout:?}: {job}\nlog:\n{}",
+            app.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn finished(job: &Value) -> bool {
+    matches!(
+        job["status"].as_str(),
+        Some("succeeded" | "failed" | "cancelled")
+    )
+}
+
+/// What ffprobe says of a video file, decoding every frame to count them.
+pub fn ffprobe(path: &Path) -> Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries"])
+        .arg("stream=codec_name,pix_fmt,width,height,nb_read_frames,color_space,color_primaries,color_transfer,r_frame_rate:format=duration")
+        .args(["-of", "json"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe (is ffmpeg installed?)");
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ffprobe json")
+}
+
+/// Files under `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(
+                    p.strip_prefix(root)
+                        .expect("under root")
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+pub async fn download(url: &str, to: &Path) -> usize {
+    let res = reqwest::get(url).await.expect("download");
+    assert_eq!(res.status(), 200, "download {url}");
+    let bytes = res.bytes().await.expect("body");
+    std::fs::write(to, &bytes).expect("write download");
+    bytes.len()
+}

@@ -1,0 +1,400 @@
+//! End to end: the real `minimoto serve` binary on port 0, real HTTP, real ffmpeg.
+
+mod helpers;
+
+use std::time::Duration;
+
+use helpers::*;
+use image::ImageFormat;
+use serde_json::Value;
+
+const SMALL: &str = r#"{"width": 320, "height": 240, "fps": 10, "seconds_per_image": 1.0, "transition": {"kind": "crossfade", "seconds": 0.3}}"#;
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn photos_in_video_out() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let app = App::spawn(&tmp.path().join("data"), &[]);
+    let images = [
+        ("landscape.jpg", jpeg(640, 360, 1)),
+        // Named .jpg but a PNG: formats are detected by content.
+        ("portrait.jpg", photo(300, 500, 2, ImageFormat::Png)),
+        ("square.webp", photo(400, 400, 3, ImageFormat::WebP)),
+        ("wide.bmp", photo(500, 200, 4, ImageFormat::Bmp)),
+    ];
+    let (status, job, location) = submit(&app, form(&images, Some(SMALL))).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().expect("id").to_owned();
+    assert_eq!(location.as_deref(), Some(format!("/v1/jobs/{id}").as_str()));
+    assert_eq!(job["status"], "queued");
+    assert_eq!(job["image_count"], 4);
+    assert_eq!(
+        job["options"]["fit"], "blur",
+        "defaults are filled in: {job}"
+    );
+    assert_eq!(job["options"]["fps"], 10);
+
+    let job = poll_until(&app, &id, Duration::from_secs(120), finished).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["progress"], 1.0);
+    assert!(job["finished_at"].is_string() && job["started_at"].is_string());
+    let out = &job["outputs"];
+    assert_eq!(
+        (out["width"].as_u64(), out["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    assert_eq!(
+        out["duration_seconds"].as_f64(),
+        Some(4.0),
+        "4 photos × 1 s"
+    );
+
+    let video = tmp.path().join("video.mp4");
+    let size = download(out["video_url"].as_str().expect("video_url"), &video).await;
+    assert_eq!(Some(size as u64), out["size_bytes"].as_u64());
+    let probe = ffprobe(&video);
+    let s = &probe["streams"][0];
+    assert_eq!(s["codec_name"], "h264");
+    assert_eq!(s["pix_fmt"], "yuv420p");
+    assert_eq!(
+        (s["width"].as_u64(), s["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    assert_eq!(
+        s["nb_read_frames"], "40",
+        "4 photos × 1 s × 10 fps, transitions add no time"
+    );
+    assert_eq!(s["color_space"], "bt709");
+    let duration: f64 = probe["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("duration");
+    assert!((duration - 4.0).abs() < 0.05, "duration {duration}");
+
+    let poster = tmp.path().join("poster.jpg");
+    download(out["poster_url"].as_str().expect("poster_url"), &poster).await;
+    let poster = image::open(&poster).expect("poster decodes");
+    assert_eq!((poster.width(), poster.height()), (320, 240));
+
+    // The video route redirects to a fresh signed URL that serves byte ranges.
+    let res = no_redirects()
+        .get(app.url(&format!("/v1/jobs/{id}/video")))
+        .send()
+        .await
+        .expect("GET video");
+    assert_eq!(res.status(), 302);
+    let to = res.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let res = reqwest::Client::new()
+        .get(&to)
+        .header("range", "bytes=0-99")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(res.status(), 206);
+    assert_eq!(
+        res.headers()["content-range"].to_str().ok(),
+        Some(format!("bytes 0-99/{size}").as_str())
+    );
+    assert_eq!(res.bytes().await.expect("body").len(), 100);
+
+    // Tampered links are refused.
+    let tampered = to.replace("video.mp4", "poster.jpg");
+    let res = reqwest::get(&tampered).await.expect("tampered");
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+}
+
+/// Every rejected submission answers with a problem naming what was wrong, and leaves no blob,
+/// no job and no message behind.
+#[tokio::test]
+async fn rejected_requests_leave_nothing_behind() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let app = App::spawn(
+        &data,
+        &[
+            "--workers",
+            "0",
+            "--max-image-bytes",
+            "200000",
+            "--max-image-pixels",
+            "4000000",
+        ],
+    );
+    let good = jpeg(64, 48, 1);
+    let mut truncated = jpeg(640, 480, 2);
+    truncated.truncate(truncated.len() / 2);
+    let bomb = bomb_png(50_000, 50_000);
+    let big = photo(400, 300, 3, ImageFormat::Bmp);
+    assert!(
+        big.len() > 200_000,
+        "the over-size photo must be over the limit: {}",
+        big.len()
+    );
+
+    let cases: Vec<(&str, reqwest::multipart::Form, u16, &str, &str)> = vec![
+        (
+            "zero images",
+            form(&[], Some("{}")),
+            400,
+            "no-images",
+            "at least one photo",
+        ),
+        (
+            "not an image",
+            form(
+                &[
+                    ("a.jpg", good.clone()),
+                    ("notes.jpg", b"hello, not a photo".to_vec()),
+                ],
+                None,
+            ),
+            415,
+            "image-unsupported",
+            "image 2 (notes.jpg)",
+        ),
+        (
+            "truncated",
+            form(&[("t.jpg", truncated)], None),
+            422,
+            "image-corrupt",
+            "image 1",
+        ),
+        (
+            "bomb",
+            form(&[("bomb.png", bomb)], None),
+            413,
+            "image-too-large",
+            "4000000",
+        ),
+        (
+            "over-size file",
+            form(&[("big.bmp", big)], None),
+            413,
+            "image-too-large",
+            "200000 bytes",
+        ),
+        (
+            "bad options",
+            form(
+                &[("a.jpg", good.clone())],
+                Some(r#"{"fps": 0, "width": 321}"#),
+            ),
+            422,
+            "invalid-options",
+            "2 render options",
+        ),
+        (
+            "unknown option",
+            form(&[("a.jpg", good.clone())], Some(r#"{"fsp": 24}"#)),
+            422,
+            "invalid-options",
+            "fsp",
+        ),
+        (
+            "options not json",
+            form(&[("a.jpg", good.clone())], Some("fps=24")),
+            422,
+            "invalid-options",
+            "options",
+        ),
+        (
+            "unknown part",
+            form(&[("a.jpg", good.clone())], None).text("audio", "x"),
+            400,
+            "unexpected-part",
+            "`audio`",
+        ),
+    ];
+    for (what, form, status, code, detail) in cases {
+        let (got, body, _) = submit(&app, form).await;
+        assert_eq!(got, status, "{what}: {body}");
+        assert_eq!(body["code"], code, "{what}: {body}");
+        let text = body["detail"].as_str().expect("detail");
+        assert!(
+            text.contains(detail),
+            "{what}: detail {text:?} should mention {detail:?}"
+        );
+    }
+    let res = reqwest::Client::new()
+        .post(app.url("/v1/jobs"))
+        .body("{}")
+        .send()
+        .await
+        .expect("post json");
+    assert_eq!(res.status(), 415, "a non-multipart body");
+
+    assert_eq!(
+        files_under(&data.join("blobs")),
+        Vec::<String>::new(),
+        "no blob may be left"
+    );
+    assert_eq!(
+        files_under(&data.join("scratch")),
+        Vec::<String>::new(),
+        "no staged upload may be left"
+    );
+    let (_, health) = get_json(&app.url("/healthz")).await;
+    assert_eq!(
+        health["queue_visible"], 0,
+        "no message may be left: {health}"
+    );
+    let db = rusqlite::Connection::open(data.join("minimoto.db")).expect("open db");
+    let jobs: i64 = db
+        .query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(jobs, 0, "no job may be left");
+
+    // A good one still goes through, and the other routes answer in problem+json.
+    let (status, job, _) = submit(&app, form(&[("a.jpg", good)], None)).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().expect("id");
+    let res = no_redirects()
+        .get(app.url(&format!("/v1/jobs/{id}/video")))
+        .send()
+        .await
+        .expect("video");
+    assert_eq!(res.status(), 409, "no video while queued");
+    let (status, body) = get_json(&app.url("/v1/jobs/0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10")).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not-found")));
+    let (status, _) = get_json(&app.url("/v1/jobs/not-a-uuid")).await;
+    assert_eq!(status, 404);
+    let res = reqwest::Client::new()
+        .get(app.url(&format!("/v1/jobs/{id}")))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("get html");
+    assert_eq!(
+        res.status(),
+        406,
+        "JSON routes refuse clients that cannot take JSON"
+    );
+    let res = reqwest::Client::new()
+        .delete(app.url("/healthz"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+}
+
+/// A PNG whose header claims `w`×`h` pixels, with a tiny body: a decompression bomb.
+fn bomb_png(w: u32, h: u32) -> Vec<u8> {
+    let mut png = photo(1, 1, 0, ImageFormat::Png);
+    // IHDR data starts at byte 16 (8 signature + 4 length + 4 type); its CRC follows the 13 bytes.
+    png[16..20].copy_from_slice(&w.to_be_bytes());
+    png[20..24].copy_from_slice(&h.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    png
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// `kill -9` mid-render: after a restart the job is claimed again once its lease lapses, and
+/// succeeds with one set of outputs. A job queued while no worker runs survives the restart too.
+#[tokio::test]
+async fn jobs_survive_kill_9_and_restarts() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let fast = ["--visibility-timeout-seconds", "3"];
+    let mut app = App::spawn(&data, &fast);
+    let images: Vec<_> = (0..6)
+        .map(|i| (format!("{i}.jpg"), jpeg(800, 600, i)))
+        .collect();
+    let images: Vec<_> = images
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.clone()))
+        .collect();
+    let heavy = r#"{"width": 1280, "height": 720, "fps": 30, "seconds_per_image": 3.0}"#;
+    let (status, job, _) = submit(&app, form(&images, Some(heavy))).await;
+    assert_eq!(status, 202, "{job}");
+    let killed = job["id"].as_str().expect("id").to_owned();
+    let running = poll_until(&app, &killed, Duration::from_secs(60), |j| {
+        j["stage"] == "rendering" && j["progress"].as_f64().unwrap_or(0.0) > 0.0 || finished(j)
+    })
+    .await;
+    assert_eq!(
+        running["status"], "running",
+        "the render must still be going to be killed: {running}"
+    );
+    app.kill_hard();
+
+    // While no worker runs, a second job is queued.
+    let mut idle = App::spawn(&data, &["--workers", "0"]);
+    let (status, job, _) = submit(&idle, form(&images[..2], Some(SMALL))).await;
+    assert_eq!(status, 202, "{job}");
+    let queued = job["id"].as_str().expect("id").to_owned();
+    assert_eq!(idle.stop().code(), Some(0), "SIGTERM shuts down cleanly");
+
+    let app = App::spawn(&data, &fast);
+    for (id, frames) in [(&killed, "540"), (&queued, "20")] {
+        let job = poll_until(&app, id, Duration::from_secs(180), finished).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        let video = tmp.path().join(format!("{id}.mp4"));
+        download(job["outputs"]["video_url"].as_str().expect("url"), &video).await;
+        assert_eq!(ffprobe(&video)["streams"][0]["nb_read_frames"], frames);
+    }
+    let outputs: Vec<String> = files_under(&data.join("blobs").join("jobs").join(&killed))
+        .into_iter()
+        .filter(|f| !f.starts_with("inputs/"))
+        .collect();
+    assert_eq!(
+        outputs,
+        ["poster.jpg", "video.mp4"],
+        "one set of outputs, no leftovers"
+    );
+    let db = rusqlite::Connection::open(data.join("minimoto.db")).expect("db");
+    let record: String = db
+        .query_row("SELECT record FROM jobs WHERE id = ?1", [&killed], |r| {
+            r.get(0)
+        })
+        .expect("record");
+    let record: Value = serde_json::from_str(&record).expect("json");
+    assert_eq!(
+        record["attempts"], 2,
+        "claimed once before the kill and once after"
+    );
+}
+
+/// Without ffmpeg the server refuses to start, saying how to install it — not at the first job.
+#[test]
+fn missing_ffmpeg_is_a_startup_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_minimoto"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path())
+        .env("MINIMOTO_FFMPEG", tmp.path().join("no-such-ffmpeg"))
+        .output()
+        .expect("run minimoto");
+    assert!(!out.status.success(), "serve must not start without ffmpeg");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("apt-get install ffmpeg"),
+        "the error says how to install it: {stderr}"
+    );
+    assert!(out.stdout.is_empty(), "it never started listening");
+}

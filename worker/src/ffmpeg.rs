@@ -1,0 +1,145 @@
+//! Finding ffmpeg, and checking at startup that it can do the job.
+//!
+//! The worker needs an `ffmpeg` with libx264. It is looked up once per process start (by the CLI,
+//! through [`check`]) so a missing or unfit install stops the service with instructions, instead
+//! of failing every job later.
+
+use std::{
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+/// Environment variable that points at a specific ffmpeg binary (overrides `PATH`).
+pub const PATH_ENV: &str = "MINIMOTO_FFMPEG";
+
+const INSTALL: &str =
+    "Install it: `sudo apt-get install ffmpeg` (Debian/Ubuntu), `brew install ffmpeg` (macOS)";
+
+/// Why ffmpeg cannot be used; the message tells the operator how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum FfmpegMissing {
+    #[error(
+        "ffmpeg was not found on PATH (or at ${PATH_ENV}); tried `{path}`: {reason}. {INSTALL}, or set ${PATH_ENV} to its path"
+    )]
+    NotFound { path: String, reason: String },
+    #[error("ffmpeg at `{path}` does not run properly (`ffmpeg -version` {reason}). {INSTALL}")]
+    Broken { path: String, reason: String },
+    #[error(
+        "ffmpeg at `{path}` ({version}) has no libx264 encoder, which minimoto needs for H.264. {INSTALL} (these builds include libx264), or set ${PATH_ENV} to one that does"
+    )]
+    NoLibx264 { path: String, version: String },
+}
+
+/// The ffmpeg binary to run: `$MINIMOTO_FFMPEG` if set, else ffmpeg-sidecar's lookup (a binary
+/// next to our executable, else `ffmpeg` on `PATH`).
+pub fn ffmpeg_path() -> PathBuf {
+    match std::env::var_os(PATH_ENV) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => ffmpeg_sidecar::paths::ffmpeg_path(),
+    }
+}
+
+/// Checks that ffmpeg runs and has libx264; returns its version line
+/// (e.g. `ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024 the FFmpeg developers`).
+pub fn check() -> Result<String, FfmpegMissing> {
+    let path = ffmpeg_path();
+    let shown = path.display().to_string();
+    let version = run(&path, &["-version"]).map_err(|e| match e {
+        RunError::Spawn(reason) => FfmpegMissing::NotFound {
+            path: shown.clone(),
+            reason,
+        },
+        RunError::Failed(reason) => FfmpegMissing::Broken {
+            path: shown.clone(),
+            reason,
+        },
+    })?;
+    let version = version.lines().next().unwrap_or_default().trim().to_owned();
+    if !version.starts_with("ffmpeg version") {
+        return Err(FfmpegMissing::Broken {
+            path: shown,
+            reason: format!("printed `{version}` instead of a version"),
+        });
+    }
+    let encoders =
+        run(&path, &["-hide_banner", "-encoders"]).map_err(|e| FfmpegMissing::Broken {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+    if !has_encoder(&encoders, "libx264") {
+        return Err(FfmpegMissing::NoLibx264 {
+            path: shown,
+            version,
+        });
+    }
+    Ok(version)
+}
+
+/// True when `ffmpeg -encoders` output lists `name` (lines look like ` V....D libx264  …`).
+fn has_encoder(listing: &str, name: &str) -> bool {
+    listing
+        .lines()
+        .any(|line| line.split_whitespace().nth(1) == Some(name))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("{0}")]
+    Spawn(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn run(path: &PathBuf, args: &[&str]) -> Result<String, RunError> {
+    let out = Command::new(path)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| RunError::Spawn(e.to_string()))?;
+    if !out.status.success() {
+        return Err(RunError::Failed(format!("exited with {}", out.status)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoder_listing_is_parsed_by_name_not_substring() {
+        let listing =
+            " V....D libx264rgb           libx264 H.264 RGB\n V..... h264_v4l2m2m  V4L2\n";
+        assert!(!has_encoder(listing, "libx264"));
+        assert!(has_encoder(
+            " V....D libx264              libx264 H.264\n",
+            "libx264"
+        ));
+    }
+
+    #[test]
+    fn installed_ffmpeg_passes_the_check() {
+        let version = check().expect("ffmpeg with libx264 is installed on build machines");
+        assert!(version.starts_with("ffmpeg version"), "{version}");
+    }
+
+    #[test]
+    fn missing_ffmpeg_explains_how_to_install() {
+        let e = match run(&PathBuf::from("/nonexistent/ffmpeg"), &["-version"]) {
+            Err(RunError::Spawn(reason)) => FfmpegMissing::NotFound {
+                path: "/nonexistent/ffmpeg".into(),
+                reason,
+            },
+            other => panic!("expected a spawn error, got {other:?}"),
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.contains("not found on PATH") && msg.contains("apt-get install ffmpeg"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("brew install ffmpeg") && msg.contains("MINIMOTO_FFMPEG"),
+            "{msg}"
+        );
+    }
+}

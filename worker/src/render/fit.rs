@@ -1,0 +1,243 @@
+//! Fitting a decoded photo to the canvas: the "plate" every frame of that photo is sampled from.
+//!
+//! A plate is the photo already scaled close to the output size (so per-frame sampling is cheap
+//! and the full-size photo can be dropped at once), in RGBx: 4 bytes a pixel is what
+//! `fast_image_resize` resamples fastest. With motion the plate is [`HEADROOM`] larger than the
+//! canvas, so even the most zoomed-in frame is downsampled, never upscaled.
+
+use fast_image_resize::{
+    FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer,
+    images::{Image, ImageRef},
+};
+use image::RgbImage;
+use minimoto_common::spec::{Fit, Motion, Rgb};
+
+use super::RenderError;
+
+/// How much larger than the canvas a plate is when the camera moves.
+pub const HEADROOM: f64 = 1.15;
+
+/// A photo fitted to (a little more than) the canvas, RGBx with x = 255.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plate {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
+impl Plate {
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    pub fn view(&self) -> Result<ImageRef<'_>, RenderError> {
+        ImageRef::new(self.width, self.height, &self.pixels, PixelType::U8x4).map_err(internal)
+    }
+}
+
+/// The plate size for a canvas: the canvas itself when nothing moves.
+pub fn plate_size(canvas: (u32, u32), motion: Motion) -> (u32, u32) {
+    match motion {
+        Motion::None => canvas,
+        Motion::KenBurns => {
+            let grow = |side: u32| (f64::from(side) * HEADROOM).round() as u32;
+            (grow(canvas.0), grow(canvas.1))
+        }
+    }
+}
+
+/// Builds the plate of `photo` for the given fit mode.
+pub fn fit(
+    photo: &RgbImage,
+    plate: (u32, u32),
+    mode: Fit,
+    background: Rgb,
+) -> Result<Plate, RenderError> {
+    let (pw, ph) = plate;
+    match mode {
+        Fit::Cover => {
+            let covered = resize(photo, pw, ph, true, FilterType::CatmullRom)?;
+            Ok(Plate {
+                width: pw,
+                height: ph,
+                pixels: to_rgbx(covered.as_raw()),
+            })
+        }
+        Fit::Contain | Fit::Blur => {
+            let (iw, ih) = photo.dimensions();
+            let scale = (f64::from(pw) / f64::from(iw)).min(f64::from(ph) / f64::from(ih));
+            let side = |s: u32, max: u32| ((f64::from(s) * scale).round() as u32).clamp(1, max);
+            let (sw, sh) = (side(iw, pw), side(ih, ph));
+            let contained = resize(photo, sw, sh, false, FilterType::CatmullRom)?;
+            let mut out = if (sw, sh) == (pw, ph) {
+                // Nothing of the backdrop would show.
+                Plate {
+                    width: pw,
+                    height: ph,
+                    pixels: Vec::new(),
+                }
+            } else if mode == Fit::Blur {
+                blurred_backdrop(&contained, pw, ph)?
+            } else {
+                let [r, g, b] = background.0;
+                let pixels = [r, g, b, 255].repeat(pw as usize * ph as usize);
+                Plate {
+                    width: pw,
+                    height: ph,
+                    pixels,
+                }
+            };
+            if out.pixels.is_empty() {
+                out.pixels = to_rgbx(contained.as_raw());
+            } else {
+                paste(&mut out, &contained, (pw - sw) / 2, (ph - sh) / 2);
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// A heavily blurred copy of the photo covering the plate. Blurring is done on a tiny copy and
+/// scaled up: a wide blur at full size would cost more than the whole photo's frames.
+fn blurred_backdrop(photo: &RgbImage, pw: u32, ph: u32) -> Result<Plate, RenderError> {
+    const SHRINK: u32 = 16;
+    let (tw, th) = ((pw / SHRINK).max(4), (ph / SHRINK).max(4));
+    let tiny = resize(photo, tw, th, true, FilterType::Bilinear)?;
+    let blurred = image::imageops::fast_blur(&tiny, 2.5);
+    let backdrop = resize(&blurred, pw, ph, false, FilterType::Bilinear)?;
+    Ok(Plate {
+        width: pw,
+        height: ph,
+        pixels: to_rgbx(backdrop.as_raw()),
+    })
+}
+
+/// Resizes an RGB image; `cover` crops the centre to the destination's aspect ratio first.
+fn resize(
+    src: &RgbImage,
+    w: u32,
+    h: u32,
+    cover: bool,
+    filter: FilterType,
+) -> Result<RgbImage, RenderError> {
+    let view = ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3)
+        .map_err(internal)?;
+    let mut dst = Image::new(w, h, PixelType::U8x3);
+    let mut options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(filter))
+        .use_alpha(false);
+    if cover {
+        options = options.fit_into_destination(Some((0.5, 0.5)));
+    }
+    Resizer::new()
+        .resize(&view, &mut dst, &options)
+        .map_err(internal)?;
+    RgbImage::from_raw(w, h, dst.into_vec())
+        .ok_or_else(|| internal("resized buffer has the wrong size"))
+}
+
+fn to_rgbx(rgb: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rgb.len() / 3 * 4);
+    for px in rgb.chunks_exact(3) {
+        out.extend_from_slice(&[px[0], px[1], px[2], 255]);
+    }
+    out
+}
+
+/// Copies `src` into `plate` with its top-left corner at (`x`, `y`); it must fit.
+fn paste(plate: &mut Plate, src: &RgbImage, x: u32, y: u32) {
+    let stride = plate.width as usize * 4;
+    let (x, y) = (x as usize, y as usize);
+    for (row, line) in src
+        .as_raw()
+        .chunks_exact(src.width() as usize * 3)
+        .enumerate()
+    {
+        let start = (y + row) * stride + x * 4;
+        let dst = &mut plate.pixels[start..start + line.len() / 3 * 4];
+        for (d, s) in dst.chunks_exact_mut(4).zip(line.chunks_exact(3)) {
+            d.copy_from_slice(&[s[0], s[1], s[2], 255]);
+        }
+    }
+}
+
+pub(crate) fn internal(e: impl std::fmt::Display) -> RenderError {
+    RenderError::Internal(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RED: Rgb = Rgb([255, 0, 0]);
+
+    fn px(p: &Plate, x: u32, y: u32) -> [u8; 4] {
+        let i = (y as usize * p.width as usize + x as usize) * 4;
+        [
+            p.pixels[i],
+            p.pixels[i + 1],
+            p.pixels[i + 2],
+            p.pixels[i + 3],
+        ]
+    }
+
+    /// A portrait photo: a blue-to-green gradient, never red.
+    fn portrait() -> RgbImage {
+        RgbImage::from_fn(300, 600, |_, y| image::Rgb([0, (y * 255 / 600) as u8, 200]))
+    }
+
+    #[test]
+    fn plate_has_headroom_only_with_motion() {
+        assert_eq!(plate_size((1280, 720), Motion::None), (1280, 720));
+        assert_eq!(plate_size((1280, 720), Motion::KenBurns), (1472, 828));
+    }
+
+    #[test]
+    fn cover_fills_the_plate() {
+        let p = fit(&portrait(), (160, 90), Fit::Cover, RED).expect("fit");
+        assert_eq!((p.width, p.height, p.pixels.len()), (160, 90, 160 * 90 * 4));
+        for (x, y) in [(0, 0), (159, 0), (0, 89), (159, 89), (80, 45)] {
+            let [r, _, b, a] = px(&p, x, y);
+            assert!(
+                r < 10 && b > 180 && a == 255,
+                "({x},{y}) {:?}",
+                px(&p, x, y)
+            );
+        }
+    }
+
+    #[test]
+    fn contain_centres_the_photo_over_the_background() {
+        let p = fit(&portrait(), (160, 90), Fit::Contain, RED).expect("fit");
+        // 300×600 into 160×90: 45×90, centred at x 57..102.
+        assert_eq!(px(&p, 0, 45), [255, 0, 0, 255]);
+        assert_eq!(px(&p, 159, 45), [255, 0, 0, 255]);
+        let [r, _, b, _] = px(&p, 80, 45);
+        assert!(r < 10 && b > 180);
+    }
+
+    #[test]
+    fn blur_fills_the_border_with_the_photo_not_the_background() {
+        let p = fit(&portrait(), (160, 90), Fit::Blur, RED).expect("fit");
+        for (x, y) in [(0, 45), (159, 45), (2, 2)] {
+            let [r, _, b, a] = px(&p, x, y);
+            assert!(
+                r < 10 && b > 150 && a == 255,
+                "({x},{y}) {:?}",
+                px(&p, x, y)
+            );
+        }
+    }
+
+    #[test]
+    fn same_aspect_contain_is_a_plain_resize() {
+        let photo = RgbImage::from_pixel(320, 180, image::Rgb([9, 99, 199]));
+        for mode in [Fit::Contain, Fit::Blur, Fit::Cover] {
+            let p = fit(&photo, (160, 90), mode, RED).expect("fit");
+            assert!(
+                p.pixels.chunks_exact(4).all(|c| c == [9, 99, 199, 255]),
+                "{mode:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Ken Burns motion: per frame, the rectangle of the plate that becomes the frame.
+//!
+//! The rectangle is computed in `f64` and resampled with a sub-pixel crop, never rounded to whole
+//! pixels: ffmpeg's `zoompan` rounds per frame and slow zooms visibly step 0/1/0 px ("jitter").
+//! Each photo zooms in or out (alternating) by [`ZOOM`] while drifting towards or away from a
+//! point off-centre; the direction varies per photo but is a pure function of its index, so a
+//! re-run renders the same video.
+
+use std::f64::consts::PI;
+
+/// How much the camera zooms over one photo (12 %). Together with the plate's headroom this
+/// keeps the sampled rectangle at least canvas-sized: the frame is never upscaled from the plate.
+pub const ZOOM: f64 = 1.12;
+/// How far towards the edge of the available room the pan goes (of the maximum that stays inside).
+const PAN: f64 = 0.8;
+
+/// A rectangle of the plate, in plate pixels (sub-pixel).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CropRect {
+    pub left: f64,
+    pub top: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+/// The largest rectangle with the canvas's aspect ratio, centred in the plate: the still frame.
+pub fn full(plate: (u32, u32), canvas: (u32, u32)) -> CropRect {
+    let (pw, ph) = (f64::from(plate.0), f64::from(plate.1));
+    let aspect = f64::from(canvas.0) / f64::from(canvas.1);
+    let (width, height) = if pw / ph > aspect {
+        (ph * aspect, ph)
+    } else {
+        (pw, pw / aspect)
+    };
+    CropRect {
+        left: (pw - width) / 2.0,
+        top: (ph - height) / 2.0,
+        width,
+        height,
+    }
+}
+
+/// The Ken Burns rectangle of photo `photo` at progress `t ∈ [0, 1]` of its visible span.
+pub fn ken_burns(photo: usize, t: f64, plate: (u32, u32), canvas: (u32, u32)) -> CropRect {
+    let wide = full(plate, canvas);
+    // `u` = 0: the whole plate, centred; `u` = 1: zoomed in on an off-centre point.
+    let e = ease(t.clamp(0.0, 1.0));
+    let u = if photo % 2 == 0 { e } else { 1.0 - e };
+    // Geometric interpolation: the zoom speed looks constant (1.12^u), and since 1 - r^u ≥ u(1 - r)
+    // the linear pan below always stays within the room the zoom has made.
+    let scale = ZOOM.powf(-u);
+    let (width, height) = (wide.width * scale, wide.height * scale);
+    let angle = 2.0 * PI * (photo as f64 * 0.618_033_988_749_895 + 0.125).fract();
+    let room_x = (wide.width - wide.width / ZOOM) / 2.0;
+    let room_y = (wide.height - wide.height / ZOOM) / 2.0;
+    let (dx, dy) = (
+        u * PAN * room_x * angle.cos(),
+        u * PAN * room_y * angle.sin(),
+    );
+    let (cx, cy) = (
+        wide.left + wide.width / 2.0 + dx,
+        wide.top + wide.height / 2.0 + dy,
+    );
+    CropRect {
+        left: cx - width / 2.0,
+        top: cy - height / 2.0,
+        width,
+        height,
+    }
+}
+
+/// Mostly linear with eased ends: the camera never stops dead mid-crossfade, yet starts and ends
+/// softly.
+fn ease(t: f64) -> f64 {
+    0.6 * t + 0.4 * (0.5 - 0.5 * (PI * t).cos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CANVAS: (u32, u32) = (1280, 720);
+    const PLATE: (u32, u32) = (1472, 828);
+
+    fn inside(r: &CropRect, plate: (u32, u32)) -> bool {
+        let eps = 1e-9;
+        r.left >= -eps
+            && r.top >= -eps
+            && r.left + r.width <= f64::from(plate.0) + eps
+            && r.top + r.height <= f64::from(plate.1) + eps
+    }
+
+    #[test]
+    fn rectangle_stays_inside_with_the_canvas_aspect() {
+        for (canvas, plate) in [
+            (CANVAS, PLATE),
+            ((720, 1280), (828, 1472)),
+            ((16, 16), (18, 18)),
+            ((640, 480), (737, 552)),
+        ] {
+            let aspect = f64::from(canvas.0) / f64::from(canvas.1);
+            for photo in 0..20 {
+                for step in 0..=100 {
+                    let r = ken_burns(photo, f64::from(step) / 100.0, plate, canvas);
+                    assert!(inside(&r, plate), "{photo} {step} {r:?}");
+                    assert!((r.width / r.height - aspect).abs() < 1e-9, "{r:?}");
+                    // Never sampled from fewer plate pixels than the zoom allows.
+                    assert!(r.width >= full(plate, canvas).width / ZOOM - 1e-9);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn motion_is_smooth_sub_pixel_and_never_stops() {
+        // 3 s at 30 fps plus a 0.5 s crossfade: 105 frames of one photo.
+        let frames = 105;
+        for photo in 0..6 {
+            let rects: Vec<CropRect> = (0..frames)
+                .map(|f| {
+                    ken_burns(
+                        photo,
+                        (f64::from(f) + 0.5) / f64::from(frames),
+                        PLATE,
+                        CANVAS,
+                    )
+                })
+                .collect();
+            let lefts: Vec<f64> = rects.iter().map(|r| r.left).collect();
+            let widths: Vec<f64> = rects.iter().map(|r| r.width).collect();
+            for series in [&lefts, &widths] {
+                let deltas: Vec<f64> = series.windows(2).map(|w| w[1] - w[0]).collect();
+                assert!(
+                    deltas.iter().all(|d| d.abs() > 1e-4 && d.abs() < 3.0),
+                    "{photo} {deltas:?}"
+                );
+                assert!(
+                    deltas.iter().any(|d| d.fract().abs() > 1e-3),
+                    "whole-pixel steps"
+                );
+                // Consecutive steps differ by far less than a pixel: no 0/1/0 stepping.
+                for pair in deltas.windows(2) {
+                    assert!((pair[1] - pair[0]).abs() < 0.05, "{photo} {pair:?}");
+                    assert!(
+                        pair[0].signum() == pair[1].signum(),
+                        "never backwards: {pair:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn direction_varies_per_photo_and_is_deterministic() {
+        let at = |photo, t| ken_burns(photo, t, PLATE, CANVAS);
+        // Alternate zoom in / zoom out.
+        assert!(at(0, 1.0).width < at(0, 0.0).width);
+        assert!(at(1, 1.0).width > at(1, 0.0).width);
+        // Zoomed-in ends point in different directions for neighbouring photos.
+        let centre = |r: CropRect| (r.left + r.width / 2.0, r.top + r.height / 2.0);
+        let ends: Vec<(f64, f64)> = (0..4)
+            .map(|p| centre(at(p, if p % 2 == 0 { 1.0 } else { 0.0 })))
+            .collect();
+        for w in ends.windows(2) {
+            assert!(
+                (w[0].0 - w[1].0).abs() + (w[0].1 - w[1].1).abs() > 5.0,
+                "{ends:?}"
+            );
+        }
+        assert_eq!(at(3, 0.37), at(3, 0.37));
+    }
+
+    #[test]
+    fn full_rect_centres_the_canvas_aspect() {
+        let r = full((1000, 1000), (200, 100));
+        assert_eq!(
+            r,
+            CropRect {
+                left: 0.0,
+                top: 250.0,
+                width: 1000.0,
+                height: 500.0
+            }
+        );
+        let r = full((100, 50), (200, 100));
+        assert_eq!(
+            r,
+            CropRect {
+                left: 0.0,
+                top: 0.0,
+                width: 100.0,
+                height: 50.0
+            }
+        );
+    }
+}

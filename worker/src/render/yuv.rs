@@ -1,0 +1,103 @@
+//! RGBx → yuv420p, BT.709 limited range: the only pixel format every browser decodes, converted
+//! here because ffmpeg's own RGB→YUV path costs several times more CPU per frame (and untagged
+//! BT.601 output would shift colours on HD players).
+
+use yuvutils_rs::{
+    BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
+    rgba_to_yuv420,
+};
+
+use super::{RenderError, fit::internal};
+
+/// Bytes of one yuv420p frame (even width and height): Y, then U, then V, as ffmpeg reads them.
+pub fn frame_len(width: u32, height: u32) -> usize {
+    let (w, h) = (width as usize, height as usize);
+    w * h + 2 * (w / 2) * (h / 2)
+}
+
+/// Converts `rgbx` (`width × height × 4` bytes; the 4th byte is ignored) into `out`
+/// ([`frame_len`] bytes).
+pub fn rgbx_to_yuv420(
+    rgbx: &[u8],
+    width: u32,
+    height: u32,
+    out: &mut [u8],
+) -> Result<(), RenderError> {
+    let luma = width as usize * height as usize;
+    let chroma = (width as usize / 2) * (height as usize / 2);
+    if out.len() != frame_len(width, height) || rgbx.len() != luma * 4 {
+        return Err(internal("frame buffers do not match the canvas"));
+    }
+    let (y, uv) = out.split_at_mut(luma);
+    let (u, v) = uv.split_at_mut(chroma);
+    let mut planar = YuvPlanarImageMut {
+        y_plane: BufferStoreMut::Borrowed(y),
+        y_stride: width,
+        u_plane: BufferStoreMut::Borrowed(u),
+        u_stride: width / 2,
+        v_plane: BufferStoreMut::Borrowed(v),
+        v_stride: width / 2,
+        width,
+        height,
+    };
+    rgba_to_yuv420(
+        &mut planar,
+        rgbx,
+        width * 4,
+        YuvRange::Limited,
+        YuvStandardMatrix::Bt709,
+        YuvConversionMode::Balanced,
+    )
+    .map_err(internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convert(rgb: [u8; 3]) -> (u8, u8, u8) {
+        let (w, h) = (4, 2);
+        let rgbx = [rgb[0], rgb[1], rgb[2], 255].repeat(w * h);
+        let mut out = vec![0; frame_len(w as u32, h as u32)];
+        rgbx_to_yuv420(&rgbx, w as u32, h as u32, &mut out).expect("convert");
+        assert!(out[..8].iter().all(|&y| y == out[0]));
+        (out[0], out[8], out[10])
+    }
+
+    fn close(a: (u8, u8, u8), b: (u8, u8, u8)) -> bool {
+        let d = |x: u8, y: u8| (i16::from(x) - i16::from(y)).abs() <= 1;
+        d(a.0, b.0) && d(a.1, b.1) && d(a.2, b.2)
+    }
+
+    #[test]
+    fn bt709_limited_range_reference_colours() {
+        assert!(
+            close(convert([0, 0, 0]), (16, 128, 128)),
+            "{:?}",
+            convert([0, 0, 0])
+        );
+        assert!(
+            close(convert([255, 255, 255]), (235, 128, 128)),
+            "{:?}",
+            convert([255, 255, 255])
+        );
+        // BT.709 red: Y = 16 + 219·0.2126, Cb = 128 − 224·0.2126/1.8556, Cr = 240.
+        assert!(
+            close(convert([255, 0, 0]), (63, 102, 240)),
+            "{:?}",
+            convert([255, 0, 0])
+        );
+        // BT.709 green: Y = 16 + 219·0.7152 (BT.601 would give 145).
+        assert!(
+            close(convert([0, 255, 0]), (173, 42, 26)),
+            "{:?}",
+            convert([0, 255, 0])
+        );
+    }
+
+    #[test]
+    fn mismatched_buffers_are_an_error_not_a_panic() {
+        let mut out = vec![0; 10];
+        assert!(rgbx_to_yuv420(&[0; 32], 4, 2, &mut out).is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! An encoder that dies mid-render: the error is retryable and carries ffmpeg's last words.
+//!
+//! The fake ffmpeg is chosen through `MINIMOTO_FFMPEG`. Setting an environment variable in-process
+//! needs `unsafe` (edition 2024), so the test re-runs itself as a child process with it set.
+
+use std::{
+    os::unix::fs::PermissionsExt, path::PathBuf, process::Command, sync::atomic::AtomicBool,
+};
+
+use image::{DynamicImage, ImageFormat, RgbImage};
+use minimoto_common::{limits::Limits, spec::RenderSpec};
+use minimoto_worker::render::{RenderError, RenderInput, render};
+
+const TEST: &str = "a_crashing_encoder_is_retryable_and_logged";
+
+#[test]
+fn a_crashing_encoder_is_retryable_and_logged() {
+    let Some(fake) = std::env::var_os("MINIMOTO_FFMPEG") else {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fake = dir.path().join("ffmpeg");
+        // Takes some frames, then dies the way a crashing encoder does.
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\nhead -c 50000 >/dev/null\necho 'x264 [error]: malloc failed' >&2\nexit 3\n",
+        )
+        .expect("write fake");
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let status = Command::new(std::env::current_exe().expect("test binary"))
+            .env("MINIMOTO_FFMPEG", &fake)
+            .args(["--exact", TEST, "--nocapture"])
+            .status()
+            .expect("re-run");
+        assert!(status.success(), "child run failed");
+        return;
+    };
+    let dir = PathBuf::from(fake).parent().expect("dir").to_path_buf();
+    let photo = dir.join("p.png");
+    DynamicImage::ImageRgb8(RgbImage::from_pixel(80, 60, image::Rgb([10, 200, 30])))
+        .save_with_format(&photo, ImageFormat::Png)
+        .expect("photo");
+    let spec = RenderSpec {
+        width: 160,
+        height: 120,
+        fps: 10,
+        seconds_per_image: 2.0,
+        ..RenderSpec::default()
+    };
+    let out = dir.join("out");
+    let photos = [photo];
+    let input = RenderInput {
+        spec: &spec,
+        photos: &photos,
+        limits: &Limits::default(),
+        out_dir: &out,
+    };
+    let e = render(&input, &|_| {}, &AtomicBool::new(false)).expect_err("encoder dies");
+    assert_eq!(
+        (e.code(), e.is_bad_input()),
+        ("encoder-failed", false),
+        "{e:?}"
+    );
+    match &e {
+        RenderError::Encoder { log, .. } => assert!(log.contains("malloc failed"), "{log}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !e.to_string().contains("malloc"),
+        "the log is for operators, not the message: {e}"
+    );
+    assert!(
+        std::fs::read_dir(&out).expect("out").next().is_none(),
+        "partial output left"
+    );
+}
