@@ -1,0 +1,300 @@
+//! The consume loop's promises, on the embedded adapters with faults injected in the blob store:
+//! a panic fails one job (not the worker), infrastructure errors are retried with the lease
+//! released until the attempts run out, bad input fails at once, and finished jobs are not redone.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use minimoto_common::{
+    JobId,
+    job::{Job, Status},
+    limits::Limits,
+    local::{
+        blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue, signing::UrlSigner,
+    },
+    ports::{BlobStore, JobQueue, JobStore, SignedUrl, Update, update_job},
+    spec::RenderSpec,
+};
+use minimoto_worker::{Worker, WorkerConfig};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    None,
+    Panic,
+    Unavailable,
+}
+
+/// A local blob store whose downloads can be made to panic or fail.
+#[derive(Debug)]
+struct Faulty {
+    inner: LocalBlobStore,
+    fault: Fault,
+}
+
+#[async_trait]
+impl BlobStore for Faulty {
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> minimoto_common::Result<u64> {
+        self.inner.put_file(key, path, content_type).await
+    }
+    async fn get_to_file(&self, key: &str, path: &Path) -> minimoto_common::Result<u64> {
+        match self.fault {
+            Fault::None => self.inner.get_to_file(key, path).await,
+            Fault::Panic => panic!("injected panic while downloading {key}"),
+            Fault::Unavailable => Err(minimoto_common::Error::backend("test", "injected outage")),
+        }
+    }
+    async fn size(&self, key: &str) -> minimoto_common::Result<Option<u64>> {
+        self.inner.size(key).await
+    }
+    async fn delete_prefix(&self, prefix: &str) -> minimoto_common::Result<u64> {
+        self.inner.delete_prefix(prefix).await
+    }
+    async fn url(&self, key: &str, ttl: Duration) -> minimoto_common::Result<SignedUrl> {
+        self.inner.url(key, ttl).await
+    }
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    jobs: Arc<SqliteJobStore>,
+    queue: Arc<SqliteQueue>,
+    worker: Worker,
+}
+
+const MAX_ATTEMPTS: u32 = 2;
+
+fn rig(fault: Fault) -> Rig {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(&dir.path().join("db.sqlite")).expect("db");
+    let jobs = Arc::new(SqliteJobStore::new(db.clone()));
+    let queue = Arc::new(SqliteQueue::new(db, MAX_ATTEMPTS + 1));
+    let inner = LocalBlobStore::new(
+        dir.path().join("blobs"),
+        UrlSigner::new(vec![1; 32], "http://x"),
+    );
+    let worker = Worker {
+        jobs: jobs.clone(),
+        queue: queue.clone(),
+        blobs: Arc::new(Faulty { inner, fault }),
+        config: WorkerConfig {
+            id: "test-worker".into(),
+            poll_wait: Duration::from_millis(100),
+            visibility: Duration::from_secs(5),
+            heartbeat_every: Duration::from_secs(1),
+            max_attempts: MAX_ATTEMPTS,
+            limits: Limits::default(),
+            scratch_dir: dir.path().join("scratch"),
+        },
+    };
+    Rig {
+        _dir: dir,
+        jobs,
+        queue,
+        worker,
+    }
+}
+
+impl Rig {
+    /// Stores `photo` bytes as the job's one input, writes the job, queues it.
+    async fn submit(&self, photo: &[u8]) -> JobId {
+        let id = JobId::new();
+        let src = self._dir.path().join(format!("{id}.src"));
+        std::fs::write(&src, photo).expect("write photo");
+        let key = format!("jobs/{id}/inputs/0000.jpeg");
+        self.worker
+            .blobs
+            .put_file(&key, &src, "image/jpeg")
+            .await
+            .expect("put");
+        let spec = RenderSpec {
+            width: 64,
+            height: 48,
+            fps: 5,
+            seconds_per_image: 1.0,
+            ..RenderSpec::default()
+        };
+        self.jobs
+            .create(&Job::new(id, spec, vec![key], Utc::now()))
+            .await
+            .expect("create");
+        self.queue.send(id).await.expect("send");
+        id
+    }
+
+    /// Receives the next delivery, ignoring visibility delays (messages are made visible at once).
+    async fn handle_next(&self) -> bool {
+        match self
+            .queue
+            .receive(Duration::from_millis(200), Duration::from_secs(5))
+            .await
+            .expect("receive")
+        {
+            Some(d) => {
+                self.worker.handle(d.clone()).await;
+                // Skip the retry backoff: make the message visible again now, if it is still there.
+                let _ = self.queue.extend(&d.receipt, Duration::ZERO).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn job(&self, id: JobId) -> Job {
+        self.jobs.get(id).await.expect("get").expect("exists")
+    }
+}
+
+fn jpeg() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(80, 60, |x, y| {
+        image::Rgb([(x * 3) as u8, (y * 4) as u8, 90])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("encode");
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn a_good_job_succeeds_and_its_message_is_acked() {
+    let rig = rig(Fault::None);
+    let id = rig.submit(&jpeg()).await;
+    assert!(rig.handle_next().await);
+    let job = rig.job(id).await;
+    assert_eq!(job.status, Status::Succeeded, "{job:?}");
+    let out = job.outputs.expect("outputs");
+    assert_eq!((out.frames, out.width, out.height), (5, 64, 48));
+    assert_eq!(
+        rig.queue.depth().await.expect("depth").in_flight,
+        0,
+        "acked"
+    );
+    assert!(!rig.handle_next().await, "nothing left to do");
+}
+
+#[tokio::test]
+async fn a_panic_fails_that_job_only() {
+    let rig = rig(Fault::Panic);
+    let id = rig.submit(&jpeg()).await;
+    assert!(
+        rig.handle_next().await,
+        "handle returns even though the attempt panicked"
+    );
+    let job = rig.job(id).await;
+    assert_eq!(job.status, Status::Failed);
+    assert_eq!(
+        job.error.as_ref().map(|e| e.code.as_str()),
+        Some("internal-error")
+    );
+    assert!(
+        !job.error.expect("error").message.contains("injected"),
+        "no internals leak to the user"
+    );
+    let depth = rig.queue.depth().await.expect("depth");
+    assert_eq!(
+        (depth.visible, depth.in_flight),
+        (0, 0),
+        "the message is acked, not retried"
+    );
+}
+
+#[tokio::test]
+async fn outages_are_retried_then_fail_when_attempts_run_out() {
+    let rig = rig(Fault::Unavailable);
+    let id = rig.submit(&jpeg()).await;
+    assert!(rig.handle_next().await);
+    let job = rig.job(id).await;
+    assert_eq!(
+        (job.status, job.attempts),
+        (Status::Running, 1),
+        "first failure is retried"
+    );
+    assert!(
+        job.lease.is_none(),
+        "the lease is released so the retry need not wait for it to lapse"
+    );
+    assert!(rig.handle_next().await);
+    let job = rig.job(id).await;
+    assert_eq!(
+        (job.status, job.attempts),
+        (Status::Failed, MAX_ATTEMPTS),
+        "{job:?}"
+    );
+    assert_eq!(job.error.map(|e| e.code), Some("storage-failed".into()));
+    assert!(!rig.handle_next().await, "the message is gone");
+}
+
+#[tokio::test]
+async fn bad_input_fails_at_once() {
+    let rig = rig(Fault::None);
+    let mut broken = jpeg();
+    broken.truncate(broken.len() / 2);
+    let id = rig.submit(&broken).await;
+    assert!(rig.handle_next().await);
+    let job = rig.job(id).await;
+    assert_eq!((job.status, job.attempts), (Status::Failed, 1));
+    let error = job.error.expect("error");
+    assert_eq!(error.code, "image-corrupt");
+    assert!(error.message.starts_with("photo 1"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn finished_or_cancelled_jobs_are_not_redone() {
+    let rig = rig(Fault::None);
+    let id = rig.submit(&jpeg()).await;
+    let cancelled = update_job(rig.jobs.as_ref(), id, |j| j.cancel(Utc::now()))
+        .await
+        .expect("cancel");
+    assert!(matches!(cancelled, Update::Done(_)));
+    assert!(rig.handle_next().await);
+    let job = rig.job(id).await;
+    assert_eq!(
+        (job.status, job.attempts),
+        (Status::Cancelled, 0),
+        "a cancelled job is not claimed"
+    );
+    assert!(!rig.handle_next().await, "and its message is acked");
+
+    // A duplicate delivery of a job that already succeeded does no work.
+    let id = rig.submit(&jpeg()).await;
+    assert!(rig.handle_next().await);
+    rig.queue.send(id).await.expect("duplicate send");
+    assert!(rig.handle_next().await);
+    let job = rig.job(id).await;
+    assert_eq!((job.status, job.attempts), (Status::Succeeded, 1));
+}
+
+#[tokio::test]
+async fn a_job_past_its_attempts_is_failed_on_delivery() {
+    let rig = rig(Fault::None);
+    let id = rig.submit(&jpeg()).await;
+    // Crashed workers: the message was received MAX_ATTEMPTS times and never settled.
+    for _ in 0..MAX_ATTEMPTS {
+        let d = rig
+            .queue
+            .receive(Duration::from_millis(200), Duration::ZERO)
+            .await
+            .expect("rx")
+            .expect("msg");
+        let ttl = chrono::Duration::seconds(5);
+        update_job(rig.jobs.as_ref(), id, |j| {
+            j.claim(
+                &format!("crashed-{}", d.receive_count),
+                Utc::now() - ttl * 2,
+                ttl,
+            )
+        })
+        .await
+        .expect("claim");
+    }
+    assert!(rig.handle_next().await);
+    let job = rig.job(id).await;
+    assert_eq!(job.status, Status::Failed, "{job:?}");
+    assert_eq!(job.error.map(|e| e.code), Some("attempts-exhausted".into()));
+    assert_eq!(rig.queue.depth().await.expect("depth").in_flight, 0);
+}
