@@ -77,6 +77,18 @@ async fn photos_in_video_out() {
         .expect("duration");
     assert!((duration - 4.0).abs() < 0.05, "duration {duration}");
 
+    let bytes = std::fs::read(&video).expect("read video");
+    let at = |atom: &[u8]| {
+        bytes
+            .windows(4)
+            .position(|w| w == atom)
+            .expect("atom present")
+    };
+    assert!(
+        at(b"moov") < at(b"mdat"),
+        "+faststart: the index comes before the media data"
+    );
+
     let poster = tmp.path().join("poster.jpg");
     download(out["poster_url"].as_str().expect("poster_url"), &poster).await;
     let poster = image::open(&poster).expect("poster decodes");
