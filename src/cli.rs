@@ -24,8 +24,21 @@ enum Command {
     Submit(crate::client::SubmitArgs),
     /// Show a job as JSON.
     Status(crate::client::StatusArgs),
+    /// Create the AWS resources (S3 bucket, DynamoDB table, SQS queue and dead-letter queue).
+    Setup(AwsCommandArgs),
+    /// Delete the AWS resources that `setup` created, with all their data.
+    Cleanup(AwsCommandArgs),
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Debug, Args)]
+pub struct AwsCommandArgs {
+    #[command(flatten)]
+    pub aws: crate::backend::AwsArgs,
+    /// Attempts at a job before it is failed for good (sets the dead-letter threshold to one more).
+    #[arg(long, env = "MINIMOTO_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
 }
 
 #[derive(Debug, Args)]
@@ -33,9 +46,11 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is logged).
     #[arg(long, env = "MINIMOTO_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Where jobs, the queue, photos and videos are kept.
+    /// Where the local backend keeps jobs, the queue, photos and videos; scratch space for both.
     #[arg(long, env = "MINIMOTO_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub backend: crate::backend::BackendArgs,
     /// Render workers in this process.
     #[arg(long, env = "MINIMOTO_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=64))]
     pub workers: u32,
@@ -98,6 +113,28 @@ impl Cli {
             Command::Serve(args) => crate::serve::serve(args).await,
             Command::Submit(args) => crate::client::submit(args).await,
             Command::Status(args) => crate::client::status(args).await,
+            Command::Setup(args) => {
+                let settings = args.aws.settings(args.max_attempts)?;
+                let config = minimoto_common::aws::load_sdk_config().await;
+                for line in minimoto_common::aws::setup::setup(&config, &settings)
+                    .await?
+                    .lines
+                {
+                    println!("{line}");
+                }
+                Ok(())
+            }
+            Command::Cleanup(args) => {
+                let settings = args.aws.settings(args.max_attempts)?;
+                let config = minimoto_common::aws::load_sdk_config().await;
+                for line in minimoto_common::aws::setup::cleanup(&config, &settings)
+                    .await?
+                    .lines
+                {
+                    println!("{line}");
+                }
+                Ok(())
+            }
             Command::Openapi => {
                 println!("{}", minimoto_api::openapi().to_pretty_json()?);
                 Ok(())

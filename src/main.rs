@@ -2,6 +2,7 @@
 
 use clap::Parser;
 
+mod backend;
 mod cli;
 mod client;
 mod serve;

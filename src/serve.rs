@@ -1,16 +1,13 @@
 //! `minimoto serve`: the API and N render workers in one process, on the embedded backend.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use anyhow::Context;
 use minimoto_api::AppState;
-use minimoto_common::local::{
-    blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue, signing::UrlSigner,
-};
 use minimoto_worker::{Worker, WorkerConfig};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::ServeArgs;
+use crate::{backend::Backend, cli::ServeArgs};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let ffmpeg = minimoto_worker::ffmpeg::check()?;
@@ -28,15 +25,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
 
-    let db = Db::open(&data.join("minimoto.db"))?;
-    let secret = UrlSigner::load_or_create_secret(&data.join("url-signing.key"))?;
-    let blobs = Arc::new(LocalBlobStore::new(
-        data.join("blobs"),
-        UrlSigner::new(secret, &public_url),
-    ));
-    let jobs = Arc::new(SqliteJobStore::new(db.clone()));
-    // One receive beyond the attempts, so a worker sees the over-limit delivery and fails the job.
-    let queue = Arc::new(SqliteQueue::new(db, args.max_attempts + 1));
+    let Backend {
+        jobs,
+        queue,
+        blobs,
+        local_files,
+    } = Backend::open(&args.backend, data, &public_url, args.max_attempts).await?;
     let limits = args.limits.limits();
 
     let state = AppState {
@@ -45,7 +39,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         blobs: blobs.clone(),
         limits: limits.clone(),
         url_ttl: Duration::from_secs(args.url_ttl_seconds),
-        local_files: Some(blobs.clone()),
+        local_files,
         scratch_dir: data.join("scratch/uploads"),
     };
 
@@ -71,7 +65,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         workers.push(tokio::spawn(async move { worker.run(token).await }));
     }
 
-    tracing::info!(%addr, %public_url, workers = args.workers, data_dir = %data.display(), "minimoto is serving");
+    tracing::info!(
+        %addr, %public_url, workers = args.workers, backend = ?args.backend.backend, data_dir = %data.display(),
+        "minimoto is serving"
+    );
     // Tests and scripts read this line to find the port.
     println!("listening on http://{addr}");
 

@@ -19,6 +19,10 @@ pub struct App {
 
 impl App {
     pub fn spawn(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::spawn_with_env(data_dir, extra, &[])
+    }
+
+    pub fn spawn_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let log = data_dir.with_extension(format!("{}.log", std::process::id()));
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -30,6 +34,7 @@ impl App {
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "info,minimoto=debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log_file)
             .spawn()

@@ -1,6 +1,9 @@
 //! End to end: the real `minimoto serve` binary on port 0, real HTTP, real ffmpeg.
 
+mod aws;
 mod helpers;
+#[path = "../../common/tests/support/mod.rs"]
+mod moto;
 
 use std::time::Duration;
 

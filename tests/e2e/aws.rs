@@ -1,0 +1,127 @@
+//! The same binary on the AWS backend (S3, DynamoDB, SQS), against a moto server: `setup`,
+//! a render end to end with a presigned S3 download, `cleanup`.
+
+use std::{process::Command, time::Duration};
+
+use crate::{helpers::*, moto::Moto, moto::unique};
+
+fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("MINIMOTO_S3_BUCKET", unique("media")),
+        ("MINIMOTO_DYNAMODB_TABLE", unique("jobs")),
+        ("MINIMOTO_SQS_QUEUE", unique("jobs")),
+    ]
+}
+
+fn minimoto(args: &[&str], env: &[(&'static str, String)]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_minimoto"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run minimoto");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn lines_starting(text: &str, prefix: &str) -> usize {
+    text.lines().filter(|l| l.starts_with(prefix)).count()
+}
+
+#[tokio::test]
+async fn photos_in_video_out_on_aws() {
+    let moto = Moto::start();
+    let env = aws_env(&moto);
+    let bucket = env
+        .iter()
+        .find(|(k, _)| *k == "MINIMOTO_S3_BUCKET")
+        .map(|(_, v)| v.clone())
+        .expect("bucket");
+
+    // Serving before setup is a clear startup error, not a fallback to the local backend.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (ok, text) = minimoto(
+        &[
+            "serve",
+            "--backend",
+            "aws",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data.display().to_string(),
+        ],
+        &env,
+    );
+    assert!(!ok && text.contains("minimoto setup"), "{text}");
+
+    let (ok, text) = minimoto(&["setup"], &env);
+    assert!(ok, "{text}");
+    assert_eq!(lines_starting(&text, "created "), 3, "{text}");
+    let (ok, text) = minimoto(&["setup"], &env);
+    assert!(
+        ok && text.matches("kept existing").count() == 3,
+        "setup is idempotent: {text}"
+    );
+
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = App::spawn_with_env(
+        &data,
+        &["--backend", "aws", "--visibility-timeout-seconds", "5"],
+        &env_refs,
+    );
+    let images = [("a.jpg", jpeg(640, 480, 1)), ("b.jpg", jpeg(480, 640, 2))];
+    let (status, job, _) = submit(&app, form(&images, Some(crate::SMALL))).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().expect("id").to_owned();
+    let job = poll_until(&app, &id, Duration::from_secs(120), finished).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let url = job["outputs"]["video_url"].as_str().expect("video_url");
+    assert!(
+        url.starts_with(&format!("{}/{bucket}/jobs/{id}/video.mp4?", moto.endpoint)),
+        "{url}"
+    );
+    assert!(
+        url.contains("X-Amz-Expires=3600"),
+        "a presigned URL valid for the configured hour: {url}"
+    );
+    let video = tmp.path().join("aws.mp4");
+    download(url, &video).await;
+    assert_eq!(ffprobe(&video)["streams"][0]["nb_read_frames"], "20");
+    drop(app);
+
+    let (ok, text) = minimoto(&["cleanup"], &env);
+    assert!(ok && lines_starting(&text, "deleted ") == 3, "{text}");
+}
+
+#[test]
+fn the_aws_backend_names_a_missing_setting() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (ok, text) = minimoto(
+        &[
+            "serve",
+            "--backend",
+            "aws",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &tmp.path().display().to_string(),
+        ],
+        &[
+            ("MINIMOTO_S3_BUCKET", "media-bucket".into()),
+            ("MINIMOTO_SQS_QUEUE", "jobs".into()),
+        ],
+    );
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("MINIMOTO_DYNAMODB_TABLE"),
+        "the error names the missing setting: {text}"
+    );
+}
