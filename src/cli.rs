@@ -18,8 +18,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the API and render workers in one process on the embedded backend (files + SQLite).
+    /// Run the API and render workers in one process (embedded backend unless `--backend aws`).
     Serve(ServeArgs),
+    /// Run render workers only, no HTTP (a worker host of a deployment).
+    Worker(RunArgs),
     /// Submit photos to a running server; optionally wait and download the video.
     Submit(crate::client::SubmitArgs),
     /// Show a job as JSON.
@@ -43,9 +45,22 @@ pub struct AwsCommandArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port; the chosen address is logged).
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long, env = "MINIMOTO_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// The URL clients use to reach this server, for download links (default: http://<listen address>).
+    #[arg(long, env = "MINIMOTO_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// How long download links stay valid, in seconds.
+    #[arg(long, env = "MINIMOTO_URL_TTL_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
+    pub url_ttl_seconds: u64,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// What the API and the workers share: where data lives and how jobs are run.
+#[derive(Debug, Args)]
+pub struct RunArgs {
     /// Where the local backend keeps jobs, the queue, photos and videos; scratch space for both.
     #[arg(long, env = "MINIMOTO_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
@@ -54,12 +69,6 @@ pub struct ServeArgs {
     /// Render workers in this process.
     #[arg(long, env = "MINIMOTO_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=64))]
     pub workers: u32,
-    /// The URL clients use to reach this server, for download links (default: http://<listen address>).
-    #[arg(long, env = "MINIMOTO_PUBLIC_URL")]
-    pub public_url: Option<String>,
-    /// How long download links stay valid, in seconds.
-    #[arg(long, env = "MINIMOTO_URL_TTL_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
-    pub url_ttl_seconds: u64,
     /// Seconds a job may go without a heartbeat before another worker takes it over.
     #[arg(long, env = "MINIMOTO_VISIBILITY_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=43_200))]
     pub visibility_timeout_seconds: u64,
@@ -101,7 +110,7 @@ impl LimitArgs {
     }
 }
 
-impl ServeArgs {
+impl RunArgs {
     pub fn visibility(&self) -> Duration {
         Duration::from_secs(self.visibility_timeout_seconds)
     }
@@ -111,6 +120,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve(args) => crate::serve::serve(args).await,
+            Command::Worker(args) => crate::workers::run(args).await,
             Command::Submit(args) => crate::client::submit(args).await,
             Command::Status(args) => crate::client::status(args).await,
             Command::Setup(args) => {

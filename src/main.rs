@@ -6,6 +6,8 @@ mod backend;
 mod cli;
 mod client;
 mod serve;
+mod signals;
+mod workers;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

@@ -1,6 +1,7 @@
 //! End to end: the real `minimoto serve` binary on port 0, real HTTP, real ffmpeg.
 
 mod aws;
+mod deploy;
 mod helpers;
 #[path = "../../common/tests/support/mod.rs"]
 mod moto;
@@ -412,4 +413,36 @@ fn missing_ffmpeg_is_a_startup_error() {
         "the error says how to install it: {stderr}"
     );
     assert!(out.stdout.is_empty(), "it never started listening");
+}
+
+/// The API alone (`serve --workers 0`) and a separate `minimoto worker` process share the embedded
+/// backend's queue and job table through SQLite.
+#[tokio::test]
+async fn a_separate_worker_process_renders_the_jobs() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let app = App::spawn(&data, &["--workers", "0"]);
+    let (status, job, _) = submit(&app, form(&[("a.jpg", jpeg(320, 240, 5))], Some(SMALL))).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().expect("id").to_owned();
+
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _worker = Killed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_minimoto"))
+            .args(["worker", "--data-dir"])
+            .arg(&data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn minimoto worker"),
+    );
+    let job = poll_until(&app, &id, Duration::from_secs(60), finished).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["outputs"]["duration_seconds"].as_f64(), Some(1.0));
 }

