@@ -5,6 +5,7 @@ use clap::Parser;
 mod backend;
 mod cli;
 mod client;
+mod scratch;
 mod serve;
 mod signals;
 mod workers;

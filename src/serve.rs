@@ -28,6 +28,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("http://{addr}"));
 
     let backend = Backend::open(&run.backend, data, &public_url, run.max_attempts).await?;
+    let scratch = crate::scratch::Scratch::claim(&data.join("scratch"))?;
     let state = AppState {
         jobs: backend.jobs.clone(),
         queue: backend.queue.clone(),
@@ -35,11 +36,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         limits: run.limits.limits(),
         url_ttl: Duration::from_secs(args.url_ttl_seconds),
         local_files: backend.local_files.clone(),
-        scratch_dir: data.join("scratch/uploads"),
+        scratch_dir: scratch.path().join("uploads"),
     };
 
     let shutdown = crate::signals::shutdown_on_signals();
-    let workers = crate::workers::spawn(&backend, run, &shutdown);
+    let workers = crate::workers::spawn(&backend, run, &scratch.path().join("jobs"), &shutdown);
     tracing::info!(
         %addr, %public_url, workers = run.workers, backend = ?run.backend.backend, data_dir = %data.display(),
         "minimoto is serving"

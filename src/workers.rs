@@ -13,6 +13,7 @@ use crate::{backend::Backend, cli::RunArgs};
 pub fn spawn(
     backend: &Backend,
     args: &RunArgs,
+    scratch: &std::path::Path,
     shutdown: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
     let visibility = args.visibility();
@@ -29,7 +30,7 @@ pub fn spawn(
                     heartbeat_every: (visibility / 4).max(Duration::from_millis(500)),
                     max_attempts: args.max_attempts,
                     limits: args.limits.limits(),
-                    scratch_dir: args.data_dir.join("scratch/jobs"),
+                    scratch_dir: scratch.to_owned(),
                 },
             };
             let token = shutdown.clone();
@@ -56,8 +57,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.max_attempts,
     )
     .await?;
+    let scratch = crate::scratch::Scratch::claim(&data.join("scratch"))?;
     let shutdown = crate::signals::shutdown_on_signals();
-    let handles = spawn(&backend, &args, &shutdown);
+    let handles = spawn(&backend, &args, &scratch.path().join("jobs"), &shutdown);
     tracing::info!(workers = args.workers, backend = ?args.backend.backend, "workers running");
     for h in handles {
         let _ = h.await;

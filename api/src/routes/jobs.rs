@@ -105,10 +105,10 @@ async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
         Ok(job)
     }
     .await;
-    if result.is_err() {
-        if let Err(e) = state.blobs.delete_prefix(&prefix).await {
-            tracing::warn!(job_id = %id, error = %e, "could not remove the blobs of a failed submission");
-        }
+    if result.is_err()
+        && let Err(e) = state.blobs.delete_prefix(&prefix).await
+    {
+        tracing::warn!(job_id = %id, error = %e, "could not remove the blobs of a failed submission");
     }
     let job = result?;
     tracing::info!(job_id = %id, images = job.inputs.len(), "job queued");

@@ -45,7 +45,7 @@ pub fn ken_burns(photo: usize, t: f64, plate: (u32, u32), canvas: (u32, u32)) ->
     let wide = full(plate, canvas);
     // `u` = 0: the whole plate, centred; `u` = 1: zoomed in on an off-centre point.
     let e = ease(t.clamp(0.0, 1.0));
-    let u = if photo % 2 == 0 { e } else { 1.0 - e };
+    let u = if photo.is_multiple_of(2) { e } else { 1.0 - e };
     // Geometric interpolation: the zoom speed looks constant (1.12^u), and since 1 - r^u ≥ u(1 - r)
     // the linear pan below always stays within the room the zoom has made.
     let scale = ZOOM.powf(-u);

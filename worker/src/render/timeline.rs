@@ -228,10 +228,9 @@ mod tests {
                         blend: Some((p, pw)),
                         ..
                     }) = previous
+                        && p.photo == incoming.photo
                     {
-                        if p.photo == incoming.photo {
-                            assert!(w > pw, "{ctx} frame {f}: {pw} then {w}");
-                        }
+                        assert!(w > pw, "{ctx} frame {f}: {pw} then {w}");
                     }
                 }
                 if let Some(prev) = previous {
