@@ -125,8 +125,17 @@ impl Worker {
                 tracing::info!(%job_id, status = job.status.as_str(), %why, "nothing to do; acking");
                 return Settle::Ack;
             }
+            // The API queues the id just before it writes the record, so a young message may
+            // arrive first: try again shortly. A message whose record never appears (the API died
+            // in between, or the job was deleted) is dropped once the attempts are used up.
+            Err(minimoto_common::Error::NotFound(_))
+                if delivery.receive_count < self.config.max_attempts =>
+            {
+                tracing::info!(%job_id, "no record for this job yet; retrying shortly");
+                return Settle::RetryAfter(retry_delay(delivery.receive_count));
+            }
             Err(minimoto_common::Error::NotFound(_)) => {
-                tracing::warn!(%job_id, "message for an unknown job; acking");
+                tracing::warn!(%job_id, "message for an unknown job; dropping it");
                 return Settle::Ack;
             }
             Err(e) => {

@@ -298,3 +298,51 @@ async fn a_job_past_its_attempts_is_failed_on_delivery() {
     assert_eq!(job.error.map(|e| e.code), Some("attempts-exhausted".into()));
     assert_eq!(rig.queue.depth().await.expect("depth").in_flight, 0);
 }
+
+#[tokio::test]
+async fn a_message_that_outruns_its_record_is_retried_then_dropped() {
+    let rig = rig(Fault::None);
+    // The API sends the message just before it writes the record.
+    let id = JobId::new();
+    rig.queue.send(id).await.expect("send");
+    assert!(rig.handle_next().await);
+    assert_eq!(
+        rig.queue.depth().await.expect("depth").visible,
+        1,
+        "kept for another try"
+    );
+    let src = rig._dir.path().join("late.jpg");
+    std::fs::write(&src, jpeg()).expect("write photo");
+    let key = format!("jobs/{id}/inputs/0000.jpeg");
+    rig.worker
+        .blobs
+        .put_file(&key, &src, "image/jpeg")
+        .await
+        .expect("put");
+    let spec = RenderSpec {
+        width: 64,
+        height: 48,
+        fps: 5,
+        seconds_per_image: 1.0,
+        ..RenderSpec::default()
+    };
+    rig.jobs
+        .create(&Job::new(id, spec, vec![key], Utc::now()))
+        .await
+        .expect("create");
+    assert!(rig.handle_next().await);
+    assert_eq!(rig.job(id).await.status, Status::Succeeded);
+
+    // A record that never comes: the message is dropped once the attempts are used up.
+    let ghost = JobId::new();
+    rig.queue.send(ghost).await.expect("send");
+    for _ in 0..MAX_ATTEMPTS {
+        assert!(rig.handle_next().await);
+    }
+    assert!(
+        !rig.handle_next().await,
+        "the message for a job that never existed is gone"
+    );
+    let depth = rig.queue.depth().await.expect("depth");
+    assert_eq!((depth.visible, depth.in_flight, depth.dead), (0, 0, 0));
+}

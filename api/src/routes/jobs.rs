@@ -81,8 +81,8 @@ pub async fn create_job(
         .into_response())
 }
 
-/// Stores the photos, writes the job, queues it. On any failure, undoes what was done so a
-/// rejected submission leaves nothing behind.
+/// Stores the photos, queues the id, writes the job. On any failure, removes the photos so a
+/// rejected submission leaves nothing behind (a message already sent is dropped by the workers).
 async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
     let id = JobId::new();
     let prefix = format!("jobs/{id}/");
@@ -96,13 +96,13 @@ async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
                 .await?;
             keys.push(key);
         }
+        // The message goes out before the record exists: if this process dies in between, workers
+        // drop the message after a few tries (see the worker's claim), whereas a record written
+        // first and never queued would sit in `queued` forever.
+        state.queue.send(id).await?;
         let job = Job::new(id, upload.options.clone(), keys, Utc::now());
         state.jobs.create(&job).await?;
-        if let Err(e) = state.queue.send(id).await {
-            let _ = state.jobs.delete(id).await;
-            return Err(e);
-        }
-        Ok(job)
+        Ok::<_, minimoto_common::Error>(job)
     }
     .await;
     if result.is_err()
