@@ -61,8 +61,7 @@ impl AwsArgs {
                 "MINIMOTO_DYNAMODB_TABLE",
             )?,
             queue: need(&self.sqs_queue, "--sqs-queue", "MINIMOTO_SQS_QUEUE")?,
-            // One receive beyond the attempts, so a worker sees the over-limit delivery and fails the job.
-            max_receives: max_attempts + 1,
+            max_receives: minimoto_common::ports::receive_limit(max_attempts),
         };
         settings.validate()?;
         Ok(settings)
@@ -96,7 +95,10 @@ impl Backend {
                 ));
                 Ok(Self {
                     jobs: Arc::new(SqliteJobStore::new(db.clone())),
-                    queue: Arc::new(SqliteQueue::new(db, max_attempts + 1)),
+                    queue: Arc::new(SqliteQueue::new(
+                        db,
+                        minimoto_common::ports::receive_limit(max_attempts),
+                    )),
                     blobs: blobs.clone(),
                     local_files: Some(blobs),
                 })

@@ -107,6 +107,16 @@ pub struct Depth {
     pub dead: u64,
 }
 
+/// The queue's receive limit (its dead-letter threshold) for jobs allowed `max_attempts` attempts.
+///
+/// Attempts are counted on the job record; receives run higher (a message that outruns its record,
+/// a bounce off a live lease, the over-limit delivery on which a worker fails the job), so the
+/// queue keeps a margin: dead-lettering is the last resort, after a worker had its chances to
+/// write the job's final state.
+pub fn receive_limit(max_attempts: u32) -> u32 {
+    max_attempts.saturating_add(5)
+}
+
 /// The work queue: at-least-once delivery of job ids (SQS semantics).
 #[async_trait]
 pub trait JobQueue: Send + Sync + std::fmt::Debug {

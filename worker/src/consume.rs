@@ -33,9 +33,13 @@ pub struct Worker {
 /// What to do with a message once an attempt is over.
 #[derive(Debug, PartialEq, Eq)]
 enum Settle {
+    /// Delete it: the job is final.
     Ack,
-    /// Leave it, to be received again after this delay.
+    /// Keep it, to be received again after this delay.
     RetryAfter(Duration),
+    /// Touch nothing: another worker may hold the message now, and on SQS a stale receipt can
+    /// delete a message someone else is working on. It comes back after its visibility timeout.
+    Leave,
 }
 
 impl Worker {
@@ -99,6 +103,7 @@ impl Worker {
         let result = match settle {
             Settle::Ack => self.queue.ack(&delivery.receipt).await,
             Settle::RetryAfter(delay) => self.queue.extend(&delivery.receipt, delay).await,
+            Settle::Leave => Ok(()),
         };
         if let Err(e) = result {
             tracing::warn!(%job_id, error = %e, "could not settle the message; it will come back");
@@ -108,8 +113,10 @@ impl Worker {
     async fn attempt(&self, delivery: &Delivery) -> Settle {
         let job_id = delivery.job_id;
         let worker = self.config.id.clone();
-        let ttl = chrono::Duration::from_std(self.config.visibility)
-            .unwrap_or(chrono::Duration::seconds(60));
+        // A live holder writes its lease every `heartbeat_every` (a quarter of the visibility), so a
+        // lease older than half the visibility belongs to a worker that is gone or stuck.
+        let ttl = chrono::Duration::from_std(self.config.visibility / 2)
+            .unwrap_or(chrono::Duration::seconds(30));
 
         let claimed = update_job(self.jobs.as_ref(), job_id, |j| {
             j.claim(&worker, Utc::now(), ttl)
@@ -118,19 +125,17 @@ impl Worker {
         let job = match claimed {
             Ok(Update::Done(job)) => job,
             Ok(Update::Refused(Refusal::Leased, _)) => {
-                tracing::info!(%job_id, "job is held by a live worker; leaving the message");
-                return Settle::RetryAfter(self.config.visibility);
+                tracing::info!(%job_id, "job is held by a live worker; looking again later");
+                return Settle::RetryAfter(self.config.visibility / 2);
             }
             Ok(Update::Refused(why, job)) => {
                 tracing::info!(%job_id, status = job.status.as_str(), %why, "nothing to do; acking");
                 return Settle::Ack;
             }
             // The API queues the id just before it writes the record, so a young message may
-            // arrive first: try again shortly. A message whose record never appears (the API died
-            // in between, or the job was deleted) is dropped once the attempts are used up.
-            Err(minimoto_common::Error::NotFound(_))
-                if delivery.receive_count < self.config.max_attempts =>
-            {
+            // arrive first: try again shortly. A message whose record has not appeared within
+            // `RECORD_GRACE` of the id's creation (the API died in between) is dropped.
+            Err(minimoto_common::Error::NotFound(_)) if id_age(job_id) < RECORD_GRACE => {
                 tracing::info!(%job_id, "no record for this job yet; retrying shortly");
                 return Settle::RetryAfter(retry_delay(delivery.receive_count));
             }
@@ -144,8 +149,8 @@ impl Worker {
             }
         };
 
-        if delivery.receive_count > self.config.max_attempts {
-            tracing::warn!(%job_id, receives = delivery.receive_count, "attempts exhausted");
+        if job.attempts > self.config.max_attempts {
+            tracing::warn!(%job_id, attempts = job.attempts, "attempts exhausted");
             let error = JobError::new(
                 "attempts-exhausted",
                 format!(
@@ -184,9 +189,9 @@ impl Worker {
                         tracing::info!(%job_id, frames, seconds = started.elapsed().as_secs_f64(), "job succeeded");
                         Settle::Ack
                     }
-                    Ok(Update::Refused(why, _)) => {
+                    Ok(Update::Refused(why, current)) => {
                         tracing::info!(%job_id, %why, "job finished but was taken away meanwhile");
-                        Settle::Ack
+                        settle_taken(&current)
                     }
                     Err(e) => {
                         tracing::warn!(%job_id, error = %e, "could not record success; will retry");
@@ -200,10 +205,14 @@ impl Worker {
                     .await
                     .unwrap_or(Settle::RetryAfter(self.config.visibility))
             }
-            Err(Failure::Stopped) => Settle::Ack,
+            Err(Failure::Stopped) => {
+                // If the job is still ours (the message went to another worker), hand it over now.
+                let _ = update_job(self.jobs.as_ref(), job_id, |j| j.release(&worker)).await;
+                self.settle_stopped(job_id).await
+            }
             Err(Failure::Retry { code, message }) => {
-                tracing::warn!(%job_id, code, %message, attempt = delivery.receive_count, "attempt failed");
-                if delivery.receive_count >= self.config.max_attempts {
+                tracing::warn!(%job_id, code, %message, attempt = job.attempts, "attempt failed");
+                if job.attempts >= self.config.max_attempts {
                     let error = JobError::new(
                         code,
                         "rendering failed repeatedly; the operators can find the cause in the worker logs",
@@ -219,6 +228,13 @@ impl Worker {
         }
     }
 
+    async fn settle_stopped(&self, job_id: minimoto_common::JobId) -> Settle {
+        match self.jobs.get(job_id).await {
+            Ok(Some(current)) => settle_taken(&current),
+            _ => Settle::Leave,
+        }
+    }
+
     /// Marks the job failed (under our lease) and acks; `None` when the write itself failed.
     async fn fail(&self, job_id: minimoto_common::JobId, error: JobError) -> Option<Settle> {
         let worker = &self.config.id;
@@ -227,7 +243,8 @@ impl Worker {
         })
         .await
         {
-            Ok(_) => Some(Settle::Ack),
+            Ok(Update::Done(_)) => Some(Settle::Ack),
+            Ok(Update::Refused(_, current)) => Some(settle_taken(&current)),
             Err(e) => {
                 tracing::warn!(%job_id, error = %e, "could not record the failure; will retry");
                 None
@@ -309,6 +326,31 @@ impl Worker {
             frames: rendered.frames,
             size_bytes,
         })
+    }
+}
+
+/// How long after an id is made its record may still be on its way (see the NotFound claim).
+const RECORD_GRACE: Duration = Duration::from_secs(120);
+
+/// How old a job id is: ids are UUIDv7, so they carry their creation time.
+fn id_age(id: minimoto_common::JobId) -> Duration {
+    let Some(ts) = id.as_uuid().get_timestamp() else {
+        return Duration::MAX;
+    };
+    let (secs, nanos) = ts.to_unix();
+    let made = std::time::UNIX_EPOCH + Duration::new(secs, nanos);
+    std::time::SystemTime::now()
+        .duration_since(made)
+        .unwrap_or(Duration::ZERO)
+}
+
+/// The message of a job that was taken from us: ours to delete only if the job is final;
+/// otherwise another worker holds it and its message.
+fn settle_taken(current: &Job) -> Settle {
+    if current.status.is_terminal() {
+        Settle::Ack
+    } else {
+        Settle::Leave
     }
 }
 

@@ -82,9 +82,6 @@ impl Heartbeat {
             tick.tick().await; // the first tick is immediate; the claim just extended everything
             loop {
                 tick.tick().await;
-                if let Err(e) = queue.extend(&receipt, visibility).await {
-                    tracing::warn!(%job_id, error = %e, "could not extend the message's visibility");
-                }
                 let (stage, fraction) = progress.get();
                 match update_job(jobs.as_ref(), job_id, |j| {
                     j.heartbeat(&worker, stage, fraction, Utc::now())
@@ -98,6 +95,19 @@ impl Heartbeat {
                         return;
                     }
                     Err(e) => tracing::warn!(%job_id, error = %e, "heartbeat failed; will retry"),
+                }
+                // The lease first, then the message, so that a redelivery (after the message's
+                // visibility lapses) always finds the lease lapsed too, and can take the job over.
+                match queue.extend(&receipt, visibility).await {
+                    Ok(()) => {}
+                    Err(minimoto_common::Error::NotFound(_)) => {
+                        tracing::warn!(%job_id, "the message was delivered to another worker; stopping");
+                        progress.stop.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(%job_id, error = %e, "could not extend the message's visibility")
+                    }
                 }
             }
         });

@@ -73,7 +73,10 @@ fn rig(fault: Fault) -> Rig {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(&dir.path().join("db.sqlite")).expect("db");
     let jobs = Arc::new(SqliteJobStore::new(db.clone()));
-    let queue = Arc::new(SqliteQueue::new(db, MAX_ATTEMPTS + 1));
+    let queue = Arc::new(SqliteQueue::new(
+        db,
+        minimoto_common::ports::receive_limit(MAX_ATTEMPTS),
+    ));
     let inner = LocalBlobStore::new(
         dir.path().join("blobs"),
         UrlSigner::new(vec![1; 32], "http://x"),
@@ -283,11 +286,10 @@ async fn a_job_past_its_attempts_is_failed_on_delivery() {
             .expect("msg");
         let ttl = chrono::Duration::seconds(5);
         update_job(rig.jobs.as_ref(), id, |j| {
-            j.claim(
-                &format!("crashed-{}", d.receive_count),
-                Utc::now() - ttl * 2,
-                ttl,
-            )
+            // Each crashed worker claimed a minute after the previous one and never came back.
+            let at = Utc::now()
+                - chrono::Duration::seconds(60 * i64::from(MAX_ATTEMPTS + 1 - d.receive_count));
+            j.claim(&format!("crashed-{}", d.receive_count), at, ttl)
         })
         .await
         .expect("claim");
@@ -333,12 +335,16 @@ async fn a_message_that_outruns_its_record_is_retried_then_dropped() {
     assert!(rig.handle_next().await);
     assert_eq!(rig.job(id).await.status, Status::Succeeded);
 
-    // A record that never comes: the message is dropped once the attempts are used up.
-    let ghost = JobId::new();
+    // A record that never came (its id is ten minutes old): the message is dropped.
+    let made = std::time::SystemTime::now() - Duration::from_secs(600);
+    let secs = made
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let old = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, 0));
+    let ghost: JobId = old.to_string().parse().expect("job id");
     rig.queue.send(ghost).await.expect("send");
-    for _ in 0..MAX_ATTEMPTS {
-        assert!(rig.handle_next().await);
-    }
+    assert!(rig.handle_next().await);
     assert!(
         !rig.handle_next().await,
         "the message for a job that never existed is gone"
