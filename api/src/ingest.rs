@@ -3,7 +3,10 @@
 //! anything is stored. A rejected request leaves nothing behind: the scratch directory is removed
 //! when the [`Upload`] is dropped.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use axum::extract::multipart::{Field, Multipart, MultipartError};
 use futures_util::{StreamExt, stream};
@@ -12,7 +15,7 @@ use minimoto_common::{
     photo::{self, PhotoInfo},
     spec::RenderSpec,
 };
-use tokio::io::AsyncWriteExt;
+use tokio::{io::AsyncWriteExt, sync::Semaphore};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -54,6 +57,7 @@ pub async fn receive(
     mut multipart: Multipart,
     limits: &Limits,
     scratch: &Path,
+    decode_slots: &Arc<Semaphore>,
 ) -> ApiResult<Upload> {
     tokio::fs::create_dir_all(scratch)
         .await
@@ -124,7 +128,7 @@ pub async fn receive(
         return Err(ApiError::invalid_options(violations));
     }
 
-    let images = inspect_all(received, limits).await?;
+    let images = inspect_all(received, limits, decode_slots).await?;
     Ok(Upload {
         images,
         options,
@@ -184,19 +188,30 @@ async fn read_small(mut field: Field<'_>, max: usize) -> ApiResult<Vec<u8>> {
     Ok(buf)
 }
 
-/// Checks every photo (header first, then a full decode), a few at a time so one upload cannot take
-/// every core; the first bad photo (in upload order) is the one reported.
-async fn inspect_all(received: Vec<Received>, limits: &Limits) -> ApiResult<Vec<StagedImage>> {
+/// Checks every photo (header first, then a full decode). Decodes take a permit of `slots`, shared
+/// by all requests, so concurrent uploads cannot pile up decodes beyond the cores (a permit is held
+/// by the decode itself, which runs to its end even if the client goes away); the first bad photo
+/// (in upload order) is the one reported.
+async fn inspect_all(
+    received: Vec<Received>,
+    limits: &Limits,
+    slots: &Arc<Semaphore>,
+) -> ApiResult<Vec<StagedImage>> {
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     let results: Vec<_> = stream::iter(received.into_iter().enumerate())
         .map(|(i, r)| {
             let limits = limits.clone();
+            let slots = slots.clone();
             async move {
                 let path = r.path.clone();
-                let info = tokio::task::spawn_blocking(move || photo::inspect(&path, &limits))
-                    .await
-                    .map_err(ApiError::internal)?
-                    .map_err(|e| ApiError::photo(i + 1, r.file_name.as_deref(), &e))?;
+                let permit = slots.acquire_owned().await.map_err(ApiError::internal)?;
+                let info = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    photo::inspect(&path, &limits)
+                })
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(|e| ApiError::photo(i + 1, r.file_name.as_deref(), &e))?;
                 Ok::<_, ApiError>(StagedImage {
                     path: r.path,
                     file_name: r.file_name,

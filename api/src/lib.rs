@@ -45,37 +45,67 @@ pub use state::AppState;
 )]
 struct ApiDoc;
 
-fn routes() -> OpenApiRouter<AppState> {
+/// Routes that answer in JSON (and negotiate it with `Accept`).
+fn json_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         // Uploads are streamed to disk under the per-image and total limits of `ingest`, so the
-        // default 2 MB body cap must not apply here.
+        // default 2 MB body cap must not apply here (the whole-body cap in `router` does).
         .routes(routes!(routes::jobs::create_job).layer(DefaultBodyLimit::disable()))
         .routes(routes!(routes::jobs::get_job))
-        .routes(routes!(routes::jobs::get_video))
         .routes(routes!(routes::health::healthz))
+}
+
+/// Routes whose success is a redirect to a file, whatever its type.
+fn redirect_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(routes::jobs::get_video))
 }
 
 /// The OpenAPI document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    json_routes().merge(redirect_routes()).split_for_parts().1
 }
+
+/// Room for multipart framing (boundaries, part headers) above the photos' own bytes.
+const MULTIPART_OVERHEAD: u64 = 16 * 1024 * 1024;
 
 /// The whole app.
 pub fn router(state: AppState) -> Router {
-    let (router, _) = routes().split_for_parts();
-    // The JSON routes negotiate; signed downloads serve whatever file they name.
-    let router = router.layer(axum::middleware::from_fn(accept::require_json));
-    router
+    let (json, _) = json_routes().split_for_parts();
+    let (redirects, _) = redirect_routes().split_for_parts();
+    // Caps every request body, including what multer buffers while it looks for a part's end.
+    let body_cap = usize::try_from(
+        state
+            .limits
+            .max_total_bytes
+            .saturating_add(MULTIPART_OVERHEAD),
+    )
+    .unwrap_or(usize::MAX);
+    json.layer(axum::middleware::from_fn(accept::require_json))
+        .merge(redirects)
         .route("/files/{*key}", axum::routing::get(routes::files::download))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::map_response(problem_for_bare_errors))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(body_cap))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-/// axum answers a wrong method (405) with an empty body; give it the same problem+json as every
-/// other error.
+fn is_problem(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/problem+json")
+}
+
+/// axum answers a wrong method (405) with an empty body and the body cap (413) in plain text;
+/// give them the same problem+json as every other error.
 async fn problem_for_bare_errors(res: Response) -> Response {
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_problem(&res) {
+        return ApiError::too_large(
+            "upload-too-large",
+            "the request body is larger than this server accepts",
+        )
+        .into_response();
+    }
     if res.status() == StatusCode::METHOD_NOT_ALLOWED
         && !res.headers().contains_key(header::CONTENT_TYPE)
     {

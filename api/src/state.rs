@@ -20,4 +20,6 @@ pub struct AppState {
     pub local_files: Option<Arc<LocalBlobStore>>,
     /// Where uploads are staged while they are checked (a temp dir per request, removed after).
     pub scratch_dir: std::path::PathBuf,
+    /// Full decodes of uploaded photos in flight, across all requests (one per core is plenty).
+    pub decode_slots: Arc<tokio::sync::Semaphore>,
 }

@@ -127,6 +127,19 @@ async fn photos_in_video_out() {
     let res = reqwest::get(&tampered).await.expect("tampered");
     assert_eq!(res.status(), 403);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let unsigned = to.split('?').next().expect("path").to_owned();
+    let res = reqwest::get(&unsigned).await.expect("unsigned");
+    assert_eq!(res.status(), 403, "a link without its signature is refused");
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+
+    // A player asking for video gets the redirect, not a 406.
+    let res = no_redirects()
+        .get(app.url(&format!("/v1/jobs/{id}/video")))
+        .header("accept", "video/mp4")
+        .send()
+        .await
+        .expect("GET video as video/mp4");
+    assert_eq!(res.status(), 302);
 }
 
 /// Every rejected submission answers with a problem naming what was wrong, and leaves no blob,

@@ -35,16 +35,24 @@ pub struct Signature {
         (status = 200, description = "The file", content_type = "application/octet-stream"),
         (status = 206, description = "The requested byte range"),
         (status = 403, description = "The link's signature is not valid", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such file", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The link has expired", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not a file key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The link has expired, or the file was deleted", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn download(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    Query(sig): Query<Signature>,
+    sig: Result<Query<Signature>, axum::extract::rejection::QueryRejection>,
     request: Request,
 ) -> ApiResult<Response> {
+    // A link without a well-formed signature is as invalid as one with a wrong signature.
+    let Query(sig) = sig.map_err(|_| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "bad-signature",
+            UrlRefusal::BadSignature.to_string(),
+        )
+    })?;
     let store = state
         .local_files
         .as_ref()

@@ -69,8 +69,21 @@ pub async fn create_job(
             format!("send the job as multipart/form-data ({})", e.body_text()),
         )
     })?;
-    let upload = ingest::receive(multipart, &state.limits, &state.scratch_dir).await?;
-    let job = submit(&state, upload).await?;
+    let upload = ingest::receive(
+        multipart,
+        &state.limits,
+        &state.scratch_dir,
+        &state.decode_slots,
+    )
+    .await?;
+    // Storing, queueing and writing run in their own task: a client that disconnects midway must
+    // not cut the submission short between steps and leave photos without a job.
+    let job = tokio::spawn({
+        let state = state.clone();
+        async move { submit(&state, upload).await }
+    })
+    .await
+    .map_err(ApiError::internal)??;
     let location = job_path(job.id);
     let view = JobView::of(job, state.blobs.as_ref(), state.url_ttl).await?;
     Ok((

@@ -67,9 +67,32 @@ impl UrlSigner {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, &secret)?;
-        std::fs::rename(&tmp, path)?;
+        // Only this user may read the key (it can mint links to every file), and of two processes
+        // starting at once only one may create it: the other reads what the first wrote.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(path) {
+            Ok(mut file) => {
+                std::io::Write::write_all(&mut file, &secret)?;
+                file.sync_all()?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // Give the creator a moment to finish writing.
+                for _ in 0..50 {
+                    match std::fs::read(path) {
+                        Ok(existing) if existing.len() >= 32 => return Ok(existing),
+                        _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+                    }
+                }
+                return Err(Error::Invalid(format!(
+                    "{} holds fewer than 32 bytes",
+                    path.display()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(secret)
     }
 
@@ -171,5 +194,18 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert_eq!(a, b);
         assert_ne!(a, vec![0; 32]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path)
+                .expect("metadata")
+                .permissions()
+                .mode();
+            assert_eq!(
+                mode & 0o777,
+                0o600,
+                "only the owner may read the signing key"
+            );
+        }
     }
 }
