@@ -177,7 +177,23 @@ impl Worker {
             progress.clone(),
         );
         let started = std::time::Instant::now();
-        match self.run_job(&job, progress).await {
+        let deadline = attempt_deadline(&job);
+        let outcome =
+            match tokio::time::timeout(deadline, self.run_job(&job, progress.clone())).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    // A hung decoder or encoder must not hold the job (and this worker) forever: stop
+                    // the render and let the attempt count against the job like any other failure.
+                    progress
+                        .stop
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    Err(Failure::retry(
+                        "render-timeout",
+                        format!("the attempt took longer than {deadline:?}"),
+                    ))
+                }
+            };
+        match outcome {
             Ok(outputs) => {
                 let frames = outputs.frames;
                 match update_job(self.jobs.as_ref(), job_id, |j| {
@@ -329,6 +345,13 @@ impl Worker {
     }
 }
 
+/// The longest one attempt may take: generous (ten minutes, plus ten seconds per second of video),
+/// since it only exists to free a worker from a render that hangs.
+fn attempt_deadline(job: &Job) -> Duration {
+    let video_seconds = job.inputs.len() as f64 * job.options.seconds_per_image;
+    Duration::from_secs(600) + Duration::from_secs_f64((video_seconds * 10.0).clamp(0.0, 86_400.0))
+}
+
 /// How long after an id is made its record may still be on its way (see the NotFound claim).
 const RECORD_GRACE: Duration = Duration::from_secs(120);
 
@@ -370,6 +393,21 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempt_deadlines_scale_with_the_video() {
+        let spec = minimoto_common::spec::RenderSpec::default();
+        let job = |n: usize| {
+            Job::new(
+                minimoto_common::JobId::new(),
+                spec.clone(),
+                vec![String::new(); n],
+                Utc::now(),
+            )
+        };
+        assert_eq!(attempt_deadline(&job(1)), Duration::from_secs(630));
+        assert_eq!(attempt_deadline(&job(200)), Duration::from_secs(600 + 6000));
+    }
 
     #[test]
     fn retry_delays_grow_and_cap() {
