@@ -12,14 +12,22 @@
 //!
 //! [`decode`] also applies the EXIF orientation (all eight values, mirrored ones included), because
 //! phone photos are stored sideways and nothing downstream (ffmpeg included) would fix them.
+//!
+//! [`decode_scaled`] is [`decode`] for a photo that will be shown much smaller than it is: a JPEG
+//! is then decoded at 1/2, 1/4 or 1/8 of its size by DCT scaling (`jpeg-decoder`), which skips most
+//! of the inverse transform and colour conversion and needs a quarter of the memory or less. The
+//! same gate applies (header limits first, truncation check, orientation).
 
 use std::{
     fs::File,
     io::{self, BufRead, BufReader, Read, Seek, SeekFrom},
+    panic::{self, AssertUnwindSafe},
     path::Path,
 };
 
-use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, RgbImage};
+use image::{
+    DynamicImage, GrayImage, ImageDecoder, ImageError, ImageFormat, ImageReader, RgbImage,
+};
 
 use crate::limits::Limits;
 
@@ -82,13 +90,13 @@ const ACCEPTED: &str = "JPEG, PNG, WebP, GIF, BMP or TIFF";
 /// Checks a photo completely: format, header dimensions, then a full decode that proves the file
 /// is whole. Costs one decode; the pixels are dropped.
 pub fn inspect(path: &Path, limits: &Limits) -> Result<PhotoInfo, PhotoError> {
-    read(path, limits, true).map(|(info, _)| info)
+    read(path, limits, Depth::Full(None)).map(|(info, _)| info)
 }
 
 /// The cheap part of [`inspect`]: format and header dimensions only. It does not prove that the
 /// file is whole; use it to refuse hopeless inputs early, before paying for a decode.
 pub fn probe(path: &Path, limits: &Limits) -> Result<PhotoInfo, PhotoError> {
-    read(path, limits, false).map(|(info, _)| info)
+    read(path, limits, Depth::Header).map(|(info, _)| info)
 }
 
 /// Decodes a photo after the same checks as [`inspect`], upright (EXIF orientation applied).
@@ -97,16 +105,47 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<PhotoInfo, PhotoError> {
 /// multiplied by its alpha): a video has no alpha, and premultiplying gives the same, deterministic
 /// result whatever colour an encoder left under fully transparent pixels.
 pub fn decode(path: &Path, limits: &Limits) -> Result<RgbImage, PhotoError> {
-    let (_, image) = read(path, limits, true)?;
+    decoded(read(path, limits, Depth::Full(None)))
+}
+
+/// [`decode`] for a photo that will be shown at `min_scale(info)` times its size or less
+/// (`info` is what [`probe`] returns: the displayed size).
+///
+/// A JPEG is decoded at the smallest of 1/8, 1/4, 1/2 of its size that is still at least
+/// `min_scale` (DCT scaling: far less work and memory than a full decode followed by a downscale);
+/// when none is small enough, for other formats, and for the rare JPEG the scaling decoder cannot
+/// read (CMYK, 12-bit, arithmetic coding, or a file only the lenient full decoder accepts), the
+/// photo is decoded at full size exactly as by [`decode`]. Orientation and limits apply either
+/// way; the result may be a pixel larger than the exact scale (sizes round up).
+pub fn decode_scaled(
+    path: &Path,
+    limits: &Limits,
+    min_scale: impl Fn(PhotoInfo) -> f64,
+) -> Result<RgbImage, PhotoError> {
+    decoded(read(path, limits, Depth::Full(Some(&min_scale))))
+}
+
+/// How much of a photo [`read`] reads.
+enum Depth<'a> {
+    /// Format and header only.
+    Header,
+    /// Every pixel, oriented; at a reduced scale when a `min_scale` allows (see [`decode_scaled`]).
+    Full(Option<&'a dyn Fn(PhotoInfo) -> f64>),
+}
+
+fn decoded(
+    read: Result<(PhotoInfo, Option<DynamicImage>), PhotoError>,
+) -> Result<RgbImage, PhotoError> {
+    let (_, image) = read?;
     let image = image.ok_or_else(|| PhotoError::Corrupt("no pixels were decoded".into()))?;
     Ok(flatten(image))
 }
 
-/// The shared gate: detect, check the header, and (if `full`) decode and orient.
+/// The shared gate: detect, check the header, and (for [`Depth::Full`]) decode and orient.
 fn read(
     path: &Path,
     limits: &Limits,
-    full: bool,
+    depth: Depth<'_>,
 ) -> Result<(PhotoInfo, Option<DynamicImage>), PhotoError> {
     let mut reader = ImageReader::open(path)?;
     // `open` guesses from the extension; forget that so only the content decides.
@@ -173,9 +212,9 @@ fn read(
         width: w,
         height: h,
     };
-    if !full {
+    let Depth::Full(min_scale) = depth else {
         return Ok((info, None));
-    }
+    };
 
     // Now that the header is known to be sane, also bound each side, in case a decoder trusts a
     // different size than the one it advertised.
@@ -192,10 +231,77 @@ fn read(
         "png" => ensure_png_complete(path)?,
         _ => {}
     }
+    if let (Some(min_scale), "jpeg") = (min_scale, format) {
+        let denominator = dct_denominator(min_scale(info));
+        if denominator > 1 {
+            if let Some(mut image) = decode_jpeg_scaled(path, (width, height), denominator, budget)
+            {
+                image.apply_orientation(orientation);
+                return Ok((info, Some(image)));
+            }
+            tracing::debug!("the scaling JPEG decoder declined; decoding at full size");
+        }
+    }
     let mut image =
         DynamicImage::from_decoder(decoder).map_err(|e| classify(e, Some(too_large())))?;
     image.apply_orientation(orientation);
     Ok((info, Some(image)))
+}
+
+/// The largest DCT scaling denominator (8, 4, 2, or 1 for none) that still gives at least
+/// `min_scale` of the full size.
+fn dct_denominator(min_scale: f64) -> u32 {
+    [8, 4, 2]
+        .into_iter()
+        .find(|&d| 1.0 / f64::from(d) >= min_scale)
+        .unwrap_or(1)
+}
+
+/// Decodes a JPEG at 1/`denominator` of its `stored` size (before orientation) with
+/// `jpeg-decoder`, whose IDCT can output 1/2, 1/4 and 1/8 sized blocks directly. `None` whenever
+/// it cannot (unsupported colour model or coding, a header disagreeing with the one already
+/// checked, any decoding error, even a panic): the caller then decodes at full size, so a photo
+/// that passed [`inspect`] at upload never fails here for want of this shortcut.
+fn decode_jpeg_scaled(
+    path: &Path,
+    stored: (u32, u32),
+    denominator: u32,
+    budget: u64,
+) -> Option<DynamicImage> {
+    let attempt = || -> Option<DynamicImage> {
+        let file = File::open(path).ok()?;
+        let mut decoder = jpeg_decoder::Decoder::new(BufReader::with_capacity(64 << 10, file));
+        decoder.set_max_decoding_buffer_size(usize::try_from(budget).unwrap_or(usize::MAX));
+        decoder.read_info().ok()?;
+        let info = decoder.info()?;
+        if (u32::from(info.width), u32::from(info.height)) != stored {
+            return None;
+        }
+        let side = |s: u32| u16::try_from(s.div_ceil(denominator)).ok();
+        let (w, h) = decoder.scale(side(stored.0)?, side(stored.1)?).ok()?;
+        let (w, h) = (u32::from(w), u32::from(h));
+        // `scale` picks the smallest factor reaching the request in either axis: the one asked.
+        if (w, h)
+            != (
+                stored.0.div_ceil(denominator),
+                stored.1.div_ceil(denominator),
+            )
+        {
+            return None;
+        }
+        match info.pixel_format {
+            jpeg_decoder::PixelFormat::RGB24 => {
+                RgbImage::from_raw(w, h, decoder.decode().ok()?).map(DynamicImage::ImageRgb8)
+            }
+            jpeg_decoder::PixelFormat::L8 => {
+                GrayImage::from_raw(w, h, decoder.decode().ok()?).map(DynamicImage::ImageLuma8)
+            }
+            jpeg_decoder::PixelFormat::L16 | jpeg_decoder::PixelFormat::CMYK32 => None,
+        }
+    };
+    panic::catch_unwind(AssertUnwindSafe(attempt))
+        .ok()
+        .flatten()
 }
 
 /// True for an ISO-BMFF file with a HEIF brand (`ftypheic`, `ftypmif1`, …): worth naming, since
@@ -576,10 +682,15 @@ mod tests {
         assert_eq!(out.get_pixel(2, 2).0, [200, 100, 50]);
     }
 
-    /// A JPEG of [`quadrants`] carrying an EXIF APP1 segment with the given orientation, written
-    /// by hand: "Exif\0\0", a big-endian TIFF header, one IFD with the 0x0112 entry.
+    /// A JPEG of [`quadrants`] carrying an EXIF APP1 segment with the given orientation.
     fn jpeg_with_orientation(orientation: u16) -> Vec<u8> {
-        let jpeg = encode(&DynamicImage::ImageRgb8(quadrants()), ImageFormat::Jpeg);
+        with_orientation(&quadrants(), orientation)
+    }
+
+    /// A JPEG of `image` carrying an EXIF APP1 segment with the given orientation, written by
+    /// hand: "Exif\0\0", a big-endian TIFF header, one IFD with the 0x0112 entry.
+    fn with_orientation(image: &RgbImage, orientation: u16) -> Vec<u8> {
+        let jpeg = encode(&DynamicImage::ImageRgb8(image.clone()), ImageFormat::Jpeg);
         let mut tiff = Vec::new();
         tiff.extend_from_slice(b"MM\0\x2a");
         tiff.extend_from_slice(&8u32.to_be_bytes()); // first IFD right after the header
@@ -656,5 +767,169 @@ mod tests {
             );
             assert_eq!(got, (tl, tr, bl), "orientation {orientation}");
         }
+    }
+
+    /// [`quadrants`] at `scale` times its size (blocks of 32·scale × 16·scale).
+    fn big_quadrants(scale: u32) -> RgbImage {
+        let small = quadrants();
+        RgbImage::from_fn(64 * scale, 32 * scale, |x, y| {
+            *small.get_pixel(x / scale, y / scale)
+        })
+    }
+
+    /// Top-left, top-right and bottom-left colours, a few pixels in from the corners.
+    fn corners(img: &RgbImage) -> (&'static str, &'static str, &'static str) {
+        let (w, h) = img.dimensions();
+        (
+            colour(*img.get_pixel(2, 2)),
+            colour(*img.get_pixel(w - 3, 2)),
+            colour(*img.get_pixel(2, h - 3)),
+        )
+    }
+
+    #[test]
+    fn dct_denominator_is_the_largest_that_keeps_enough_pixels() {
+        for (min_scale, denominator) in [
+            (0.1, 8),
+            (0.125, 8),
+            (0.2, 4),
+            (0.25, 4),
+            (0.368, 2),
+            (0.5, 2),
+            (0.51, 1),
+            (1.0, 1),
+            (3.0, 1),
+        ] {
+            assert_eq!(dct_denominator(min_scale), denominator, "{min_scale}");
+        }
+    }
+
+    #[test]
+    fn a_large_jpeg_is_decoded_at_reduced_scale_with_every_orientation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // 256×128 stored; shown at a quarter at most: decoded at 1/4, 64×32 (or 32×64 turned).
+        let stored = big_quadrants(4);
+        let cases = [
+            (1, ("red", "green", "blue"), false),
+            (2, ("green", "red", "white"), false),
+            (3, ("white", "blue", "green"), false),
+            (4, ("blue", "white", "red"), false),
+            (5, ("red", "blue", "green"), true),
+            (6, ("blue", "red", "white"), true),
+            (7, ("white", "green", "blue"), true),
+            (8, ("green", "white", "red"), true),
+        ];
+        for (orientation, expected, swaps) in cases {
+            let path = write(dir.path(), "o.jpg", &with_orientation(&stored, orientation));
+            let seen = std::cell::Cell::new(None);
+            let img = decode_scaled(&path, &limits(), |info| {
+                seen.set(Some(info));
+                0.25
+            })
+            .expect("decode");
+            let shown = if swaps { (128, 256) } else { (256, 128) };
+            assert_eq!(
+                seen.get(),
+                Some(PhotoInfo {
+                    format: "jpeg",
+                    width: shown.0,
+                    height: shown.1
+                }),
+                "min_scale is asked with the displayed size"
+            );
+            assert_eq!(
+                img.dimensions(),
+                (shown.0 / 4, shown.1 / 4),
+                "orientation {orientation}"
+            );
+            assert_eq!(corners(&img), expected, "orientation {orientation}");
+            // The same picture as the full decode, only smaller.
+            let full = decode(&path, &limits()).expect("full");
+            assert_eq!(full.dimensions(), shown);
+            assert_eq!(corners(&full), expected, "orientation {orientation}");
+        }
+    }
+
+    #[test]
+    fn the_scale_is_never_below_what_was_asked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // 200×100: odd block counts at 1/8 round up (25×13 from 200/8 × 100/8 = 12.5).
+        let stored = RgbImage::from_fn(200, 100, |x, y| {
+            image::Rgb([(x % 256) as u8, (y * 2 % 256) as u8, 90])
+        });
+        let path = write(
+            dir.path(),
+            "s.jpg",
+            &encode(&DynamicImage::ImageRgb8(stored), ImageFormat::Jpeg),
+        );
+        for (min_scale, size) in [
+            (0.1, (25, 13)),
+            (0.2, (50, 25)),
+            (0.3, (100, 50)),
+            (0.5, (100, 50)),
+            (0.6, (200, 100)),
+            // A photo smaller than its plate: every pixel is needed.
+            (1.7, (200, 100)),
+        ] {
+            let img = decode_scaled(&path, &limits(), |_| min_scale).expect("decode");
+            assert_eq!(img.dimensions(), size, "min_scale {min_scale}");
+        }
+    }
+
+    #[test]
+    fn other_formats_ignore_the_scale() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rgb = DynamicImage::ImageRgb8(big_quadrants(2));
+        for format in [ImageFormat::Png, ImageFormat::WebP, ImageFormat::Bmp] {
+            let image = if format == ImageFormat::WebP {
+                DynamicImage::ImageRgba8(rgb.to_rgba8())
+            } else {
+                rgb.clone()
+            };
+            let path = write(dir.path(), "f", &encode(&image, format));
+            let img = decode_scaled(&path, &limits(), |_| 0.1).expect("decode");
+            assert_eq!(img.dimensions(), (128, 64), "{format:?}");
+        }
+    }
+
+    #[test]
+    fn a_grayscale_jpeg_is_scaled_too() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let grey =
+            image::GrayImage::from_fn(128, 64, |x, _| image::Luma([if x < 64 { 20 } else { 230 }]));
+        let path = write(
+            dir.path(),
+            "g.jpg",
+            &encode(&DynamicImage::ImageLuma8(grey), ImageFormat::Jpeg),
+        );
+        let img = decode_scaled(&path, &limits(), |_| 0.5).expect("decode");
+        assert_eq!(img.dimensions(), (64, 32));
+        assert!(img.get_pixel(4, 16).0.iter().all(|&c| c < 50));
+        assert!(img.get_pixel(60, 16).0.iter().all(|&c| c > 200));
+    }
+
+    #[test]
+    fn scaled_decoding_keeps_every_check() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bytes = encode(
+            &DynamicImage::ImageRgb8(big_quadrants(4)),
+            ImageFormat::Jpeg,
+        );
+        // Truncated: refused, not filled with grey.
+        let cut = write(dir.path(), "cut.jpg", &bytes[..bytes.len() / 2]);
+        let e = decode_scaled(&cut, &limits(), |_| 0.25).expect_err("truncated");
+        assert_eq!(e.code(), "image-corrupt", "{e}");
+        // Over the pixel limit: refused from the header, before min_scale is even asked.
+        let path = write(dir.path(), "big.jpg", &bytes);
+        let small = Limits {
+            max_image_pixels: 256 * 128 - 1,
+            ..Limits::default()
+        };
+        let e = decode_scaled(&path, &small, |_| panic!("not asked")).expect_err("over");
+        assert_eq!(e.code(), "image-too-large", "{e}");
+        // Not a JPEG at all.
+        let text = write(dir.path(), "t.jpg", b"not an image");
+        let e = decode_scaled(&text, &limits(), |_| 0.25).expect_err("text");
+        assert_eq!(e.code(), "image-unsupported", "{e}");
     }
 }

@@ -243,6 +243,36 @@ fn each_fit_mode_renders_and_only_contain_shows_the_background() {
 }
 
 #[test]
+fn a_photo_much_larger_than_the_canvas_renders_the_same_picture() {
+    // 1280×960 into a 128×72 canvas: the plate needs < 1/8 of it, so the JPEG is decoded at 1/8
+    // scale (160×120). Left half red, right half blue, and a white bar along the bottom.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = DynamicImage::ImageRgb8(RgbImage::from_fn(1280, 960, |x, y| {
+        if y >= 840 {
+            Rgb([255, 255, 255])
+        } else if x < 640 {
+            Rgb([220, 30, 30])
+        } else {
+            Rgb([30, 30, 220])
+        }
+    }));
+    let photos = [save(dir.path(), "big.jpg", &big, ImageFormat::Jpeg)];
+    let mut spec = spec(128, 72, 10, 1.0, 0.0);
+    spec.motion = Motion::None;
+    spec.fit = Fit::Contain;
+    let rendered = run(&spec, &photos, &dir.path().join("out")).expect("render");
+    assert_video(&rendered.video, 128, 72, 10, 10);
+    // Contain: 96×72 centred (x 16..112); red left, blue right, white bottom rows.
+    let near = |p: [u8; 3], want: [u8; 3]| p.iter().zip(want).all(|(&a, b)| a.abs_diff(b) < 40);
+    let left = poster_pixel(&rendered, 30, 30);
+    let right = poster_pixel(&rendered, 98, 30);
+    let bottom = poster_pixel(&rendered, 64, 70);
+    assert!(near(left, [220, 30, 30]), "left {left:?}");
+    assert!(near(right, [30, 30, 220]), "right {right:?}");
+    assert!(near(bottom, [255, 255, 255]), "bottom {bottom:?}");
+}
+
+#[test]
 fn a_corrupt_photo_is_bad_input_naming_its_index() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = save(

@@ -46,6 +46,18 @@ pub fn plate_size(canvas: (u32, u32), motion: Motion) -> (u32, u32) {
     }
 }
 
+/// The smallest scale of a `photo`-sized image that still fills its part of the plate without
+/// upscaling: a decoder may shrink the photo to that (see `photo::decode_scaled`) and [`fit`]
+/// gives the same plate, for much less work and memory.
+pub fn min_scale(photo: (u32, u32), plate: (u32, u32), mode: Fit) -> f64 {
+    let sx = f64::from(plate.0) / f64::from(photo.0.max(1));
+    let sy = f64::from(plate.1) / f64::from(photo.1.max(1));
+    match mode {
+        Fit::Cover => sx.max(sy),
+        Fit::Contain | Fit::Blur => sx.min(sy),
+    }
+}
+
 /// Builds the plate of `photo` for the given fit mode.
 pub fn fit(
     photo: &RgbImage,
@@ -184,6 +196,22 @@ mod tests {
     /// A portrait photo: a blue-to-green gradient, never red.
     fn portrait() -> RgbImage {
         RgbImage::from_fn(300, 600, |_, y| image::Rgb([0, (y * 255 / 600) as u8, 200]))
+    }
+
+    #[test]
+    fn min_scale_covers_or_contains_the_plate() {
+        let photo = (4000, 3000);
+        let plate = plate_size((1280, 720), Motion::KenBurns);
+        // Cover crops the sides: the width is what must still reach 1472 (the height 828 needs less).
+        let cover = min_scale(photo, plate, Fit::Cover);
+        assert!((cover - 1472.0 / 4000.0).abs() < 1e-9, "{cover}");
+        // Contain fits the height: 3000 → 828.
+        for mode in [Fit::Contain, Fit::Blur] {
+            let s = min_scale(photo, plate, mode);
+            assert!((s - 828.0 / 3000.0).abs() < 1e-9, "{mode:?} {s}");
+        }
+        // A photo smaller than the plate would be upscaled: it needs all its pixels.
+        assert!(min_scale((800, 600), plate, Fit::Contain) > 1.0);
     }
 
     #[test]

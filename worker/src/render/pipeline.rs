@@ -1,9 +1,10 @@
 //! The frame pipeline: decode → fit → compose (in parallel) → ordered write to the encoder.
 //!
 //! Threads, all scoped to one render:
-//! - a loader decodes photos in order and fits each to a plate, one photo ahead of the frames
-//!   being composed (a rendezvous channel: at most one finished plate waits), and drops the
-//!   full-size photo as soon as its plate exists: at most ~3 plates and one decoded photo live;
+//! - a loader decodes photos in order (a JPEG much larger than its plate at 1/2, 1/4 or 1/8 scale)
+//!   and fits each to a plate, one photo ahead of the frames being composed (a rendezvous channel:
+//!   at most one finished plate waits), and drops the decoded photo as soon as its plate exists:
+//!   at most ~3 plates and one decoded photo live;
 //! - the calling thread walks the timeline and spawns one compose task per frame on a rayon pool,
 //!   each into a yuv buffer taken from a small fixed set, so memory stays bounded and buffers are
 //!   reused;
@@ -133,11 +134,17 @@ fn load_plates(
             return;
         }
         let load = || {
-            let decoded = photo::decode(path, job.limits).map_err(|source| RenderError::Photo {
-                index: i + 1,
-                source,
+            // A photo much larger than its plate is decoded at 1/2, 1/4 or 1/8 scale (JPEG).
+            let min_scale = |info: photo::PhotoInfo| {
+                fit::min_scale((info.width, info.height), plate_size, job.spec.fit)
+            };
+            let decoded = photo::decode_scaled(path, job.limits, min_scale).map_err(|source| {
+                RenderError::Photo {
+                    index: i + 1,
+                    source,
+                }
             })?;
-            // The full-size photo is dropped on return, as soon as its plate exists.
+            // The decoded photo is dropped on return, as soon as its plate exists.
             fit::fit(&decoded, plate_size, job.spec.fit, job.spec.background).map(Arc::new)
         };
         // A decoder that panics on a malformed file fails that photo, not the worker.
