@@ -44,6 +44,22 @@ struct Received {
     bytes: u64,
 }
 
+/// Longest wait for the next piece of an upload: a client that stops sending mid-body must not hold
+/// a connection, a scratch file and a shutdown forever.
+const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn unstalled<T>(next: impl std::future::Future<Output = T>) -> ApiResult<T> {
+    tokio::time::timeout(STALL_TIMEOUT, next)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                "upload-stalled",
+                format!("the upload sent nothing for {} s", STALL_TIMEOUT.as_secs()),
+            )
+        })
+}
+
 fn multipart_error(e: MultipartError) -> ApiError {
     ApiError::bad_request(
         "bad-multipart",
@@ -70,7 +86,10 @@ pub async fn receive(
     let mut options: Option<Vec<u8>> = None;
     let mut total: u64 = 0;
 
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+    while let Some(field) = unstalled(multipart.next_field())
+        .await?
+        .map_err(multipart_error)?
+    {
         match field.name() {
             Some("images") => {
                 if received.len() as u64 >= u64::from(limits.max_images) {
@@ -147,7 +166,7 @@ async fn stream_to_file(
         .await
         .map_err(ApiError::internal)?;
     let mut bytes: u64 = 0;
-    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+    while let Some(chunk) = unstalled(field.chunk()).await?.map_err(multipart_error)? {
         bytes += chunk.len() as u64;
         *total += chunk.len() as u64;
         if bytes > limits.max_image_bytes {
@@ -176,7 +195,7 @@ async fn stream_to_file(
 
 async fn read_small(mut field: Field<'_>, max: usize) -> ApiResult<Vec<u8>> {
     let mut buf = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+    while let Some(chunk) = unstalled(field.chunk()).await?.map_err(multipart_error)? {
         if buf.len() + chunk.len() > max {
             return Err(ApiError::too_large(
                 "options-too-large",
