@@ -110,6 +110,24 @@ impl LimitArgs {
     }
 }
 
+impl AwsCommandArgs {
+    /// `setup`, or `cleanup` when `remove`: prints what was done to each resource.
+    async fn run(&self, remove: bool) -> anyhow::Result<()> {
+        use minimoto_common::aws::{load_sdk_config, setup};
+        let settings = self.aws.settings(self.max_attempts)?;
+        let config = load_sdk_config().await;
+        let report = if remove {
+            setup::cleanup(&config, &settings).await?
+        } else {
+            setup::setup(&config, &settings).await?
+        };
+        for line in report.lines {
+            println!("{line}");
+        }
+        Ok(())
+    }
+}
+
 impl RunArgs {
     pub fn visibility(&self) -> Duration {
         Duration::from_secs(self.visibility_timeout_seconds)
@@ -123,28 +141,8 @@ impl Cli {
             Command::Worker(args) => crate::workers::run(args).await,
             Command::Submit(args) => crate::client::submit(args).await,
             Command::Status(args) => crate::client::status(args).await,
-            Command::Setup(args) => {
-                let settings = args.aws.settings(args.max_attempts)?;
-                let config = minimoto_common::aws::load_sdk_config().await;
-                for line in minimoto_common::aws::setup::setup(&config, &settings)
-                    .await?
-                    .lines
-                {
-                    println!("{line}");
-                }
-                Ok(())
-            }
-            Command::Cleanup(args) => {
-                let settings = args.aws.settings(args.max_attempts)?;
-                let config = minimoto_common::aws::load_sdk_config().await;
-                for line in minimoto_common::aws::setup::cleanup(&config, &settings)
-                    .await?
-                    .lines
-                {
-                    println!("{line}");
-                }
-                Ok(())
-            }
+            Command::Setup(args) => args.run(false).await,
+            Command::Cleanup(args) => args.run(true).await,
             Command::Openapi => {
                 println!("{}", minimoto_api::openapi().to_pretty_json()?);
                 Ok(())

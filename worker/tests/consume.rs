@@ -104,9 +104,8 @@ fn rig(fault: Fault) -> Rig {
 }
 
 impl Rig {
-    /// Stores `photo` bytes as the job's one input, writes the job, queues it.
-    async fn submit(&self, photo: &[u8]) -> JobId {
-        let id = JobId::new();
+    /// Stores `photo` bytes as the job's one input and writes the job record (not queued).
+    async fn write_job(&self, id: JobId, photo: &[u8]) {
         let src = self._dir.path().join(format!("{id}.src"));
         std::fs::write(&src, photo).expect("write photo");
         let key = format!("jobs/{id}/inputs/0000.jpeg");
@@ -126,7 +125,13 @@ impl Rig {
             .create(&Job::new(id, spec, vec![key], Utc::now()))
             .await
             .expect("create");
+    }
+
+    /// As the API does it: the id is queued, then the record written.
+    async fn submit(&self, photo: &[u8]) -> JobId {
+        let id = JobId::new();
         self.queue.send(id).await.expect("send");
+        self.write_job(id, photo).await;
         id
     }
 
@@ -313,25 +318,7 @@ async fn a_message_that_outruns_its_record_is_retried_then_dropped() {
         1,
         "kept for another try"
     );
-    let src = rig._dir.path().join("late.jpg");
-    std::fs::write(&src, jpeg()).expect("write photo");
-    let key = format!("jobs/{id}/inputs/0000.jpeg");
-    rig.worker
-        .blobs
-        .put_file(&key, &src, "image/jpeg")
-        .await
-        .expect("put");
-    let spec = RenderSpec {
-        width: 64,
-        height: 48,
-        fps: 5,
-        seconds_per_image: 1.0,
-        ..RenderSpec::default()
-    };
-    rig.jobs
-        .create(&Job::new(id, spec, vec![key], Utc::now()))
-        .await
-        .expect("create");
+    rig.write_job(id, &jpeg()).await;
     assert!(rig.handle_next().await);
     assert_eq!(rig.job(id).await.status, Status::Succeeded);
 
