@@ -37,6 +37,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         url_ttl: Duration::from_secs(args.url_ttl_seconds),
         local_files: backend.local_files.clone(),
         scratch_dir: scratch.path().join("uploads"),
+        upload_stall: Duration::from_secs(args.upload_stall_seconds),
         decode_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),

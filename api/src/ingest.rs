@@ -6,6 +6,7 @@
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 
 use axum::extract::multipart::{Field, Multipart, MultipartError};
@@ -44,20 +45,16 @@ struct Received {
     bytes: u64,
 }
 
-/// Longest wait for the next piece of an upload: a client that stops sending mid-body must not hold
-/// a connection, a scratch file and a shutdown forever.
-const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
-async fn unstalled<T>(next: impl std::future::Future<Output = T>) -> ApiResult<T> {
-    tokio::time::timeout(STALL_TIMEOUT, next)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                axum::http::StatusCode::REQUEST_TIMEOUT,
-                "upload-stalled",
-                format!("the upload sent nothing for {} s", STALL_TIMEOUT.as_secs()),
-            )
-        })
+/// Waits for the next piece of an upload for at most `stall` (`AppState::upload_stall`): a client
+/// that stops sending mid-body must not hold a connection, a scratch file and a shutdown forever.
+async fn unstalled<T>(stall: Duration, next: impl std::future::Future<Output = T>) -> ApiResult<T> {
+    tokio::time::timeout(stall, next).await.map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            "upload-stalled",
+            format!("the upload sent nothing for {} s", stall.as_secs_f64()),
+        )
+    })
 }
 
 fn multipart_error(e: MultipartError) -> ApiError {
@@ -74,6 +71,7 @@ pub async fn receive(
     limits: &Limits,
     scratch: &Path,
     decode_slots: &Arc<Semaphore>,
+    stall: Duration,
 ) -> ApiResult<Upload> {
     tokio::fs::create_dir_all(scratch)
         .await
@@ -86,7 +84,7 @@ pub async fn receive(
     let mut options: Option<Vec<u8>> = None;
     let mut total: u64 = 0;
 
-    while let Some(field) = unstalled(multipart.next_field())
+    while let Some(field) = unstalled(stall, multipart.next_field())
         .await?
         .map_err(multipart_error)?
     {
@@ -101,7 +99,7 @@ pub async fn receive(
                 let index = received.len() + 1;
                 let path = dir.path().join(format!("{index:04}"));
                 let file_name = field.file_name().map(str::to_owned);
-                let bytes = stream_to_file(field, &path, index, limits, &mut total).await?;
+                let bytes = stream_to_file(field, &path, index, limits, &mut total, stall).await?;
                 received.push(Received {
                     path,
                     file_name,
@@ -115,7 +113,7 @@ pub async fn receive(
                         "the `options` part was sent twice",
                     ));
                 }
-                options = Some(read_small(field, MAX_OPTIONS_BYTES).await?);
+                options = Some(read_small(field, MAX_OPTIONS_BYTES, stall).await?);
             }
             other => {
                 return Err(ApiError::bad_request(
@@ -161,12 +159,16 @@ async fn stream_to_file(
     index: usize,
     limits: &Limits,
     total: &mut u64,
+    stall: Duration,
 ) -> ApiResult<u64> {
     let mut file = tokio::fs::File::create(path)
         .await
         .map_err(ApiError::internal)?;
     let mut bytes: u64 = 0;
-    while let Some(chunk) = unstalled(field.chunk()).await?.map_err(multipart_error)? {
+    while let Some(chunk) = unstalled(stall, field.chunk())
+        .await?
+        .map_err(multipart_error)?
+    {
         bytes += chunk.len() as u64;
         *total += chunk.len() as u64;
         if bytes > limits.max_image_bytes {
@@ -193,9 +195,12 @@ async fn stream_to_file(
     Ok(bytes)
 }
 
-async fn read_small(mut field: Field<'_>, max: usize) -> ApiResult<Vec<u8>> {
+async fn read_small(mut field: Field<'_>, max: usize, stall: Duration) -> ApiResult<Vec<u8>> {
     let mut buf = Vec::new();
-    while let Some(chunk) = unstalled(field.chunk()).await?.map_err(multipart_error)? {
+    while let Some(chunk) = unstalled(stall, field.chunk())
+        .await?
+        .map_err(multipart_error)?
+    {
         if buf.len() + chunk.len() > max {
             return Err(ApiError::too_large(
                 "options-too-large",

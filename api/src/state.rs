@@ -22,4 +22,6 @@ pub struct AppState {
     pub scratch_dir: std::path::PathBuf,
     /// Full decodes of uploaded photos in flight, across all requests (one per core is plenty).
     pub decode_slots: Arc<tokio::sync::Semaphore>,
+    /// An upload that sends nothing for this long is cut off (408 `upload-stalled`).
+    pub upload_stall: Duration,
 }

@@ -459,3 +459,47 @@ async fn a_separate_worker_process_renders_the_jobs() {
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["outputs"]["duration_seconds"].as_f64(), Some(1.0));
 }
+
+/// An upload that stops sending is cut off with a 408 problem once the stall timeout passes, and
+/// leaves nothing staged.
+#[tokio::test]
+async fn a_stalled_upload_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let app = App::spawn(&data, &["--workers", "0", "--upload-stall-seconds", "1"]);
+    let addr = app
+        .base
+        .strip_prefix("http://")
+        .expect("http base")
+        .to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let head = "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XYZ\r\n\
+                Content-Length: 100000\r\n\r\n--XYZ\r\nContent-Disposition: form-data; name=\"images\"; \
+                filename=\"a.jpg\"\r\n\r\nthe first bytes of a photo";
+    conn.write_all(head.as_bytes())
+        .await
+        .expect("send the start of an upload");
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut answer)).await;
+    assert!(
+        read.is_ok(),
+        "the server must not wait forever for the rest of the body"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("upload-stalled"), "{answer}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "cut off only after the stall timeout"
+    );
+    let staged: Vec<String> = files_under(&data.join("scratch"))
+        .into_iter()
+        .filter(|f| !f.ends_with(".lock"))
+        .collect();
+    assert_eq!(staged, Vec::<String>::new(), "nothing staged is left");
+}

@@ -52,7 +52,7 @@ fn parse_id(raw: &str) -> ApiResult<JobId> {
         (status = 202, description = "Accepted: the job is queued", body = JobView,
             headers(("Location" = String, description = "The job's URL"))),
         (status = 400, description = "Malformed request: no images, an unknown part", body = Problem, content_type = "application/problem+json"),
-        (status = 408, description = "The upload stopped sending for 60 s", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The upload stopped sending for the stall timeout (60 s by default)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too many images, or an image or the upload too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart, or a part is not a supported image", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid options, or a corrupt image", body = Problem, content_type = "application/problem+json"),
@@ -75,6 +75,7 @@ pub async fn create_job(
         &state.limits,
         &state.scratch_dir,
         &state.decode_slots,
+        state.upload_stall,
     )
     .await?;
     // Storing, queueing and writing run in their own task: a client that disconnects midway must
