@@ -54,6 +54,9 @@ pub struct ServeArgs {
     /// How long download links stay valid, in seconds.
     #[arg(long, env = "MINIMOTO_URL_TTL_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
     pub url_ttl_seconds: u64,
+    /// Seconds a client may take to send a request's head before the connection is closed.
+    #[arg(long, env = "MINIMOTO_HEADER_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_timeout_seconds: u64,
     /// Seconds an upload may send nothing before it is cut off (408).
     #[arg(long, env = "MINIMOTO_UPLOAD_STALL_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub upload_stall_seconds: u64,

@@ -5,6 +5,7 @@ use clap::Parser;
 mod backend;
 mod cli;
 mod client;
+mod http;
 mod scratch;
 mod serve;
 mod signals;

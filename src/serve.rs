@@ -52,9 +52,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port.
     println!("listening on http://{addr}");
 
-    axum::serve(listener, minimoto_api::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await?;
+    let header_timeout = Duration::from_secs(args.header_timeout_seconds);
+    crate::http::serve(
+        listener,
+        minimoto_api::router(state),
+        header_timeout,
+        shutdown.clone(),
+    )
+    .await;
     for w in workers {
         let _ = w.await;
     }

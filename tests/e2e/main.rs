@@ -503,3 +503,35 @@ async fn a_stalled_upload_is_cut_off() {
         .collect();
     assert_eq!(staged, Vec::<String>::new(), "nothing staged is left");
 }
+
+/// A client that never finishes its request head is disconnected after the header timeout.
+#[tokio::test]
+async fn a_half_sent_request_head_is_dropped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let app = App::spawn(
+        &tmp.path().join("data"),
+        &["--workers", "0", "--header-timeout-seconds", "1"],
+    );
+    let addr = app
+        .base
+        .strip_prefix("http://")
+        .expect("http base")
+        .to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("half a head");
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(15), conn.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "the connection must be closed, not held open"
+    );
+    // A complete request on a new connection is still served.
+    let (status, health) = get_json(&app.url("/healthz")).await;
+    assert_eq!(status, 200, "{health}");
+}
