@@ -56,6 +56,12 @@ impl App {
         }
     }
 
+    /// A plain TCP connection to the server, for speaking broken HTTP to it.
+    pub async fn raw_connection(&self) -> tokio::net::TcpStream {
+        let addr = self.base.strip_prefix("http://").expect("http base");
+        tokio::net::TcpStream::connect(addr).await.expect("connect")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -200,6 +206,14 @@ pub fn ffprobe(path: &Path) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("ffprobe json")
+}
+
+/// Files left in the scratch space of `data` (the per-process lock files aside).
+pub fn staged_files(data: &Path) -> Vec<String> {
+    files_under(&data.join("scratch"))
+        .into_iter()
+        .filter(|f| !f.ends_with(".lock"))
+        .collect()
 }
 
 /// Files under `dir`, relative, sorted.

@@ -267,10 +267,7 @@ async fn rejected_requests_leave_nothing_behind() {
         Vec::<String>::new(),
         "no blob may be left"
     );
-    let staged: Vec<String> = files_under(&data.join("scratch"))
-        .into_iter()
-        .filter(|f| !f.ends_with(".lock"))
-        .collect();
+    let staged = staged_files(&data);
     assert_eq!(staged, Vec::<String>::new(), "no staged upload may be left");
     let (_, health) = get_json(&app.url("/healthz")).await;
     assert_eq!(
@@ -469,14 +466,7 @@ async fn a_stalled_upload_is_cut_off() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let app = App::spawn(&data, &["--workers", "0", "--upload-stall-seconds", "1"]);
-    let addr = app
-        .base
-        .strip_prefix("http://")
-        .expect("http base")
-        .to_owned();
-    let mut conn = tokio::net::TcpStream::connect(&addr)
-        .await
-        .expect("connect");
+    let mut conn = app.raw_connection().await;
     let head = "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XYZ\r\n\
                 Content-Length: 100000\r\n\r\n--XYZ\r\nContent-Disposition: form-data; name=\"images\"; \
                 filename=\"a.jpg\"\r\n\r\nthe first bytes of a photo";
@@ -497,10 +487,7 @@ async fn a_stalled_upload_is_cut_off() {
         started.elapsed() >= Duration::from_millis(900),
         "cut off only after the stall timeout"
     );
-    let staged: Vec<String> = files_under(&data.join("scratch"))
-        .into_iter()
-        .filter(|f| !f.ends_with(".lock"))
-        .collect();
+    let staged = staged_files(&data);
     assert_eq!(staged, Vec::<String>::new(), "nothing staged is left");
 }
 
@@ -514,14 +501,7 @@ async fn a_half_sent_request_head_is_dropped() {
         &tmp.path().join("data"),
         &["--workers", "0", "--header-timeout-seconds", "1"],
     );
-    let addr = app
-        .base
-        .strip_prefix("http://")
-        .expect("http base")
-        .to_owned();
-    let mut conn = tokio::net::TcpStream::connect(&addr)
-        .await
-        .expect("connect");
+    let mut conn = app.raw_connection().await;
     conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         .await
         .expect("half a head");
