@@ -31,6 +31,23 @@ fn minimoto(args: &[&str], env: &[(&'static str, String)]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// `minimoto serve --backend aws` on a free port, run to its exit (the tests expect a startup error).
+fn serve_aws(data: &std::path::Path, env: &[(&'static str, String)]) -> (bool, String) {
+    let data = data.display().to_string();
+    minimoto(
+        &[
+            "serve",
+            "--backend",
+            "aws",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data,
+        ],
+        env,
+    )
+}
+
 fn lines_starting(text: &str, prefix: &str) -> usize {
     text.lines().filter(|l| l.starts_with(prefix)).count()
 }
@@ -48,18 +65,7 @@ async fn photos_in_video_out_on_aws() {
     // Serving before setup is a clear startup error, not a fallback to the local backend.
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    let (ok, text) = minimoto(
-        &[
-            "serve",
-            "--backend",
-            "aws",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            &data.display().to_string(),
-        ],
-        &env,
-    );
+    let (ok, text) = serve_aws(&data, &env);
     assert!(!ok && text.contains("minimoto setup"), "{text}");
 
     let (ok, text) = minimoto(&["setup"], &env);
@@ -104,16 +110,8 @@ async fn photos_in_video_out_on_aws() {
 #[test]
 fn the_aws_backend_names_a_missing_setting() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (ok, text) = minimoto(
-        &[
-            "serve",
-            "--backend",
-            "aws",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            &tmp.path().display().to_string(),
-        ],
+    let (ok, text) = serve_aws(
+        tmp.path(),
         &[
             ("MINIMOTO_S3_BUCKET", "media-bucket".into()),
             ("MINIMOTO_SQS_QUEUE", "jobs".into()),
