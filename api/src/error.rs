@@ -6,28 +6,9 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use minimoto_common::{photo::PhotoError, spec::Violation};
-use serde::Serialize;
-use utoipa::ToSchema;
-
-/// An `application/problem+json` body.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = json!({"type": "about:blank", "title": "Unprocessable Entity", "status": 422,
-    "code": "invalid-options", "detail": "the render options are not valid",
-    "errors": [{"field": "fps", "message": "must be from 1 to 60, got 0"}]}))]
-pub struct Problem {
-    #[serde(rename = "type")]
-    pub type_: String,
-    pub title: String,
-    pub status: u16,
-    /// Stable, kebab-case: what went wrong, for programs.
-    pub code: String,
-    /// What went wrong, for people.
-    pub detail: String,
-    /// Each broken field, when the request body had several.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<Violation>,
-}
+pub use minimoto_common::problem::Problem;
+use minimoto_common::spec::Violation;
+use minimoto_photo::PhotoError;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {detail}")]
@@ -111,14 +92,7 @@ impl ApiError {
     }
 
     pub fn problem(&self) -> Problem {
-        Problem {
-            type_: "about:blank".into(),
-            title: self.status.canonical_reason().unwrap_or("Error").into(),
-            status: self.status.as_u16(),
-            code: self.code.into(),
-            detail: self.detail.clone(),
-            errors: self.errors.clone(),
-        }
+        Problem::new(self.status.as_u16(), self.code, &self.detail).with_errors(self.errors.clone())
     }
 }
 

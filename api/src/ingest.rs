@@ -11,11 +11,8 @@ use std::{
 
 use axum::extract::multipart::{Field, Multipart, MultipartError};
 use futures_util::{StreamExt, stream};
-use minimoto_common::{
-    limits::Limits,
-    photo::{self, PhotoInfo},
-    spec::RenderSpec,
-};
+use minimoto_common::{limits::Limits, spec::RenderSpec};
+use minimoto_photo::{self as photo, PhotoInfo};
 use tokio::{io::AsyncWriteExt, sync::Semaphore};
 
 use crate::error::{ApiError, ApiResult};

@@ -1,13 +1,16 @@
 //! The minimoto HTTP API.
 //!
-//! [`router`] builds the whole axum app from an [`AppState`] (tests drive it without a socket);
+//! [`build`] makes the whole axum app from its settings and its ports (tests drive it without a
+//! socket); [`cli`] runs it as a process (the `minimoto-api` binary, and `minimoto serve`);
 //! [`openapi`] is the OpenAPI document, generated from the same route declarations so a route
 //! cannot exist without its spec entry.
 
 pub mod accept;
+pub mod cli;
 pub mod error;
 pub mod ingest;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod view;
 
@@ -25,13 +28,10 @@ use utoipa_axum::{
 };
 
 pub use error::{ApiError, Problem};
-pub use state::AppState;
+pub use state::{ApiConfig, AppState, Ports};
 
 #[derive(OpenApi)]
 #[openapi(
-    // The download route takes a multi-segment key (`{*key}` in axum), so it is routed by hand
-    // in `router` and listed here.
-    paths(routes::files::download),
     info(
         title = "minimoto",
         description = "Photos in, video out. Submit photos as multipart/form-data, poll the job, download the video from an expiring URL.",
@@ -39,7 +39,6 @@ pub use state::AppState;
     ),
     tags(
         (name = "jobs", description = "Submit photos, follow a render, fetch the video"),
-        (name = "downloads", description = "Signed, expiring file downloads (embedded backend)"),
         (name = "health", description = "Liveness"),
     )
 )]
@@ -68,8 +67,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Room for multipart framing (boundaries, part headers) above the photos' own bytes.
 const MULTIPART_OVERHEAD: u64 = 16 * 1024 * 1024;
 
-/// The whole app.
-pub fn router(state: AppState) -> Router {
+/// The whole app. Download links (`video_url`, …) are opaque expiring URLs, served by S3 or by
+/// the backend's own routes (`ports.backend_routes`), so they are not part of the document.
+pub fn build(config: ApiConfig, ports: Ports) -> Router {
+    let state = AppState::new(config, &ports);
     let (json, _) = json_routes().split_for_parts();
     let (redirects, _) = redirect_routes().split_for_parts();
     // Caps every request body, including what multer buffers while it looks for a part's end.
@@ -82,12 +83,12 @@ pub fn router(state: AppState) -> Router {
     .unwrap_or(usize::MAX);
     json.layer(axum::middleware::from_fn(accept::require_json))
         .merge(redirects)
-        .route("/files/{*key}", axum::routing::get(routes::files::download))
+        .with_state(state)
+        .merge(ports.backend_routes)
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_cap))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 fn is_problem(res: &Response) -> bool {

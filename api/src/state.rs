@@ -1,12 +1,38 @@
-//! What every handler can reach: the ports, the limits and the URL settings.
+//! What the API is built from ([`ApiConfig`], [`Ports`]) and what every handler can reach
+//! ([`AppState`]).
 
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
+use axum::Router;
 use minimoto_common::{
     limits::Limits,
-    local::blob::LocalBlobStore,
     ports::{BlobStore, JobQueue, JobStore},
 };
+
+/// The API's settings.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub limits: Limits,
+    /// How long the download URLs handed out stay valid.
+    pub url_ttl: Duration,
+    /// Where uploads are staged while they are checked (a temp dir per request, removed after).
+    pub scratch_dir: PathBuf,
+    /// An upload that sends nothing for this long is cut off (408 `upload-stalled`).
+    pub upload_stall: Duration,
+    /// Full decodes of uploaded photos in flight, across all requests.
+    pub decode_slots: usize,
+}
+
+/// The storage the API reaches, through the ports only.
+#[derive(Debug, Clone)]
+pub struct Ports {
+    pub jobs: Arc<dyn JobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub blobs: Arc<dyn BlobStore>,
+    /// Routes the backend serves itself, merged in by whoever wires it (the embedded backend's
+    /// signed downloads); empty for S3, whose presigned URLs S3 serves.
+    pub backend_routes: Router,
+}
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -14,14 +40,24 @@ pub struct AppState {
     pub queue: Arc<dyn JobQueue>,
     pub blobs: Arc<dyn BlobStore>,
     pub limits: Limits,
-    /// How long the download URLs handed out stay valid.
     pub url_ttl: Duration,
-    /// Set on the embedded backend: the API itself serves the signed download URLs.
-    pub local_files: Option<Arc<LocalBlobStore>>,
-    /// Where uploads are staged while they are checked (a temp dir per request, removed after).
-    pub scratch_dir: std::path::PathBuf,
+    pub scratch_dir: PathBuf,
     /// Full decodes of uploaded photos in flight, across all requests (one per core is plenty).
     pub decode_slots: Arc<tokio::sync::Semaphore>,
-    /// An upload that sends nothing for this long is cut off (408 `upload-stalled`).
     pub upload_stall: Duration,
+}
+
+impl AppState {
+    pub fn new(config: ApiConfig, ports: &Ports) -> Self {
+        Self {
+            jobs: ports.jobs.clone(),
+            queue: ports.queue.clone(),
+            blobs: ports.blobs.clone(),
+            limits: config.limits,
+            url_ttl: config.url_ttl,
+            scratch_dir: config.scratch_dir,
+            decode_slots: Arc::new(tokio::sync::Semaphore::new(config.decode_slots.max(1))),
+            upload_stall: config.upload_stall,
+        }
+    }
 }

@@ -4,18 +4,16 @@
 //!   client asks for (validated here, so the API and the worker agree on what is valid).
 //! - [`ports`]: the narrow traits the services use to reach storage ([`ports::BlobStore`],
 //!   [`ports::JobStore`], [`ports::JobQueue`]), shaped by what the app needs rather than by an SDK.
-//! - [`local`]: the embedded adapters (files + SQLite) used when no cloud is configured.
-//! - [`aws`]: the S3, DynamoDB and SQS adapters, and the setup of their resources.
 //! - `contract` (feature `contract`): the test suites every adapter of a port must pass.
 
-pub mod aws;
 pub mod error;
 pub mod ids;
 pub mod job;
+pub mod layout;
 pub mod limits;
-pub mod local;
-pub mod photo;
 pub mod ports;
+pub mod problem;
+pub mod record;
 pub mod spec;
 
 #[cfg(feature = "contract")]

@@ -91,7 +91,10 @@ async fn photos_in_video_out_on_aws() {
     assert_eq!(job["status"], "succeeded", "{job}");
     let url = job["outputs"]["video_url"].as_str().expect("video_url");
     assert!(
-        url.starts_with(&format!("{}/{bucket}/jobs/{id}/video.mp4?", moto.endpoint)),
+        url.starts_with(&format!(
+            "{}/{bucket}/outputs/{id}/video.mp4?",
+            moto.endpoint
+        )),
         "{url}"
     );
     assert!(
@@ -108,18 +111,12 @@ async fn photos_in_video_out_on_aws() {
 }
 
 #[test]
-fn the_aws_backend_names_a_missing_setting() {
+fn the_aws_backend_refuses_a_bad_stack_name_before_any_call() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (ok, text) = serve_aws(
-        tmp.path(),
-        &[
-            ("MINIMOTO_S3_BUCKET", "media-bucket".into()),
-            ("MINIMOTO_SQS_QUEUE", "jobs".into()),
-        ],
-    );
+    let (ok, text) = serve_aws(tmp.path(), &[("MINIMOTO_STACK", "Prod Stack".into())]);
     assert!(!ok, "{text}");
     assert!(
-        text.contains("MINIMOTO_DYNAMODB_TABLE"),
-        "the error names the missing setting: {text}"
+        text.contains("stack `Prod Stack`") && text.contains("lowercase"),
+        "the error names the setting and the rule: {text}"
     );
 }

@@ -42,4 +42,37 @@ fn docker_compose_file_is_valid() {
         text.contains("localstack/localstack:4.14.0"),
         "LocalStack is pinned to the last token-free image"
     );
+    let api = text.split("  api:").nth(1).expect("api service");
+    assert!(
+        api.split("\n  worker:")
+            .next()
+            .unwrap_or_default()
+            .contains("healthcheck:")
+            && api.contains("/healthz"),
+        "the api service has a healthcheck on /healthz\n{text}"
+    );
+}
+
+#[test]
+fn the_image_runs_as_a_non_root_user_with_a_healthcheck() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
+    let last_user = dockerfile
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("USER "));
+    assert!(
+        last_user.is_some_and(|u| !["root", "0"].contains(&u.trim())),
+        "the final stage sets a non-root USER: {last_user:?}"
+    );
+    assert!(
+        dockerfile.contains("HEALTHCHECK") && dockerfile.contains("/healthz"),
+        "the image has a healthcheck"
+    );
+    for bin in ["minimoto", "minimoto-api", "minimoto-worker"] {
+        assert!(
+            dockerfile.contains(&format!("target/release/{bin}")),
+            "the image carries {bin}"
+        );
+    }
 }

@@ -10,7 +10,7 @@
 use std::{path::PathBuf, sync::atomic::AtomicBool, time::Instant};
 
 use minimoto_common::{limits::Limits, spec::RenderSpec};
-use minimoto_worker::render::{RenderInput, render};
+use minimoto_worker::render::{EncoderSettings, RenderInput, render};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -26,6 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         photos: &photos,
         limits: &limits,
         out_dir: &out_dir,
+        encoder: &EncoderSettings::new(minimoto_worker::ffmpeg::resolve(None)),
     };
     let rendered = render(&input, &|_| {}, &AtomicBool::new(false))?;
     let seconds = started.elapsed().as_secs_f64();

@@ -11,6 +11,7 @@ use chrono::Utc;
 use futures_util::FutureExt;
 use minimoto_common::{
     job::{Job, JobError, Outputs, Refusal, Stage},
+    layout,
     ports::{BlobStore, Delivery, JobQueue, JobStore, Update, update_job},
 };
 use tokio_util::sync::CancellationToken;
@@ -177,7 +178,10 @@ impl Worker {
             progress.clone(),
         );
         let started = std::time::Instant::now();
-        let deadline = attempt_deadline(&job);
+        let deadline = self
+            .config
+            .deadline
+            .for_video(job.inputs.len() as f64 * job.options.seconds_per_image);
         let outcome =
             match tokio::time::timeout(deadline, self.run_job(&job, progress.clone())).await {
                 Ok(outcome) => outcome,
@@ -293,7 +297,8 @@ impl Worker {
         progress.set(Stage::Rendering, 0.0);
         let out_dir: PathBuf = scratch.path().join("out");
         std::fs::create_dir_all(&out_dir).map_err(|e| Failure::retry("scratch-failed", e))?;
-        let (spec, limits) = (job.options.clone(), cfg.limits.clone());
+        let (spec, limits, encoder) =
+            (job.options.clone(), cfg.limits.clone(), cfg.encoder.clone());
         let render_progress = progress.clone();
         let render_out = out_dir.clone();
         let rendered = tokio::task::spawn_blocking(move || {
@@ -302,6 +307,7 @@ impl Worker {
                 photos: &photos,
                 limits: &limits,
                 out_dir: &render_out,
+                encoder: &encoder,
             };
             let report = |f: f64| render_progress.set_fraction(f);
             render::render(&input, &report, &render_progress.stop)
@@ -322,9 +328,7 @@ impl Worker {
         };
 
         progress.set(Stage::Uploading, 0.0);
-        let prefix = format!("jobs/{}", job.id);
-        let video_key = format!("{prefix}/video.mp4");
-        let poster_key = format!("{prefix}/poster.jpg");
+        let (video_key, poster_key) = (layout::video(job.id), layout::poster(job.id));
         let size_bytes = self
             .blobs
             .put_file(&video_key, &rendered.video, "video/mp4")
@@ -343,13 +347,6 @@ impl Worker {
             size_bytes,
         })
     }
-}
-
-/// The longest one attempt may take: generous (ten minutes, plus ten seconds per second of video),
-/// since it only exists to free a worker from a render that hangs.
-fn attempt_deadline(job: &Job) -> Duration {
-    let video_seconds = job.inputs.len() as f64 * job.options.seconds_per_image;
-    Duration::from_secs(600) + Duration::from_secs_f64((video_seconds * 10.0).clamp(0.0, 86_400.0))
 }
 
 /// How long after an id is made its record may still be on its way (see the NotFound claim).
@@ -393,21 +390,6 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn attempt_deadlines_scale_with_the_video() {
-        let spec = minimoto_common::spec::RenderSpec::default();
-        let job = |n: usize| {
-            Job::new(
-                minimoto_common::JobId::new(),
-                spec.clone(),
-                vec![String::new(); n],
-                Utc::now(),
-            )
-        };
-        assert_eq!(attempt_deadline(&job(1)), Duration::from_secs(630));
-        assert_eq!(attempt_deadline(&job(200)), Duration::from_secs(600 + 6000));
-    }
 
     #[test]
     fn retry_delays_grow_and_cap() {

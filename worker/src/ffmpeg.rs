@@ -1,16 +1,17 @@
 //! Finding ffmpeg, and checking at startup that it can do the job.
 //!
-//! The worker needs an `ffmpeg` with libx264. It is looked up once per process start (by the CLI,
-//! through [`check`]) so a missing or unfit install stops the service with instructions, instead
-//! of failing every job later.
+//! The worker needs an `ffmpeg` with libx264. Which one is a setting (`--ffmpeg`, or
+//! `MINIMOTO_FFMPEG`, read by the command line, never here); it is checked once per process
+//! start through [`check`], so a missing or unfit install stops the service with instructions
+//! instead of failing every job later.
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
 };
 
-/// Environment variable that points at a specific ffmpeg binary (overrides `PATH`).
-pub const PATH_ENV: &str = "MINIMOTO_FFMPEG";
+/// The setting's names, for messages.
+const PATH_SETTING: &str = "--ffmpeg or MINIMOTO_FFMPEG";
 
 const INSTALL: &str =
     "Install it: `sudo apt-get install ffmpeg` (Debian/Ubuntu), `brew install ffmpeg` (macOS)";
@@ -19,32 +20,31 @@ const INSTALL: &str =
 #[derive(Debug, thiserror::Error)]
 pub enum FfmpegMissing {
     #[error(
-        "ffmpeg was not found on PATH (or at ${PATH_ENV}); tried `{path}`: {reason}. {INSTALL}, or set ${PATH_ENV} to its path"
+        "ffmpeg was not found on PATH (or at {PATH_SETTING}); tried `{path}`: {reason}. {INSTALL}, or point {PATH_SETTING} at it"
     )]
     NotFound { path: String, reason: String },
     #[error("ffmpeg at `{path}` does not run properly (`ffmpeg -version` {reason}). {INSTALL}")]
     Broken { path: String, reason: String },
     #[error(
-        "ffmpeg at `{path}` ({version}) has no libx264 encoder, which minimoto needs for H.264. {INSTALL} (these builds include libx264), or set ${PATH_ENV} to one that does"
+        "ffmpeg at `{path}` ({version}) has no libx264 encoder, which minimoto needs for H.264. {INSTALL} (these builds include libx264), or point {PATH_SETTING} at one that does"
     )]
     NoLibx264 { path: String, version: String },
 }
 
-/// The ffmpeg binary to run: `$MINIMOTO_FFMPEG` if set, else ffmpeg-sidecar's lookup (a binary
-/// next to our executable, else `ffmpeg` on `PATH`).
-pub fn ffmpeg_path() -> PathBuf {
-    match std::env::var_os(PATH_ENV) {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
+/// The ffmpeg binary to run: the one given, else ffmpeg-sidecar's lookup (a binary next to our
+/// executable, else `ffmpeg` on `PATH`).
+pub fn resolve(given: Option<&Path>) -> PathBuf {
+    match given {
+        Some(path) if !path.as_os_str().is_empty() => path.to_owned(),
         _ => ffmpeg_sidecar::paths::ffmpeg_path(),
     }
 }
 
-/// Checks that ffmpeg runs and has libx264; returns its version line
+/// Checks that the ffmpeg at `path` runs and has libx264; returns its version line
 /// (e.g. `ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024 the FFmpeg developers`).
-pub fn check() -> Result<String, FfmpegMissing> {
-    let path = ffmpeg_path();
+pub fn check(path: &Path) -> Result<String, FfmpegMissing> {
     let shown = path.display().to_string();
-    let version = run(&path, &["-version"]).map_err(|e| match e {
+    let version = run(path, &["-version"]).map_err(|e| match e {
         RunError::Spawn(reason) => FfmpegMissing::NotFound {
             path: shown.clone(),
             reason,
@@ -62,7 +62,7 @@ pub fn check() -> Result<String, FfmpegMissing> {
         });
     }
     let encoders =
-        run(&path, &["-hide_banner", "-encoders"]).map_err(|e| FfmpegMissing::Broken {
+        run(path, &["-hide_banner", "-encoders"]).map_err(|e| FfmpegMissing::Broken {
             path: shown.clone(),
             reason: e.to_string(),
         })?;
@@ -90,7 +90,7 @@ enum RunError {
     Failed(String),
 }
 
-fn run(path: &PathBuf, args: &[&str]) -> Result<String, RunError> {
+fn run(path: &Path, args: &[&str]) -> Result<String, RunError> {
     let out = Command::new(path)
         .args(args)
         .stdin(Stdio::null())
@@ -119,26 +119,24 @@ mod tests {
 
     #[test]
     fn installed_ffmpeg_passes_the_check() {
-        let version = check().expect("ffmpeg with libx264 is installed on build machines");
+        let version =
+            check(&resolve(None)).expect("ffmpeg with libx264 is installed on build machines");
         assert!(version.starts_with("ffmpeg version"), "{version}");
     }
 
     #[test]
     fn missing_ffmpeg_explains_how_to_install() {
-        let e = match run(&PathBuf::from("/nonexistent/ffmpeg"), &["-version"]) {
-            Err(RunError::Spawn(reason)) => FfmpegMissing::NotFound {
-                path: "/nonexistent/ffmpeg".into(),
-                reason,
-            },
-            other => panic!("expected a spawn error, got {other:?}"),
-        };
+        let e = check(Path::new("/nonexistent/ffmpeg")).expect_err("no such binary");
+        assert!(matches!(e, FfmpegMissing::NotFound { .. }), "{e:?}");
         let msg = e.to_string();
         assert!(
             msg.contains("not found on PATH") && msg.contains("apt-get install ffmpeg"),
             "{msg}"
         );
         assert!(
-            msg.contains("brew install ffmpeg") && msg.contains("MINIMOTO_FFMPEG"),
+            msg.contains("brew install ffmpeg")
+                && msg.contains("MINIMOTO_FFMPEG")
+                && msg.contains("/nonexistent/ffmpeg"),
             "{msg}"
         );
     }

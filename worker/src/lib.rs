@@ -3,7 +3,9 @@
 //! - [`consume::Worker`]: the queue consumer (claim, heartbeat, render, upload, settle).
 //! - [`render`]: the photo-to-video pipeline (decode, fit, compose frames, encode with ffmpeg).
 //! - [`ffmpeg`]: finding ffmpeg and checking it at startup.
+//! - [`cli`]: running workers as a process (the `minimoto-worker` binary, and `minimoto serve`).
 
+pub mod cli;
 pub mod config;
 pub mod consume;
 pub mod ffmpeg;

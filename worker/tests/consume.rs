@@ -9,14 +9,15 @@ use chrono::Utc;
 use minimoto_common::{
     JobId,
     job::{Job, Status},
+    layout,
     limits::Limits,
-    local::{
-        blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue, signing::UrlSigner,
-    },
     ports::{BlobStore, JobQueue, JobStore, SignedUrl, Update, update_job},
     spec::RenderSpec,
 };
-use minimoto_worker::{Worker, WorkerConfig};
+use minimoto_local::{
+    blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue, signing::UrlSigner,
+};
+use minimoto_worker::{Worker, WorkerConfig, config::Deadline, render::EncoderSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Fault {
@@ -93,6 +94,8 @@ fn rig(fault: Fault) -> Rig {
             max_attempts: MAX_ATTEMPTS,
             limits: Limits::default(),
             scratch_dir: dir.path().join("scratch"),
+            deadline: Deadline::default(),
+            encoder: EncoderSettings::new(minimoto_worker::ffmpeg::resolve(None)),
         },
     };
     Rig {
@@ -108,7 +111,7 @@ impl Rig {
     async fn write_job(&self, id: JobId, photo: &[u8]) {
         let src = self._dir.path().join(format!("{id}.src"));
         std::fs::write(&src, photo).expect("write photo");
-        let key = format!("jobs/{id}/inputs/0000.jpeg");
+        let key = layout::input(id, 0, "jpeg");
         self.worker
             .blobs
             .put_file(&key, &src, "image/jpeg")

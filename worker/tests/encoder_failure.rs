@@ -1,39 +1,25 @@
 //! An encoder that dies mid-render: the error is retryable and carries ffmpeg's last words.
-//!
-//! The fake ffmpeg is chosen through `MINIMOTO_FFMPEG`. Setting an environment variable in-process
-//! needs `unsafe` (edition 2024), so the test re-runs itself as a child process with it set.
+//! The fake ffmpeg is passed in as the render's encoder setting, as the worker's `--ffmpeg` is.
 
-use std::{
-    os::unix::fs::PermissionsExt, path::PathBuf, process::Command, sync::atomic::AtomicBool,
-};
+use std::{os::unix::fs::PermissionsExt, sync::atomic::AtomicBool};
 
 use image::{DynamicImage, ImageFormat, RgbImage};
 use minimoto_common::{limits::Limits, spec::RenderSpec};
-use minimoto_worker::render::{RenderError, RenderInput, render};
-
-const TEST: &str = "a_crashing_encoder_is_retryable_and_logged";
+use minimoto_worker::render::{EncoderSettings, RenderError, RenderInput, render};
 
 #[test]
 fn a_crashing_encoder_is_retryable_and_logged() {
-    let Some(fake) = std::env::var_os("MINIMOTO_FFMPEG") else {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let fake = dir.path().join("ffmpeg");
-        // Takes some frames, then dies the way a crashing encoder does.
-        std::fs::write(
-            &fake,
-            "#!/bin/sh\nhead -c 50000 >/dev/null\necho 'x264 [error]: malloc failed' >&2\nexit 3\n",
-        )
-        .expect("write fake");
-        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        let status = Command::new(std::env::current_exe().expect("test binary"))
-            .env("MINIMOTO_FFMPEG", &fake)
-            .args(["--exact", TEST, "--nocapture"])
-            .status()
-            .expect("re-run");
-        assert!(status.success(), "child run failed");
-        return;
-    };
-    let dir = PathBuf::from(fake).parent().expect("dir").to_path_buf();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fake = tmp.path().join("ffmpeg");
+    // Takes some frames, then dies the way a crashing encoder does.
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nhead -c 50000 >/dev/null\necho 'x264 [error]: malloc failed' >&2\nexit 3\n",
+    )
+    .expect("write fake");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let encoder = EncoderSettings::new(fake);
+    let dir = tmp.path();
     let photo = dir.join("p.png");
     DynamicImage::ImageRgb8(RgbImage::from_pixel(80, 60, image::Rgb([10, 200, 30])))
         .save_with_format(&photo, ImageFormat::Png)
@@ -52,6 +38,7 @@ fn a_crashing_encoder_is_retryable_and_logged() {
         photos: &photos,
         limits: &Limits::default(),
         out_dir: &out,
+        encoder: &encoder,
     };
     let e = render(&input, &|_| {}, &AtomicBool::new(false)).expect_err("encoder dies");
     assert_eq!(

@@ -15,7 +15,7 @@ use minimoto_common::{
     limits::Limits,
     spec::{Fit, Motion, RenderSpec, Rgb as Colour, TransitionKind, TransitionSpec},
 };
-use minimoto_worker::render::{RenderError, RenderInput, Rendered, render};
+use minimoto_worker::render::{EncoderSettings, RenderError, RenderInput, Rendered, render};
 
 fn spec(width: u32, height: u32, fps: u32, spi: f64, crossfade: f64) -> RenderSpec {
     RenderSpec {
@@ -55,12 +55,18 @@ fn save(dir: &Path, name: &str, image: &DynamicImage, format: ImageFormat) -> Pa
     path
 }
 
+/// The installed ffmpeg at the default settings, as a worker runs it.
+fn encoder() -> EncoderSettings {
+    EncoderSettings::new(minimoto_worker::ffmpeg::resolve(None))
+}
+
 fn run(spec: &RenderSpec, photos: &[PathBuf], out: &Path) -> Result<Rendered, RenderError> {
     let input = RenderInput {
         spec,
         photos,
         limits: &Limits::default(),
         out_dir: out,
+        encoder: &encoder(),
     };
     render(&input, &|_| {}, &AtomicBool::new(false))
 }
@@ -139,6 +145,7 @@ fn renders_a_small_job_end_to_end() {
         photos: &photos,
         limits: &Limits::default(),
         out_dir: &out,
+        encoder: &encoder(),
     };
     let rendered = render(
         &input,
@@ -399,6 +406,7 @@ fn cancel_stops_early_and_leaves_no_process_or_output() {
         photos: &photos,
         limits: &Limits::default(),
         out_dir: &out,
+        encoder: &encoder(),
     };
     let e = render(&input, &on_progress, &cancel).expect_err("cancelled");
     let elapsed = started.elapsed();

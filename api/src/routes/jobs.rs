@@ -10,6 +10,7 @@ use chrono::Utc;
 use minimoto_common::{
     JobId,
     job::{Job, Status},
+    layout,
 };
 use utoipa::ToSchema;
 
@@ -100,11 +101,11 @@ pub async fn create_job(
 /// rejected submission leaves nothing behind (a message already sent is dropped by the workers).
 async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
     let id = JobId::new();
-    let prefix = format!("jobs/{id}/");
+    let prefix = layout::inputs_of(id);
     let result = async {
         let mut keys = Vec::with_capacity(upload.images.len());
         for (i, image) in upload.images.iter().enumerate() {
-            let key = format!("{prefix}inputs/{i:04}.{}", image.info.format);
+            let key = layout::input(id, i, image.info.format);
             state
                 .blobs
                 .put_file(&key, &image.path, &format!("image/{}", image.info.format))

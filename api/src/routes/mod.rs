@@ -1,5 +1,4 @@
 //! The HTTP routes, one file per resource.
 
-pub mod files;
 pub mod health;
 pub mod jobs;

@@ -7,7 +7,7 @@
 use std::{
     collections::VecDeque,
     io::{BufRead, BufReader, Read},
-    path::Path,
+    path::{Path, PathBuf},
     process::ChildStdin,
     thread::JoinHandle,
 };
@@ -19,14 +19,58 @@ use super::RenderError;
 /// Lines of ffmpeg's stderr kept for the operator log when it fails.
 const TAIL_LINES: usize = 20;
 
+/// Which ffmpeg runs, and how hard libx264 works: settings of the worker, passed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncoderSettings {
+    /// The ffmpeg binary.
+    pub ffmpeg: PathBuf,
+    /// The libx264 preset (`ultrafast` … `veryslow`): speed against file size.
+    pub preset: String,
+    /// libx264's constant rate factor, 0–51: lower is better quality and bigger files.
+    pub crf: u8,
+}
+
+/// The libx264 presets, fastest first.
+pub const PRESETS: [&str; 9] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+];
+
+impl EncoderSettings {
+    /// `veryfast` at CRF 23: a render keeps pace with a photo slideshow's low motion at a size
+    /// a browser streams comfortably.
+    pub fn new(ffmpeg: PathBuf) -> Self {
+        Self {
+            ffmpeg,
+            preset: "veryfast".into(),
+            crf: 23,
+        }
+    }
+}
+
 /// Arguments that make ffmpeg read `frames` raw yuv420p frames of `width × height` from stdin and
-/// write a browser-safe MP4 to `output`: H.264 (libx264 veryfast, CRF 23), yuv420p, BT.709 tagged
-/// limited range, `+faststart` (playable before fully downloaded), no audio.
-pub fn encode_args(width: u32, height: u32, fps: u32, frames: u64, output: &Path) -> Vec<String> {
-    let (size, fps, frames) = (
+/// write a browser-safe MP4 to `output`: H.264 (libx264 at `settings`' preset and CRF), yuv420p,
+/// BT.709 tagged limited range, `+faststart` (playable before fully downloaded), no audio.
+pub fn encode_args(
+    width: u32,
+    height: u32,
+    fps: u32,
+    frames: u64,
+    settings: &EncoderSettings,
+    output: &Path,
+) -> Vec<String> {
+    let (size, fps, frames, crf) = (
         format!("{width}x{height}"),
         fps.to_string(),
         frames.to_string(),
+        settings.crf.to_string(),
     );
     let mut args = common_args();
     // Input: the raw frames we compose, on stdin.
@@ -45,8 +89,8 @@ pub fn encode_args(width: u32, height: u32, fps: u32, frames: u64, output: &Path
         &mut args,
         &[
             ("-c:v", "libx264"),
-            ("-preset", "veryfast"),
-            ("-crf", "23"),
+            ("-preset", &settings.preset),
+            ("-crf", &crf),
             ("-pix_fmt", "yuv420p"),
             ("-colorspace", "bt709"),
             ("-color_primaries", "bt709"),
@@ -225,7 +269,12 @@ mod tests {
             ((720, 1280, 24, 454), ("720x1280", "24", "454")),
         ];
         for ((w, h, fps, frames), (size, rate, count)) in cases {
-            let args = encode_args(w, h, fps, frames, &out);
+            let settings = EncoderSettings {
+                preset: "faster".into(),
+                crf: 20,
+                ..EncoderSettings::new(PathBuf::from("ffmpeg"))
+            };
+            let args = encode_args(w, h, fps, frames, &settings, &out);
             assert_eq!(value_of(&args, "-s"), [size]);
             assert_eq!(value_of(&args, "-framerate"), [rate]);
             assert_eq!(value_of(&args, "-frames:v"), [count]);
@@ -236,8 +285,8 @@ mod tests {
             assert_eq!(value_of(&args, "-pix_fmt"), ["yuv420p", "yuv420p"]);
             for (flag, value) in [
                 ("-c:v", "libx264"),
-                ("-preset", "veryfast"),
-                ("-crf", "23"),
+                ("-preset", "faster"),
+                ("-crf", "20"),
                 ("-colorspace", "bt709"),
                 ("-color_primaries", "bt709"),
                 ("-color_trc", "bt709"),
@@ -279,7 +328,7 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        let e = run(&crate::ffmpeg::ffmpeg_path(), &args).expect_err("no such input");
+        let e = run(&crate::ffmpeg::resolve(None), &args).expect_err("no such input");
         assert_eq!(e.code(), "encoder-failed");
         match e {
             RenderError::Encoder { log, .. } => assert!(log.contains("No such file"), "{log}"),

@@ -26,12 +26,10 @@ use std::{
     time::Instant,
 };
 
-use minimoto_common::{
-    limits::Limits,
-    photo::{self, PhotoError},
-    spec::RenderSpec,
-};
+use minimoto_common::{limits::Limits, spec::RenderSpec};
+use minimoto_photo::{self as photo, PhotoError};
 
+pub use self::encode::EncoderSettings;
 use self::{encode::Ffmpeg, fit::internal, timeline::Timeline};
 
 /// File names of the outputs inside `out_dir`.
@@ -47,6 +45,7 @@ pub struct RenderInput<'a> {
     pub limits: &'a Limits,
     /// Where `video.mp4` and `poster.jpg` go (created if missing; previous outputs are replaced).
     pub out_dir: &'a Path,
+    pub encoder: &'a EncoderSettings,
 }
 
 /// A finished render.
@@ -136,9 +135,16 @@ pub fn render(
     ]);
     cleanup.remove_all()?; // outputs of an earlier attempt must not pass for this one's
 
-    let ffmpeg = crate::ffmpeg::ffmpeg_path();
-    let args = encode::encode_args(spec.width, spec.height, spec.fps, frames, &video_part);
-    let mut encoder = Ffmpeg::spawn(&ffmpeg, &args)?;
+    let ffmpeg = &input.encoder.ffmpeg;
+    let args = encode::encode_args(
+        spec.width,
+        spec.height,
+        spec.fps,
+        frames,
+        input.encoder,
+        &video_part,
+    );
+    let mut encoder = Ffmpeg::spawn(ffmpeg, &args)?;
     let stdin = encoder
         .take_stdin()
         .ok_or_else(|| internal("ffmpeg's stdin is not a pipe"))?;
@@ -169,7 +175,7 @@ pub fn render(
         return Err(RenderError::Cancelled);
     }
     poster::extract(
-        &ffmpeg,
+        ffmpeg,
         &video,
         timeline.poster_frame(),
         spec.fps,

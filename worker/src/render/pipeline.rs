@@ -28,11 +28,8 @@ use std::{
     time::Duration,
 };
 
-use minimoto_common::{
-    limits::Limits,
-    photo::{self, PhotoError},
-    spec::RenderSpec,
-};
+use minimoto_common::{limits::Limits, spec::RenderSpec};
+use minimoto_photo::{self as photo, PhotoError};
 
 use super::{
     RenderError,

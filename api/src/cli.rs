@@ -1,0 +1,98 @@
+//! Running the API as a process: its flags ([`ApiArgs`]), binding ([`Listener::bind`]) and serving
+//! until shutdown ([`serve`]). Used by the `minimoto-api` binary ([`run`]) and `minimoto serve`.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use clap::Args;
+use minimoto_runtime::{CommonArgs, Started};
+
+use crate::{ApiConfig, Ports};
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, env = "MINIMOTO_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The URL clients use to reach this server, for download links (default: http://<listen address>).
+    #[arg(long, env = "MINIMOTO_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// How long download links stay valid, in seconds.
+    #[arg(long, env = "MINIMOTO_URL_TTL_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
+    pub url_ttl_seconds: u64,
+    /// Seconds a client may take to send a request's head before the connection is closed.
+    #[arg(long, env = "MINIMOTO_HEADER_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_timeout_seconds: u64,
+    /// Seconds an upload may send nothing before it is cut off (408).
+    #[arg(long, env = "MINIMOTO_UPLOAD_STALL_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub upload_stall_seconds: u64,
+}
+
+/// A bound socket and the public base URL that follows from it.
+#[derive(Debug)]
+pub struct Listener {
+    listener: tokio::net::TcpListener,
+    pub addr: SocketAddr,
+    pub public_url: String,
+}
+
+impl Listener {
+    /// Binds first, so that `--listen 127.0.0.1:0` yields the port the download links need.
+    pub async fn bind(args: &ApiArgs) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        Ok(Self {
+            listener,
+            addr,
+            public_url,
+        })
+    }
+}
+
+/// Serves the API on `listener` until `started.shutdown` fires, then drains.
+pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, started: &Started) {
+    let backend = &started.backend;
+    let config = ApiConfig {
+        limits: common.limits.limits(),
+        url_ttl: Duration::from_secs(args.url_ttl_seconds),
+        scratch_dir: started.scratch.path().join("uploads"),
+        upload_stall: Duration::from_secs(args.upload_stall_seconds),
+        decode_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
+    };
+    let ports = Ports {
+        jobs: backend.jobs.clone(),
+        queue: backend.queue.clone(),
+        blobs: backend.blobs.clone(),
+        backend_routes: backend.http_routes(),
+    };
+    let Listener {
+        listener,
+        addr,
+        public_url,
+    } = listener;
+    tracing::info!(%addr, %public_url, backend = ?backend.kind, "API serving");
+    // Tests and scripts read this line to find the port.
+    println!("listening on http://{addr}");
+    crate::server::serve(
+        listener,
+        crate::build(config, ports),
+        Duration::from_secs(args.header_timeout_seconds),
+        started.shutdown.clone(),
+    )
+    .await;
+}
+
+/// The `minimoto-api` binary: the API alone, no render workers.
+pub async fn run(args: ApiArgs, common: CommonArgs) -> anyhow::Result<()> {
+    let listener = Listener::bind(&args).await?;
+    let started = minimoto_runtime::start(&common, Some(&listener.public_url), || Ok(())).await?;
+    serve(listener, &args, &common, &started).await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! The AWS adapters: S3 ([`blob::S3BlobStore`]), DynamoDB ([`jobs::DynamoJobStore`]) and SQS
+//! ([`queue::SqsQueue`]): the hot path. Creating and removing the resources is `minimoto-aws-admin`.
+//!
+//! Credentials, region and endpoint come from the standard AWS chain (environment, profile,
+//! instance role; `AWS_ENDPOINT_URL` points every client at an emulator such as LocalStack or
+//! moto). Resource names come from [`AwsSettings`]; a missing one is a startup error, never a
+//! silent fallback to the embedded backend.
+
+pub mod blob;
+pub mod jobs;
+pub mod queue;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+
+use minimoto_common::error::{Error, Result};
+
+/// Names of the AWS resources minimoto uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// The stack the resources belong to: `setup` tags each with it, `cleanup` finds them by it.
+    pub stack: String,
+    /// S3 bucket for photos and outputs.
+    pub bucket: String,
+    /// DynamoDB table of job records.
+    pub table: String,
+    /// SQS queue of job ids; its dead-letter queue is `<queue>-dlq`.
+    pub queue: String,
+    /// Receives of a message before SQS moves it to the dead-letter queue.
+    pub max_receives: u32,
+}
+
+impl AwsSettings {
+    pub fn dead_letter_queue(&self) -> String {
+        format!("{}-dlq", self.queue)
+    }
+
+    /// Checks the names before any call, so a typo is reported as such rather than as an AWS error.
+    pub fn validate(&self) -> Result<()> {
+        let stack_ok = (1..=40).contains(&self.stack.len())
+            && self
+                .stack
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !stack_ok {
+            return Err(Error::Invalid(format!(
+                "stack `{}`: use 1–40 lowercase letters, digits or `-` (it names the bucket too)",
+                self.stack
+            )));
+        }
+        let bucket_ok = (3..=63).contains(&self.bucket.len())
+            && self
+                .bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !bucket_ok {
+            return Err(Error::Invalid(format!(
+                "S3 bucket `{}`: use 3–63 lowercase letters, digits, `-` or `.`",
+                self.bucket
+            )));
+        }
+        let name_ok = |n: &str, max: usize| {
+            (1..=max).contains(&n.len())
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !name_ok(&self.table, 255) {
+            return Err(Error::Invalid(format!(
+                "DynamoDB table `{}`: use letters, digits, `-` or `_`",
+                self.table
+            )));
+        }
+        if !name_ok(&self.queue, 76) {
+            return Err(Error::Invalid(format!(
+                "SQS queue `{}`: use at most 76 letters, digits, `-` or `_`",
+                self.queue
+            )));
+        }
+        if !(1..=1000).contains(&self.max_receives) {
+            return Err(Error::Invalid(format!(
+                "max receives {}: must be 1–1000",
+                self.max_receives
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The SDK configuration from the standard chain (env, profile, instance metadata).
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// An SDK error as a [`Error::Backend`], keeping the service's error code and message.
+pub fn sdk_error<E, R>(
+    service: &'static str,
+    what: &str,
+    e: aws_sdk_s3::error::SdkError<E, R>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    Error::backend(service, format!("{what}: {}", DisplayErrorContext(&e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> AwsSettings {
+        AwsSettings {
+            stack: "minimoto".into(),
+            bucket: "minimoto-media".into(),
+            table: "minimoto-jobs".into(),
+            queue: "minimoto-jobs".into(),
+            max_receives: 4,
+        }
+    }
+
+    #[test]
+    fn names_are_checked_before_any_call() {
+        assert!(settings().validate().is_ok());
+        assert_eq!(settings().dead_letter_queue(), "minimoto-jobs-dlq");
+        for bad in [
+            AwsSettings {
+                bucket: "My_Bucket".into(),
+                ..settings()
+            },
+            AwsSettings {
+                bucket: "ab".into(),
+                ..settings()
+            },
+            AwsSettings {
+                table: "".into(),
+                ..settings()
+            },
+            AwsSettings {
+                queue: "has space".into(),
+                ..settings()
+            },
+            AwsSettings {
+                max_receives: 0,
+                ..settings()
+            },
+            AwsSettings {
+                stack: "Prod Stack".into(),
+                ..settings()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?} must be refused");
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! `/files/{key}`: the embedded backend's signed, expiring downloads (what S3 presigned URLs are
+//! in production), served by whoever serves HTTP for this backend. With HTTP Range and
+//! conditional requests, so browsers can seek.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{Path, Query, Request, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::Utc;
+use minimoto_common::problem::{CONTENT_TYPE, Problem};
+use serde::Deserialize;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+use crate::{blob::LocalBlobStore, signing::UrlRefusal};
+
+/// The download route, for the API to merge into its router.
+pub fn router(store: Arc<LocalBlobStore>) -> Router {
+    Router::new()
+        .route("/files/{*key}", axum::routing::get(download))
+        .with_state(store)
+}
+
+#[derive(Debug, Deserialize)]
+struct Signature {
+    /// Unix time after which the link is refused.
+    expires: i64,
+    /// Hex HMAC-SHA256 over the key and the expiry.
+    signature: String,
+}
+
+fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
+    let body = Problem::new(status.as_u16(), code, detail).to_json();
+    let mut res = (status, body).into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    res
+}
+
+async fn download(
+    State(store): State<Arc<LocalBlobStore>>,
+    Path(key): Path<String>,
+    sig: Result<Query<Signature>, axum::extract::rejection::QueryRejection>,
+    request: Request,
+) -> Response {
+    // A link without a well-formed signature is as invalid as one with a wrong signature.
+    let Ok(Query(sig)) = sig else {
+        let refusal = UrlRefusal::BadSignature.to_string();
+        return problem(StatusCode::FORBIDDEN, "bad-signature", &refusal);
+    };
+    if let Err(r) = store
+        .signer()
+        .verify(&key, sig.expires, &sig.signature, Utc::now())
+    {
+        return match r {
+            UrlRefusal::BadSignature => {
+                problem(StatusCode::FORBIDDEN, "bad-signature", &r.to_string())
+            }
+            UrlRefusal::Expired => problem(StatusCode::GONE, "link-expired", &r.to_string()),
+        };
+    }
+    let Ok(path) = store.path_of(&key) else {
+        return problem(StatusCode::NOT_FOUND, "not-found", &format!("file {key}"));
+    };
+    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        let detail = format!("file {key} no longer exists");
+        return problem(StatusCode::GONE, "expired", &detail);
+    }
+    match ServeFile::new(path).oneshot(request).await {
+        Ok(res) => res.map(Body::new).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, %key, "serving a file failed");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the server failed to handle the request",
+            )
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! [`JobStore`] on SQLite: the record as JSON, with the columns queries need beside it.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+use crate::db::Db;
+use minimoto_common::{
+    error::{Error, Result},
+    ids::JobId,
+    job::Job,
+    ports::JobStore,
+    record,
+};
+
+#[derive(Debug, Clone)]
+pub struct SqliteJobStore {
+    db: Db,
+}
+
+impl SqliteJobStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl JobStore for SqliteJobStore {
+    async fn create(&self, job: &Job) -> Result<()> {
+        let record = record::encode(job)?;
+        let (id, status, version, created) = (
+            job.id.to_string(),
+            job.status.as_str(),
+            job.version,
+            job.created_at.to_rfc3339(),
+        );
+        self.db
+            .call(move |c| {
+                let n = c.execute(
+                    "INSERT INTO jobs (id, status, version, created_at, record) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (id) DO NOTHING",
+                    params![id, status, version, created, record],
+                )?;
+                if n == 0 {
+                    return Err(Error::Conflict(format!("job {id} already exists")).into());
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get(&self, id: JobId) -> Result<Option<Job>> {
+        let key = id.to_string();
+        let record: Option<String> = self
+            .db
+            .call(move |c| {
+                Ok(
+                    c.query_row("SELECT record FROM jobs WHERE id = ?1", [key], |r| r.get(0))
+                        .optional()?,
+                )
+            })
+            .await?;
+        record.map(|r| record::decode(id, &r)).transpose()
+    }
+
+    async fn replace(&self, job: &Job) -> Result<Job> {
+        let mut next = job.clone();
+        next.version += 1;
+        let record = record::encode(&next)?;
+        let (id, status, expected, version) = (
+            job.id.to_string(),
+            next.status.as_str(),
+            job.version,
+            next.version,
+        );
+        self.db
+            .call(move |c| {
+                let n = c.execute(
+                    "UPDATE jobs SET status = ?2, version = ?3, record = ?4 WHERE id = ?1 AND version = ?5",
+                    params![id, status, version, record, expected],
+                )?;
+                if n == 0 {
+                    return Err(Error::Conflict(format!("job {id} changed since version {expected}")).into());
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(next)
+    }
+
+    async fn delete(&self, id: JobId) -> Result<bool> {
+        let key = id.to_string();
+        self.db
+            .call(move |c| Ok(c.execute("DELETE FROM jobs WHERE id = ?1", [key])? > 0))
+            .await
+    }
+}

@@ -1,0 +1,17 @@
+//! The embedded backend: everything under one data directory, no cloud. The port's error leaves
+//! this crate as [`minimoto_common::Error`]; [`error::DbError`] lives only inside database calls.
+//!
+//! - [`blob::LocalBlobStore`]: files under `<data>/blobs`, downloaded through signed, expiring
+//!   `/files/…` URLs ([`signing::UrlSigner`]) that `files::router` (feature `http`) serves.
+//! - [`jobs::SqliteJobStore`] and [`queue::SqliteQueue`]: tables in `<data>/minimoto.db`
+//!   (SQLite, WAL), so several processes (the API and worker processes) share them and they
+//!   survive restarts.
+
+pub mod blob;
+pub mod db;
+pub mod error;
+#[cfg(feature = "http")]
+pub mod files;
+pub mod jobs;
+pub mod queue;
+pub mod signing;

@@ -1,0 +1,56 @@
+//! The local adapters against the port contracts.
+
+use std::sync::Arc;
+
+use minimoto_common::{contract, ports::JobQueue};
+use minimoto_local::{
+    blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue, signing::UrlSigner,
+};
+
+fn db(dir: &tempfile::TempDir) -> Db {
+    Db::open(&dir.path().join("minimoto.db")).expect("open db")
+}
+
+#[tokio::test]
+async fn sqlite_job_store_keeps_the_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    contract::job_store(&SqliteJobStore::new(db(&dir))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_job_store_lets_one_racer_win() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Two connections to one file, as two processes would have.
+    let a: Arc<dyn minimoto_common::ports::JobStore> = Arc::new(SqliteJobStore::new(db(&dir)));
+    contract::job_store_races(a).await;
+}
+
+#[tokio::test]
+async fn sqlite_queue_keeps_the_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    contract::job_queue(&SqliteQueue::new(db(&dir), 3), 3).await;
+}
+
+#[tokio::test]
+async fn sqlite_queue_survives_a_reopen_and_is_shared_between_connections() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = minimoto_common::JobId::new();
+    SqliteQueue::new(db(&dir), 3).send(id).await.expect("send");
+    let other = SqliteQueue::new(db(&dir), 3);
+    let d = other
+        .receive(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .expect("receive")
+        .expect("the message sent through another connection arrives");
+    assert_eq!(d.job_id, id);
+}
+
+#[tokio::test]
+async fn local_blob_store_keeps_the_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signer = UrlSigner::new(vec![1; 32], "http://127.0.0.1:8080");
+    contract::blob_store(&LocalBlobStore::new(dir.path().join("blobs"), signer)).await;
+}

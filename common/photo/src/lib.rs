@@ -1,0 +1,935 @@
+//! Reading a photo safely, shared by the API (checked at upload) and the worker (decoded to render).
+//!
+//! Every photo goes through the same gate, in order of cost:
+//! 1. the format is detected from the content (never the file name) and must be one we decode:
+//!    JPEG, PNG, WebP, GIF, BMP or TIFF;
+//! 2. the dimensions are read from the header alone and width × height is checked against
+//!    [`Limits::max_image_pixels`], so a decompression bomb (a small file claiming a huge image) is
+//!    refused before a single pixel buffer is allocated;
+//! 3. the whole image is decoded under an allocation budget derived from that same limit, so a
+//!    header that lies cannot blow memory either, and a truncated or damaged file is refused here
+//!    rather than half-way through a render.
+//!
+//! [`decode`] also applies the EXIF orientation (all eight values, mirrored ones included), because
+//! phone photos are stored sideways and nothing downstream (ffmpeg included) would fix them.
+//!
+//! [`decode_scaled`] is [`decode`] for a photo that will be shown much smaller than it is: a JPEG
+//! is then decoded at 1/2, 1/4 or 1/8 of its size by DCT scaling (`jpeg-decoder`), which skips most
+//! of the inverse transform and colour conversion and needs a quarter of the memory or less. The
+//! same gate applies (header limits first, truncation check, orientation).
+
+use std::{
+    fs::File,
+    io::{self, BufRead, BufReader, Read, Seek, SeekFrom},
+    panic::{self, AssertUnwindSafe},
+    path::Path,
+};
+
+use image::{
+    DynamicImage, GrayImage, ImageDecoder, ImageError, ImageFormat, ImageReader, RgbImage,
+};
+
+use minimoto_common::limits::Limits;
+
+/// What [`inspect`] learned about a photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhotoInfo {
+    /// The format detected from the content: `jpeg`, `png`, `webp`, `gif`, `bmp` or `tiff`.
+    pub format: &'static str,
+    /// Width as displayed, i.e. after the EXIF orientation is applied.
+    pub width: u32,
+    /// Height as displayed, i.e. after the EXIF orientation is applied.
+    pub height: u32,
+}
+
+/// Why a photo was refused. Messages are for the person who sent it: they name the limit that was
+/// broken and never mention paths or other internals.
+#[derive(Debug, thiserror::Error)]
+pub enum PhotoError {
+    /// Not an image, or an image format we do not decode.
+    #[error("{0}")]
+    Unsupported(String),
+    /// More pixels than [`Limits::max_image_pixels`] allows.
+    #[error(
+        "the image is {width}x{height} pixels ({pixels} pixels), more than the limit of {max_pixels} pixels",
+        pixels = u64::from(*width) * u64::from(*height)
+    )]
+    TooLarge {
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+    },
+    /// The file claims to be an image but cannot be decoded: truncated or damaged.
+    #[error("the image is corrupt or truncated ({0})")]
+    Corrupt(String),
+    /// Reading the file failed (not the photo's fault: worth a retry).
+    #[error("the image could not be read: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl PhotoError {
+    /// A stable, kebab-case code for API errors and job failures.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unsupported(_) => "image-unsupported",
+            Self::TooLarge { .. } => "image-too-large",
+            Self::Corrupt(_) => "image-corrupt",
+            Self::Io(_) => "io",
+        }
+    }
+
+    /// True when the photo itself is at fault (retrying cannot help); false for I/O trouble.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, Self::Io(_))
+    }
+}
+
+/// The formats we accept, as the user would name them.
+const ACCEPTED: &str = "JPEG, PNG, WebP, GIF, BMP or TIFF";
+
+/// Checks a photo completely: format, header dimensions, then a full decode that proves the file
+/// is whole. Costs one decode; the pixels are dropped.
+pub fn inspect(path: &Path, limits: &Limits) -> Result<PhotoInfo, PhotoError> {
+    read(path, limits, Depth::Full(None)).map(|(info, _)| info)
+}
+
+/// The cheap part of [`inspect`]: format and header dimensions only. It does not prove that the
+/// file is whole; use it to refuse hopeless inputs early, before paying for a decode.
+pub fn probe(path: &Path, limits: &Limits) -> Result<PhotoInfo, PhotoError> {
+    read(path, limits, Depth::Header).map(|(info, _)| info)
+}
+
+/// Decodes a photo after the same checks as [`inspect`], upright (EXIF orientation applied).
+///
+/// Animated GIFs give their first frame. Transparency is flattened over black (each colour is
+/// multiplied by its alpha): a video has no alpha, and premultiplying gives the same, deterministic
+/// result whatever colour an encoder left under fully transparent pixels.
+pub fn decode(path: &Path, limits: &Limits) -> Result<RgbImage, PhotoError> {
+    decoded(read(path, limits, Depth::Full(None)))
+}
+
+/// [`decode`] for a photo that will be shown at `min_scale(info)` times its size or less
+/// (`info` is what [`probe`] returns: the displayed size).
+///
+/// A JPEG is decoded at the smallest of 1/8, 1/4, 1/2 of its size that is still at least
+/// `min_scale` (DCT scaling: far less work and memory than a full decode followed by a downscale);
+/// when none is small enough, for other formats, and for the rare JPEG the scaling decoder cannot
+/// read (CMYK, 12-bit, arithmetic coding, or a file only the lenient full decoder accepts), the
+/// photo is decoded at full size exactly as by [`decode`]. Orientation and limits apply either
+/// way; the result may be a pixel larger than the exact scale (sizes round up).
+pub fn decode_scaled(
+    path: &Path,
+    limits: &Limits,
+    min_scale: impl Fn(PhotoInfo) -> f64,
+) -> Result<RgbImage, PhotoError> {
+    decoded(read(path, limits, Depth::Full(Some(&min_scale))))
+}
+
+/// How much of a photo [`read`] reads.
+enum Depth<'a> {
+    /// Format and header only.
+    Header,
+    /// Every pixel, oriented; at a reduced scale when a `min_scale` allows (see [`decode_scaled`]).
+    Full(Option<&'a dyn Fn(PhotoInfo) -> f64>),
+}
+
+fn decoded(
+    read: Result<(PhotoInfo, Option<DynamicImage>), PhotoError>,
+) -> Result<RgbImage, PhotoError> {
+    let (_, image) = read?;
+    let image = image.ok_or_else(|| PhotoError::Corrupt("no pixels were decoded".into()))?;
+    Ok(flatten(image))
+}
+
+/// The shared gate: detect, check the header, and (for [`Depth::Full`]) decode and orient.
+fn read(
+    path: &Path,
+    limits: &Limits,
+    depth: Depth<'_>,
+) -> Result<(PhotoInfo, Option<DynamicImage>), PhotoError> {
+    let mut reader = ImageReader::open(path)?;
+    // `open` guesses from the extension; forget that so only the content decides.
+    reader.clear_format();
+    let mut reader = reader.with_guessed_format()?;
+    let format = match reader.format() {
+        None if is_heif(path)? => {
+            return Err(PhotoError::Unsupported(format!(
+                "HEIC/HEIF photos (the iPhone default) are not supported; send {ACCEPTED} \
+                 (on iPhone: Settings → Camera → Formats → Most Compatible)"
+            )));
+        }
+        None => {
+            return Err(PhotoError::Unsupported(format!(
+                "the file is not a recognised image; send {ACCEPTED}"
+            )));
+        }
+        Some(f) => accepted(f).ok_or_else(|| {
+            PhotoError::Unsupported(format!(
+                "{} images are not supported; send {ACCEPTED}",
+                f.extensions_str()
+                    .first()
+                    .map_or("these", |e| e)
+                    .to_uppercase()
+            ))
+        })?,
+    };
+    let budget = alloc_budget(limits.max_image_pixels);
+    // Only the allocation budget here: the pixel rule is checked just below with a message that
+    // names the dimensions (PNG needs it at construction to bound its own buffers).
+    let mut image_limits = image::Limits::default();
+    image_limits.max_alloc = Some(budget);
+    reader.limits(image_limits.clone());
+
+    let mut decoder = reader.into_decoder().map_err(|e| classify(e, None))?;
+    let (width, height) = decoder.dimensions();
+    let too_large = || PhotoError::TooLarge {
+        width,
+        height,
+        max_pixels: limits.max_image_pixels,
+    };
+    if u64::from(width) * u64::from(height) > limits.max_image_pixels
+        || decoder.total_bytes() > budget
+    {
+        return Err(too_large());
+    }
+    let orientation = decoder
+        .orientation()
+        .map_err(|e| classify(e, Some(too_large())))?;
+    let swaps = matches!(
+        orientation,
+        image::metadata::Orientation::Rotate90
+            | image::metadata::Orientation::Rotate270
+            | image::metadata::Orientation::Rotate90FlipH
+            | image::metadata::Orientation::Rotate270FlipH
+    );
+    let (w, h) = if swaps {
+        (height, width)
+    } else {
+        (width, height)
+    };
+    let info = PhotoInfo {
+        format,
+        width: w,
+        height: h,
+    };
+    let Depth::Full(min_scale) = depth else {
+        return Ok((info, None));
+    };
+
+    // Now that the header is known to be sane, also bound each side, in case a decoder trusts a
+    // different size than the one it advertised.
+    image_limits.max_image_width = Some(width);
+    image_limits.max_image_height = Some(height);
+    decoder
+        .set_limits(image_limits)
+        .map_err(|e| classify(e, Some(too_large())))?;
+    // Cheap structural checks first, so a cut-off upload fails before paying for a decode.
+    match format {
+        // The JPEG decoder is lenient: it fills a truncated scan with grey and reports success.
+        "jpeg" => ensure_jpeg_complete(path)?,
+        // The PNG decoder stops after the last pixel row and never reads the end chunk.
+        "png" => ensure_png_complete(path)?,
+        _ => {}
+    }
+    if let (Some(min_scale), "jpeg") = (min_scale, format) {
+        let denominator = dct_denominator(min_scale(info));
+        if denominator > 1 {
+            if let Some(mut image) = decode_jpeg_scaled(path, (width, height), denominator, budget)
+            {
+                image.apply_orientation(orientation);
+                return Ok((info, Some(image)));
+            }
+            tracing::debug!("the scaling JPEG decoder declined; decoding at full size");
+        }
+    }
+    let mut image =
+        DynamicImage::from_decoder(decoder).map_err(|e| classify(e, Some(too_large())))?;
+    image.apply_orientation(orientation);
+    Ok((info, Some(image)))
+}
+
+/// The largest DCT scaling denominator (8, 4, 2, or 1 for none) that still gives at least
+/// `min_scale` of the full size.
+fn dct_denominator(min_scale: f64) -> u32 {
+    [8, 4, 2]
+        .into_iter()
+        .find(|&d| 1.0 / f64::from(d) >= min_scale)
+        .unwrap_or(1)
+}
+
+/// Decodes a JPEG at 1/`denominator` of its `stored` size (before orientation) with
+/// `jpeg-decoder`, whose IDCT can output 1/2, 1/4 and 1/8 sized blocks directly. `None` whenever
+/// it cannot (unsupported colour model or coding, a header disagreeing with the one already
+/// checked, any decoding error, even a panic): the caller then decodes at full size, so a photo
+/// that passed [`inspect`] at upload never fails here for want of this shortcut.
+fn decode_jpeg_scaled(
+    path: &Path,
+    stored: (u32, u32),
+    denominator: u32,
+    budget: u64,
+) -> Option<DynamicImage> {
+    let attempt = || -> Option<DynamicImage> {
+        let file = File::open(path).ok()?;
+        let mut decoder = jpeg_decoder::Decoder::new(BufReader::with_capacity(64 << 10, file));
+        decoder.set_max_decoding_buffer_size(usize::try_from(budget).unwrap_or(usize::MAX));
+        decoder.read_info().ok()?;
+        let info = decoder.info()?;
+        if (u32::from(info.width), u32::from(info.height)) != stored {
+            return None;
+        }
+        let side = |s: u32| u16::try_from(s.div_ceil(denominator)).ok();
+        let (w, h) = decoder.scale(side(stored.0)?, side(stored.1)?).ok()?;
+        let (w, h) = (u32::from(w), u32::from(h));
+        // `scale` picks the smallest factor reaching the request in either axis: the one asked.
+        if (w, h)
+            != (
+                stored.0.div_ceil(denominator),
+                stored.1.div_ceil(denominator),
+            )
+        {
+            return None;
+        }
+        match info.pixel_format {
+            jpeg_decoder::PixelFormat::RGB24 => {
+                RgbImage::from_raw(w, h, decoder.decode().ok()?).map(DynamicImage::ImageRgb8)
+            }
+            jpeg_decoder::PixelFormat::L8 => {
+                GrayImage::from_raw(w, h, decoder.decode().ok()?).map(DynamicImage::ImageLuma8)
+            }
+            jpeg_decoder::PixelFormat::L16 | jpeg_decoder::PixelFormat::CMYK32 => None,
+        }
+    };
+    panic::catch_unwind(AssertUnwindSafe(attempt))
+        .ok()
+        .flatten()
+}
+
+/// True for an ISO-BMFF file with a HEIF brand (`ftypheic`, `ftypmif1`, …): worth naming, since
+/// it is what iPhones send by default.
+fn is_heif(path: &Path) -> io::Result<bool> {
+    const BRANDS: [&[u8]; 8] = [
+        b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
+    ];
+    let mut head = Vec::with_capacity(12);
+    File::open(path)?.take(12).read_to_end(&mut head)?;
+    Ok(head.len() == 12 && &head[4..8] == b"ftyp" && BRANDS.contains(&&head[8..12]))
+}
+
+/// The short name of an accepted format, or `None` for anything else.
+fn accepted(format: ImageFormat) -> Option<&'static str> {
+    Some(match format {
+        ImageFormat::Jpeg => "jpeg",
+        ImageFormat::Png => "png",
+        ImageFormat::WebP => "webp",
+        ImageFormat::Gif => "gif",
+        ImageFormat::Bmp => "bmp",
+        ImageFormat::Tiff => "tiff",
+        _ => return None,
+    })
+}
+
+/// Bytes a decoder may allocate: the largest allowed image at 8 bytes a pixel (16-bit RGBA), plus
+/// some room for the decoder's own working buffers.
+fn alloc_budget(max_pixels: u64) -> u64 {
+    max_pixels.saturating_mul(8).saturating_add(64 << 20)
+}
+
+/// Maps a decoder error to what it means for the sender. `too_large` is the error to report when
+/// a limit trips (known once the header has been read).
+fn classify(e: ImageError, too_large: Option<PhotoError>) -> PhotoError {
+    match e {
+        ImageError::Limits(l) => too_large.unwrap_or_else(|| {
+            PhotoError::Unsupported(format!(
+                "the image is larger than this service accepts ({l})"
+            ))
+        }),
+        ImageError::Unsupported(u) => {
+            PhotoError::Unsupported(format!("this kind of image is not supported ({u})"))
+        }
+        // A decoder reading past the end, or refusing bytes, is a damaged file, not an I/O fault.
+        ImageError::IoError(io)
+            if matches!(
+                io.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::Other
+            ) =>
+        {
+            PhotoError::Corrupt(io.to_string())
+        }
+        ImageError::IoError(io) => PhotoError::Io(io),
+        other => PhotoError::Corrupt(other.to_string()),
+    }
+}
+
+/// Walks a JPEG's segments up to the end-of-image marker and fails if the file ends first.
+///
+/// Streams through the file (no second copy in memory), skipping entropy-coded data with
+/// `skip_until` (a memchr), so it costs little next to the decode. Bytes after EOI are allowed:
+/// some cameras append data there.
+fn ensure_jpeg_complete(path: &Path) -> Result<(), PhotoError> {
+    let mut r = BufReader::with_capacity(64 << 10, File::open(path)?);
+    if (next_byte(&mut r)?, next_byte(&mut r)?) != (0xFF, 0xD8) {
+        return Err(PhotoError::Corrupt("missing the JPEG start marker".into()));
+    }
+    let mut in_scan = false;
+    loop {
+        if in_scan {
+            // Entropy-coded data runs up to the next 0xFF; running out shows as EOF just below.
+            r.skip_until(0xFF).map_err(jpeg_read_error)?;
+        } else if next_byte(&mut r)? != 0xFF {
+            return Err(PhotoError::Corrupt(
+                "bytes out of place between JPEG segments".into(),
+            ));
+        }
+        let mut marker = next_byte(&mut r)?;
+        while marker == 0xFF {
+            marker = next_byte(&mut r)?; // fill bytes
+        }
+        match marker {
+            0x00 | 0xD0..=0xD7 if in_scan => continue, // stuffed 0xFF or restart marker
+            0xD9 => return Ok(()),
+            0x01 | 0xD0..=0xD7 => continue, // standalone markers without a length
+            _ => {
+                let len = u16::from_be_bytes([next_byte(&mut r)?, next_byte(&mut r)?]);
+                let body = len
+                    .checked_sub(2)
+                    .ok_or_else(|| PhotoError::Corrupt("a JPEG segment has a bad length".into()))?;
+                skip(&mut r, u64::from(body)).map_err(jpeg_read_error)?;
+                in_scan = marker == 0xDA;
+            }
+        }
+    }
+}
+
+/// Fails unless the file's tail holds PNG's end chunk (IEND, with its fixed CRC).
+fn ensure_png_complete(path: &Path) -> Result<(), PhotoError> {
+    const IEND: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82];
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    // Tolerate a little trailing junk after IEND, as other readers do.
+    let tail_len = len.min(4096);
+    file.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = Vec::with_capacity(tail_len as usize);
+    file.take(tail_len).read_to_end(&mut tail)?;
+    if tail.windows(IEND.len()).any(|w| w == IEND) {
+        Ok(())
+    } else {
+        Err(PhotoError::Corrupt(
+            "the file ends before the end of the image".into(),
+        ))
+    }
+}
+
+/// One byte of a JPEG being walked; running out is truncation.
+fn next_byte(r: &mut impl Read) -> Result<u8, PhotoError> {
+    let mut b = [0u8; 1];
+    r.read_exact(&mut b).map_err(jpeg_read_error)?;
+    Ok(b[0])
+}
+
+fn jpeg_read_error(e: io::Error) -> PhotoError {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            PhotoError::Corrupt("the file ends before the end of the image".into())
+        }
+        _ => PhotoError::Io(e),
+    }
+}
+
+/// Skips exactly `n` bytes or fails with `UnexpectedEof`.
+fn skip(r: &mut impl BufRead, n: u64) -> io::Result<()> {
+    let skipped = io::copy(&mut r.by_ref().take(n), &mut io::sink())?;
+    if skipped < n {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
+}
+
+/// Drops alpha by compositing over black (premultiplying); opaque images are not copied.
+fn flatten(image: DynamicImage) -> RgbImage {
+    if !image.color().has_alpha() {
+        return image.into_rgb8();
+    }
+    let rgba = image.into_rgba8();
+    let (w, h) = rgba.dimensions();
+    let mut out = RgbImage::new(w, h);
+    for (dst, src) in out.pixels_mut().zip(rgba.pixels()) {
+        let [r, g, b, a] = src.0;
+        let mul = |c: u8| ((u16::from(c) * u16::from(a) + 127) / 255) as u8;
+        dst.0 = [mul(r), mul(g), mul(b)];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use image::{Rgb, Rgba, RgbaImage};
+
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits::default()
+    }
+
+    /// A 64×32 image with a distinct colour in each quadrant (big enough blocks to survive JPEG).
+    fn quadrants() -> RgbImage {
+        RgbImage::from_fn(64, 32, |x, y| match (x < 32, y < 16) {
+            (true, true) => Rgb([255, 0, 0]),       // top left: red
+            (false, true) => Rgb([0, 255, 0]),      // top right: green
+            (true, false) => Rgb([0, 0, 255]),      // bottom left: blue
+            (false, false) => Rgb([255, 255, 255]), // bottom right: white
+        })
+    }
+
+    fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        image.write_to(&mut out, format).expect("encode");
+        out.into_inner()
+    }
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path
+    }
+
+    #[test]
+    fn every_accepted_format_is_detected_from_content_not_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rgb = DynamicImage::ImageRgb8(quadrants());
+        let rgba = DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(quadrants()).to_rgba8());
+        let cases = [
+            (ImageFormat::Jpeg, "jpeg", &rgb),
+            (ImageFormat::Png, "png", &rgb),
+            (ImageFormat::WebP, "webp", &rgba),
+            (ImageFormat::Gif, "gif", &rgba),
+            (ImageFormat::Bmp, "bmp", &rgb),
+            (ImageFormat::Tiff, "tiff", &rgb),
+        ];
+        for (format, name, image) in cases {
+            // A misleading extension: the content must win.
+            let path = write(dir.path(), &format!("{name}.txt"), &encode(image, format));
+            let info = inspect(&path, &limits()).expect(name);
+            assert_eq!(
+                info,
+                PhotoInfo {
+                    format: name,
+                    width: 64,
+                    height: 32
+                }
+            );
+            let decoded = decode(&path, &limits()).expect(name);
+            assert_eq!(decoded.dimensions(), (64, 32));
+            assert_eq!(probe(&path, &limits()).expect(name), info);
+        }
+    }
+
+    #[test]
+    fn not_an_image_is_unsupported_even_named_jpg() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(
+            dir.path(),
+            "notes.jpg",
+            b"hello, this is text and not a photo at all",
+        );
+        let e = inspect(&path, &limits()).expect_err("text");
+        assert_eq!(e.code(), "image-unsupported", "{e}");
+        assert!(e.to_string().contains("JPEG, PNG"), "{e}");
+        let empty = write(dir.path(), "empty.png", b"");
+        assert_eq!(
+            inspect(&empty, &limits()).expect_err("empty").code(),
+            "image-unsupported"
+        );
+    }
+
+    #[test]
+    fn other_image_formats_are_unsupported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A HEIC/AVIF-style ISO-BMFF header and a Photoshop header: known magic, not ours.
+        let avif = write(dir.path(), "a", b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf");
+        let e = inspect(&avif, &limits()).expect_err("avif");
+        assert_eq!(e.code(), "image-unsupported", "{e}");
+        let heic = write(
+            dir.path(),
+            "IMG_0001.HEIC",
+            b"\0\0\0\x18ftypheic\0\0\0\0mif1heic",
+        );
+        let e = inspect(&heic, &limits()).expect_err("heic");
+        assert_eq!(e.code(), "image-unsupported");
+        assert!(e.to_string().starts_with("HEIC/HEIF photos"), "{e}");
+        let psd = write(dir.path(), "b", b"8BPS\0\x01\0\0\0\0\0\0\0\x03");
+        assert_eq!(
+            inspect(&psd, &limits()).expect_err("psd").code(),
+            "image-unsupported"
+        );
+    }
+
+    #[test]
+    fn truncated_jpeg_and_png_are_corrupt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let noisy = DynamicImage::ImageRgb8(RgbImage::from_fn(96, 64, |x, y| {
+            Rgb([
+                (x * 7 % 256) as u8,
+                (y * 13 % 256) as u8,
+                ((x * y) % 256) as u8,
+            ])
+        }));
+        for (format, name) in [(ImageFormat::Jpeg, "jpeg"), (ImageFormat::Png, "png")] {
+            let bytes = encode(&noisy, format);
+            for keep in [bytes.len() / 2, bytes.len() - 3] {
+                let path = write(dir.path(), name, &bytes[..keep]);
+                let e = inspect(&path, &limits()).expect_err(name);
+                assert_eq!(e.code(), "image-corrupt", "{name} cut at {keep}: {e}");
+                assert!(decode(&path, &limits()).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_after_a_jpeg_are_fine() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut bytes = encode(&DynamicImage::ImageRgb8(quadrants()), ImageFormat::Jpeg);
+        bytes.extend_from_slice(b"\0\0camera trailer");
+        let path = write(dir.path(), "t.jpg", &bytes);
+        inspect(&path, &limits()).expect("trailer is allowed");
+    }
+
+    /// CRC-32 (IEEE), as PNG chunks need.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn decompression_bomb_is_refused_from_the_header() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut png = encode(
+            &DynamicImage::ImageRgb8(RgbImage::new(1, 1)),
+            ImageFormat::Png,
+        );
+        // IHDR: length(4) "IHDR"(4) width(4) height(4) ... crc after 13 data bytes.
+        assert_eq!(&png[12..16], b"IHDR");
+        png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        let path = write(dir.path(), "bomb.png", &png);
+        let started = std::time::Instant::now();
+        let e = inspect(&path, &limits()).expect_err("bomb");
+        assert_eq!(e.code(), "image-too-large", "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("100000x100000") && msg.contains("100000000"),
+            "{msg}"
+        );
+        assert!(
+            started.elapsed().as_secs_f64() < 1.0,
+            "must not decode 10 G pixels"
+        );
+        assert_eq!(
+            probe(&path, &limits()).expect_err("bomb").code(),
+            "image-too-large"
+        );
+    }
+
+    #[test]
+    fn pixel_limit_applies_to_real_images() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(
+            dir.path(),
+            "p",
+            &encode(&DynamicImage::ImageRgb8(quadrants()), ImageFormat::Png),
+        );
+        let small = Limits {
+            max_image_pixels: 64 * 32 - 1,
+            ..Limits::default()
+        };
+        let e = decode(&path, &small).expect_err("over");
+        assert_eq!(e.code(), "image-too-large");
+        assert!(e.to_string().contains("64x32"), "{e}");
+        let exact = Limits {
+            max_image_pixels: 64 * 32,
+            ..Limits::default()
+        };
+        decode(&path, &exact).expect("at the limit is fine");
+    }
+
+    #[test]
+    fn transparency_is_flattened_over_black() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut img = RgbaImage::from_pixel(4, 4, Rgba([200, 100, 50, 255]));
+        img.put_pixel(0, 0, Rgba([255, 255, 255, 0]));
+        img.put_pixel(1, 0, Rgba([200, 100, 50, 128]));
+        let path = write(
+            dir.path(),
+            "a",
+            &encode(&DynamicImage::ImageRgba8(img), ImageFormat::Png),
+        );
+        let out = decode(&path, &limits()).expect("decode");
+        assert_eq!(out.get_pixel(0, 0).0, [0, 0, 0]);
+        assert_eq!(out.get_pixel(1, 0).0, [100, 50, 25]);
+        assert_eq!(out.get_pixel(2, 2).0, [200, 100, 50]);
+    }
+
+    /// A JPEG of [`quadrants`] carrying an EXIF APP1 segment with the given orientation.
+    fn jpeg_with_orientation(orientation: u16) -> Vec<u8> {
+        with_orientation(&quadrants(), orientation)
+    }
+
+    /// A JPEG of `image` carrying an EXIF APP1 segment with the given orientation, written by
+    /// hand: "Exif\0\0", a big-endian TIFF header, one IFD with the 0x0112 entry.
+    fn with_orientation(image: &RgbImage, orientation: u16) -> Vec<u8> {
+        let jpeg = encode(&DynamicImage::ImageRgb8(image.clone()), ImageFormat::Jpeg);
+        let mut tiff = Vec::new();
+        tiff.extend_from_slice(b"MM\0\x2a");
+        tiff.extend_from_slice(&8u32.to_be_bytes()); // first IFD right after the header
+        tiff.extend_from_slice(&1u16.to_be_bytes()); // one entry
+        tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
+        tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+        tiff.extend_from_slice(&1u32.to_be_bytes()); // count
+        tiff.extend_from_slice(&orientation.to_be_bytes());
+        tiff.extend_from_slice(&[0, 0]); // value padding
+        tiff.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut out = jpeg[..2].to_vec(); // SOI
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&u16::try_from(app1.len() + 2).expect("short").to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    /// Which quadrant colour a decoded pixel is (JPEG is lossy: nearest wins).
+    fn colour(p: Rgb<u8>) -> &'static str {
+        let named = [
+            ("red", [255, 0, 0]),
+            ("green", [0, 255, 0]),
+            ("blue", [0, 0, 255]),
+            ("white", [255, 255, 255]),
+        ];
+        let dist = |c: [i32; 3]| {
+            (0..3)
+                .map(|i| (i32::from(p.0[i]) - c[i]).pow(2))
+                .sum::<i32>()
+        };
+        named
+            .iter()
+            .min_by_key(|(_, c)| dist(*c))
+            .map_or("?", |(n, _)| n)
+    }
+
+    #[test]
+    fn all_eight_exif_orientations_are_applied() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Stored: red top-left, green top-right, blue bottom-left, white bottom-right.
+        // Expected displayed (top-left, top-right, bottom-left) and whether width/height swap.
+        let cases = [
+            (1, ("red", "green", "blue"), false),
+            (2, ("green", "red", "white"), false), // mirror horizontal
+            (3, ("white", "blue", "green"), false), // rotate 180
+            (4, ("blue", "white", "red"), false),  // mirror vertical
+            (5, ("red", "blue", "green"), true),   // transpose
+            (6, ("blue", "red", "white"), true),   // rotate 90 clockwise
+            (7, ("white", "green", "blue"), true), // transverse
+            (8, ("green", "white", "red"), true),  // rotate 90 counter-clockwise
+        ];
+        for (orientation, (tl, tr, bl), swaps) in cases {
+            let path = write(dir.path(), "o.jpg", &jpeg_with_orientation(orientation));
+            let img = decode(&path, &limits()).expect("decode");
+            let (w, h) = img.dimensions();
+            assert_eq!(
+                (w, h),
+                if swaps { (32, 64) } else { (64, 32) },
+                "orientation {orientation}"
+            );
+            let info = inspect(&path, &limits()).expect("inspect");
+            assert_eq!(
+                (info.width, info.height),
+                (w, h),
+                "orientation {orientation}"
+            );
+            let got = (
+                colour(*img.get_pixel(2, 2)),
+                colour(*img.get_pixel(w - 3, 2)),
+                colour(*img.get_pixel(2, h - 3)),
+            );
+            assert_eq!(got, (tl, tr, bl), "orientation {orientation}");
+        }
+    }
+
+    /// [`quadrants`] at `scale` times its size (blocks of 32·scale × 16·scale).
+    fn big_quadrants(scale: u32) -> RgbImage {
+        let small = quadrants();
+        RgbImage::from_fn(64 * scale, 32 * scale, |x, y| {
+            *small.get_pixel(x / scale, y / scale)
+        })
+    }
+
+    /// Top-left, top-right and bottom-left colours, a few pixels in from the corners.
+    fn corners(img: &RgbImage) -> (&'static str, &'static str, &'static str) {
+        let (w, h) = img.dimensions();
+        (
+            colour(*img.get_pixel(2, 2)),
+            colour(*img.get_pixel(w - 3, 2)),
+            colour(*img.get_pixel(2, h - 3)),
+        )
+    }
+
+    #[test]
+    fn dct_denominator_is_the_largest_that_keeps_enough_pixels() {
+        for (min_scale, denominator) in [
+            (0.1, 8),
+            (0.125, 8),
+            (0.2, 4),
+            (0.25, 4),
+            (0.368, 2),
+            (0.5, 2),
+            (0.51, 1),
+            (1.0, 1),
+            (3.0, 1),
+        ] {
+            assert_eq!(dct_denominator(min_scale), denominator, "{min_scale}");
+        }
+    }
+
+    #[test]
+    fn a_large_jpeg_is_decoded_at_reduced_scale_with_every_orientation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // 256×128 stored; shown at a quarter at most: decoded at 1/4, 64×32 (or 32×64 turned).
+        let stored = big_quadrants(4);
+        let cases = [
+            (1, ("red", "green", "blue"), false),
+            (2, ("green", "red", "white"), false),
+            (3, ("white", "blue", "green"), false),
+            (4, ("blue", "white", "red"), false),
+            (5, ("red", "blue", "green"), true),
+            (6, ("blue", "red", "white"), true),
+            (7, ("white", "green", "blue"), true),
+            (8, ("green", "white", "red"), true),
+        ];
+        for (orientation, expected, swaps) in cases {
+            let path = write(dir.path(), "o.jpg", &with_orientation(&stored, orientation));
+            let seen = std::cell::Cell::new(None);
+            let img = decode_scaled(&path, &limits(), |info| {
+                seen.set(Some(info));
+                0.25
+            })
+            .expect("decode");
+            let shown = if swaps { (128, 256) } else { (256, 128) };
+            assert_eq!(
+                seen.get(),
+                Some(PhotoInfo {
+                    format: "jpeg",
+                    width: shown.0,
+                    height: shown.1
+                }),
+                "min_scale is asked with the displayed size"
+            );
+            assert_eq!(
+                img.dimensions(),
+                (shown.0 / 4, shown.1 / 4),
+                "orientation {orientation}"
+            );
+            assert_eq!(corners(&img), expected, "orientation {orientation}");
+            // The same picture as the full decode, only smaller.
+            let full = decode(&path, &limits()).expect("full");
+            assert_eq!(full.dimensions(), shown);
+            assert_eq!(corners(&full), expected, "orientation {orientation}");
+        }
+    }
+
+    #[test]
+    fn the_scale_is_never_below_what_was_asked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // 200×100: odd block counts at 1/8 round up (25×13 from 200/8 × 100/8 = 12.5).
+        let stored = RgbImage::from_fn(200, 100, |x, y| {
+            image::Rgb([(x % 256) as u8, (y * 2 % 256) as u8, 90])
+        });
+        let path = write(
+            dir.path(),
+            "s.jpg",
+            &encode(&DynamicImage::ImageRgb8(stored), ImageFormat::Jpeg),
+        );
+        for (min_scale, size) in [
+            (0.1, (25, 13)),
+            (0.2, (50, 25)),
+            (0.3, (100, 50)),
+            (0.5, (100, 50)),
+            (0.6, (200, 100)),
+            // A photo smaller than its plate: every pixel is needed.
+            (1.7, (200, 100)),
+        ] {
+            let img = decode_scaled(&path, &limits(), |_| min_scale).expect("decode");
+            assert_eq!(img.dimensions(), size, "min_scale {min_scale}");
+        }
+    }
+
+    #[test]
+    fn other_formats_ignore_the_scale() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rgb = DynamicImage::ImageRgb8(big_quadrants(2));
+        for format in [ImageFormat::Png, ImageFormat::WebP, ImageFormat::Bmp] {
+            let image = if format == ImageFormat::WebP {
+                DynamicImage::ImageRgba8(rgb.to_rgba8())
+            } else {
+                rgb.clone()
+            };
+            let path = write(dir.path(), "f", &encode(&image, format));
+            let img = decode_scaled(&path, &limits(), |_| 0.1).expect("decode");
+            assert_eq!(img.dimensions(), (128, 64), "{format:?}");
+        }
+    }
+
+    #[test]
+    fn a_grayscale_jpeg_is_scaled_too() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let grey =
+            image::GrayImage::from_fn(128, 64, |x, _| image::Luma([if x < 64 { 20 } else { 230 }]));
+        let path = write(
+            dir.path(),
+            "g.jpg",
+            &encode(&DynamicImage::ImageLuma8(grey), ImageFormat::Jpeg),
+        );
+        let img = decode_scaled(&path, &limits(), |_| 0.5).expect("decode");
+        assert_eq!(img.dimensions(), (64, 32));
+        assert!(img.get_pixel(4, 16).0.iter().all(|&c| c < 50));
+        assert!(img.get_pixel(60, 16).0.iter().all(|&c| c > 200));
+    }
+
+    #[test]
+    fn scaled_decoding_keeps_every_check() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bytes = encode(
+            &DynamicImage::ImageRgb8(big_quadrants(4)),
+            ImageFormat::Jpeg,
+        );
+        // Truncated: refused, not filled with grey.
+        let cut = write(dir.path(), "cut.jpg", &bytes[..bytes.len() / 2]);
+        let e = decode_scaled(&cut, &limits(), |_| 0.25).expect_err("truncated");
+        assert_eq!(e.code(), "image-corrupt", "{e}");
+        // Over the pixel limit: refused from the header, before min_scale is even asked.
+        let path = write(dir.path(), "big.jpg", &bytes);
+        let small = Limits {
+            max_image_pixels: 256 * 128 - 1,
+            ..Limits::default()
+        };
+        let e = decode_scaled(&path, &small, |_| panic!("not asked")).expect_err("over");
+        assert_eq!(e.code(), "image-too-large", "{e}");
+        // Not a JPEG at all.
+        let text = write(dir.path(), "t.jpg", b"not an image");
+        let e = decode_scaled(&text, &limits(), |_| 0.25).expect_err("text");
+        assert_eq!(e.code(), "image-unsupported", "{e}");
+    }
+}

@@ -1,0 +1,86 @@
+//! Starting a minimoto process, written once for the `minimoto`, `minimoto-api` and
+//! `minimoto-worker` binaries.
+//!
+//! - [`main`]: logging and the async runtime around a binary's `run`, with one exit-code rule.
+//! - [`args`]: the settings every role shares (data directory, backend, attempts, limits).
+//! - [`backend`]: choosing and opening the storage backend (`local`, or `aws` with the feature).
+//! - [`scratch`]: per-process scratch space, and sweeping what dead processes left.
+//! - [`signals`]: two-stage shutdown on SIGINT/SIGTERM.
+//!
+//! [`start`] runs the startup sequence in its one order: the role's own preflight (the worker's
+//! ffmpeg check), the data directory, the backend, the scratch space, the signal handlers.
+
+pub mod args;
+pub mod backend;
+pub mod scratch;
+pub mod signals;
+
+use std::{future::Future, process::ExitCode};
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+pub use args::{CommonArgs, LimitArgs};
+pub use backend::Backend;
+pub use scratch::Scratch;
+
+/// Runs a binary: logs to stderr (`RUST_LOG`, default `info`), runs `run` on a multi-threaded
+/// runtime, and prints its error (with causes) before failing.
+pub fn main<F>(run: F) -> ExitCode
+where
+    F: Future<Output = anyhow::Result<()>>,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What a started process holds for its life.
+#[derive(Debug)]
+pub struct Started {
+    pub backend: Backend,
+    /// This process's scratch directory (locked while the process lives).
+    pub scratch: Scratch,
+    /// Fires on the first SIGINT/SIGTERM.
+    pub shutdown: CancellationToken,
+}
+
+/// The startup sequence. `preflight` checks what the role needs besides storage (a failure stops
+/// the process before anything is opened); `public_url` is the base of the embedded backend's
+/// download links (`None` in a process that hands out none).
+pub async fn start(
+    args: &CommonArgs,
+    public_url: Option<&str>,
+    preflight: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<Started> {
+    preflight()?;
+    let data = &args.data_dir;
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+    let backend = Backend::open(args, public_url).await?;
+    let scratch = Scratch::claim(&data.join("scratch"))?;
+    let shutdown = signals::shutdown_on_signals();
+    Ok(Started {
+        backend,
+        scratch,
+        shutdown,
+    })
+}
