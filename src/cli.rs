@@ -5,7 +5,7 @@ use minimoto_api::cli::ApiArgs;
 use minimoto_runtime::CommonArgs;
 use minimoto_worker::cli::WorkerArgs;
 
-use crate::admin::AdminArgs;
+use crate::admin::{CleanupArgs, SetupArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,9 +29,9 @@ enum Command {
     /// Show a job as JSON.
     Status(crate::client::StatusArgs),
     /// Create the AWS resources of a stack (S3 bucket, DynamoDB table, SQS queue and dead-letter queue).
-    Setup(AdminArgs),
-    /// Delete the AWS resources of a stack, with all their data.
-    Cleanup(AdminArgs),
+    Setup(SetupArgs),
+    /// Delete the AWS resources tagged with a stack, with all their data (`--dry-run` lists them).
+    Cleanup(CleanupArgs),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -61,8 +61,8 @@ impl Cli {
             Command::Worker(a) => minimoto_worker::cli::run(a.worker, a.common).await,
             Command::Submit(args) => crate::client::submit(args).await,
             Command::Status(args) => crate::client::status(args).await,
-            Command::Setup(args) => args.run(false).await,
-            Command::Cleanup(args) => args.run(true).await,
+            Command::Setup(args) => args.run().await,
+            Command::Cleanup(args) => args.run().await,
             Command::Openapi => {
                 println!("{}", minimoto_api::openapi().to_pretty_json()?);
                 Ok(())

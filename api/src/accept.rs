@@ -3,10 +3,11 @@
 
 use axum::{
     extract::Request,
-    http::{StatusCode, header},
+    http::header,
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use minimoto_common::ErrorCode;
 
 use crate::error::ApiError;
 
@@ -37,8 +38,7 @@ pub async fn require_json(request: Request, next: Next) -> Response {
         .map(str::to_owned);
     match accept {
         Some(a) if !a.trim().is_empty() && !accepts_json(&a) => ApiError::new(
-            StatusCode::NOT_ACCEPTABLE,
-            "not-acceptable",
+            ErrorCode::NotAcceptable,
             format!("this route answers in application/json, which `Accept: {a}` does not allow"),
         )
         .into_response(),

@@ -14,7 +14,7 @@ pub struct ApiArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long, env = "MINIMOTO_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// The URL clients use to reach this server, for download links (default: http://<listen address>).
+    /// The URL clients use to reach this server, for download links (default: `http://<listen address>`).
     #[arg(long, env = "MINIMOTO_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// How long download links stay valid, in seconds.

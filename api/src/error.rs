@@ -1,44 +1,75 @@
 //! The one error type of the API: every failure leaves as `application/problem+json` (RFC 9457)
-//! with a stable kebab-case `code` that clients can branch on, and a `detail` for people that
-//! names what was wrong and the limit broken. Internal causes are logged, never sent.
+//! with a stable kebab-case `code` from [`ErrorCode`] that clients can branch on, and a `detail`
+//! for people that names what was wrong and the limit broken. Internal causes are logged, never
+//! sent. The HTTP status follows from the code alone, in [`status_of`].
 
 use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use minimoto_common::ErrorCode;
 pub use minimoto_common::problem::Problem;
-use minimoto_common::spec::Violation;
+use minimoto_common::{problem::CONTENT_TYPE, spec::Violation};
 use minimoto_photo::PhotoError;
+
+/// How long a client should wait before retrying when a backend is down.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {detail}")]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     pub errors: Vec<Violation>,
 }
 
+/// The one mapping from an error code to an HTTP status.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    use ErrorCode as C;
+    match code {
+        C::BadMultipart | C::NoImages | C::UnexpectedPart | C::DuplicatePart => {
+            StatusCode::BAD_REQUEST
+        }
+        C::BadSignature => StatusCode::FORBIDDEN,
+        C::NotFound => StatusCode::NOT_FOUND,
+        C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        C::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+        C::UploadStalled => StatusCode::REQUEST_TIMEOUT,
+        C::NotReady | C::NoVideo => StatusCode::CONFLICT,
+        C::Expired | C::LinkExpired => StatusCode::GONE,
+        C::TooManyImages | C::UploadTooLarge | C::OptionsTooLarge | C::ImageTooLarge => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
+        C::NotMultipart | C::ImageUnsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        C::InvalidOptions | C::ImageCorrupt => StatusCode::UNPROCESSABLE_ENTITY,
+        C::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        // Job failure codes: a request never ends with one, but if a bug made it so, it is ours.
+        C::Internal
+        | C::InputMissing
+        | C::EncoderFailed
+        | C::RenderTimeout
+        | C::StorageFailed
+        | C::ScratchFailed
+        | C::InternalError
+        | C::AttemptsExhausted => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             detail: detail.into(),
             errors: Vec::new(),
         }
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, detail)
-    }
-
-    pub fn too_large(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, detail)
+    pub fn status(&self) -> StatusCode {
+        status_of(self.code)
     }
 
     pub fn not_found(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", what)
+        Self::new(ErrorCode::NotFound, what)
     }
 
     pub fn invalid_options(errors: Vec<Violation>) -> Self {
@@ -47,8 +78,7 @@ impl ApiError {
             _ => format!("{} render options are not valid (see errors)", errors.len()),
         };
         Self {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "invalid-options",
+            code: ErrorCode::InvalidOptions,
             detail,
             errors,
         }
@@ -56,43 +86,41 @@ impl ApiError {
 
     /// A photo that cannot be accepted; `index` is 1-based, as a person counts.
     pub fn photo(index: usize, name: Option<&str>, e: &PhotoError) -> Self {
-        let status = match e.code() {
-            "image-unsupported" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "image-too-large" => StatusCode::PAYLOAD_TOO_LARGE,
-            "image-corrupt" => StatusCode::UNPROCESSABLE_ENTITY,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        let code = match e {
+            PhotoError::Unsupported(_) => ErrorCode::ImageUnsupported,
+            PhotoError::TooLarge { .. } => ErrorCode::ImageTooLarge,
+            PhotoError::Corrupt(_) => ErrorCode::ImageCorrupt,
+            // Reading our own staged copy failed: not the client's fault.
+            PhotoError::Io(_) => return Self::internal(e),
         };
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            return Self::internal(e);
-        }
         let which = name.map_or_else(
             || format!("image {index}"),
             |n| format!("image {index} ({n})"),
         );
-        Self::new(status, e.code(), format!("{which}: {e}"))
+        Self::new(code, format!("{which}: {e}"))
     }
 
-    /// A failure of ours or of a backend: logged in full, reported without internals.
+    /// A failure of ours: logged in full, reported without internals.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "the server failed to handle the request",
         )
     }
 
+    /// A backend that does not answer: logged, reported as 503 with `Retry-After`.
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "backend unavailable");
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "backend-unavailable",
+            ErrorCode::BackendUnavailable,
             "a storage backend is unavailable; try again shortly",
         )
     }
 
     pub fn problem(&self) -> Problem {
-        Problem::new(self.status.as_u16(), self.code, &self.detail).with_errors(self.errors.clone())
+        Problem::new(self.status().as_u16(), self.code.as_str(), &self.detail)
+            .with_errors(self.errors.clone())
     }
 }
 
@@ -108,14 +136,52 @@ impl From<minimoto_common::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
-        let mut res = (self.status, body).into_response();
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        let mut res = (self.status(), self.problem().to_json()).into_response();
+        let headers = res.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        if self.code == ErrorCode::BackendUnavailable {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
         res
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_status_and_request_codes_are_not_500() {
+        for code in ErrorCode::ALL {
+            let status = status_of(code);
+            assert!(
+                status.is_client_error() || status.is_server_error(),
+                "{code}"
+            );
+        }
+        for code in [
+            ErrorCode::NoImages,
+            ErrorCode::ImageCorrupt,
+            ErrorCode::UploadStalled,
+            ErrorCode::NotAcceptable,
+        ] {
+            assert!(status_of(code).is_client_error(), "{code}");
+        }
+        assert_eq!(
+            status_of(ErrorCode::BackendUnavailable),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
+    #[test]
+    fn an_unavailable_backend_says_when_to_retry() {
+        let res = ApiError::unavailable("injected").into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            res.headers().get(header::RETRY_AFTER).map(|v| v.as_bytes()),
+            Some(RETRY_AFTER_SECONDS.to_string().as_bytes())
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //! anything is stored. A rejected request leaves nothing behind: the scratch directory is removed
 //! when the [`Upload`] is dropped.
 
+use minimoto_common::ErrorCode;
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
@@ -47,16 +48,15 @@ struct Received {
 async fn unstalled<T>(stall: Duration, next: impl std::future::Future<Output = T>) -> ApiResult<T> {
     tokio::time::timeout(stall, next).await.map_err(|_| {
         ApiError::new(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            "upload-stalled",
+            ErrorCode::UploadStalled,
             format!("the upload sent nothing for {} s", stall.as_secs_f64()),
         )
     })
 }
 
 fn multipart_error(e: MultipartError) -> ApiError {
-    ApiError::bad_request(
-        "bad-multipart",
+    ApiError::new(
+        ErrorCode::BadMultipart,
         format!("the multipart body could not be read: {}", e.body_text()),
     )
 }
@@ -88,8 +88,8 @@ pub async fn receive(
         match field.name() {
             Some("images") => {
                 if received.len() as u64 >= u64::from(limits.max_images) {
-                    return Err(ApiError::too_large(
-                        "too-many-images",
+                    return Err(ApiError::new(
+                        ErrorCode::TooManyImages,
                         format!("a job takes at most {} images", limits.max_images),
                     ));
                 }
@@ -105,16 +105,16 @@ pub async fn receive(
             }
             Some("options") => {
                 if options.is_some() {
-                    return Err(ApiError::bad_request(
-                        "duplicate-part",
+                    return Err(ApiError::new(
+                        ErrorCode::DuplicatePart,
                         "the `options` part was sent twice",
                     ));
                 }
                 options = Some(read_small(field, MAX_OPTIONS_BYTES, stall).await?);
             }
             other => {
-                return Err(ApiError::bad_request(
-                    "unexpected-part",
+                return Err(ApiError::new(
+                    ErrorCode::UnexpectedPart,
                     format!(
                         "unexpected part `{}`: send photos as `images` file parts and the render options as an `options` JSON part",
                         other.unwrap_or("")
@@ -124,8 +124,8 @@ pub async fn receive(
         }
     }
     if received.is_empty() {
-        return Err(ApiError::bad_request(
-            "no-images",
+        return Err(ApiError::new(
+            ErrorCode::NoImages,
             "send at least one photo as an `images` file part",
         ));
     }
@@ -169,8 +169,8 @@ async fn stream_to_file(
         bytes += chunk.len() as u64;
         *total += chunk.len() as u64;
         if bytes > limits.max_image_bytes {
-            return Err(ApiError::too_large(
-                "image-too-large",
+            return Err(ApiError::new(
+                ErrorCode::ImageTooLarge,
                 format!(
                     "image {index} is larger than the limit of {} bytes per image",
                     limits.max_image_bytes
@@ -178,8 +178,8 @@ async fn stream_to_file(
             ));
         }
         if *total > limits.max_total_bytes {
-            return Err(ApiError::too_large(
-                "upload-too-large",
+            return Err(ApiError::new(
+                ErrorCode::UploadTooLarge,
                 format!(
                     "the images together are larger than the limit of {} bytes",
                     limits.max_total_bytes
@@ -199,8 +199,8 @@ async fn read_small(mut field: Field<'_>, max: usize, stall: Duration) -> ApiRes
         .map_err(multipart_error)?
     {
         if buf.len() + chunk.len() > max {
-            return Err(ApiError::too_large(
-                "options-too-large",
+            return Err(ApiError::new(
+                ErrorCode::OptionsTooLarge,
                 format!("the `options` part is over {max} bytes"),
             ));
         }

@@ -20,6 +20,7 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
+use minimoto_common::ErrorCode;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::{
@@ -39,7 +40,7 @@ pub use state::{ApiConfig, AppState, Ports};
     ),
     tags(
         (name = "jobs", description = "Submit photos, follow a render, fetch the video"),
-        (name = "health", description = "Liveness"),
+        (name = "health", description = "Liveness and readiness"),
     )
 )]
 struct ApiDoc;
@@ -52,6 +53,7 @@ fn json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::jobs::create_job).layer(DefaultBodyLimit::disable()))
         .routes(routes!(routes::jobs::get_job))
         .routes(routes!(routes::health::healthz))
+        .routes(routes!(routes::health::readyz))
 }
 
 /// Routes whose success is a redirect to a file, whatever its type.
@@ -101,8 +103,8 @@ fn is_problem(res: &Response) -> bool {
 /// give them the same problem+json as every other error.
 async fn problem_for_bare_errors(res: Response) -> Response {
     if res.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_problem(&res) {
-        return ApiError::too_large(
-            "upload-too-large",
+        return ApiError::new(
+            ErrorCode::UploadTooLarge,
             "the request body is larger than this server accepts",
         )
         .into_response();
@@ -112,8 +114,7 @@ async fn problem_for_bare_errors(res: Response) -> Response {
     {
         let allow = res.headers().get(header::ALLOW).cloned();
         let mut out = ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
+            ErrorCode::MethodNotAllowed,
             "this route does not take that method",
         )
         .into_response();

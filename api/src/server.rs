@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 /// How long requests in flight may take to finish once shutdown has begun.
 const DRAIN: Duration = Duration::from_secs(30);
 
-/// Serves `app` until `shutdown` fires, then lets open requests finish (up to [`DRAIN`]).
+/// Serves `app` until `shutdown` fires, then lets open requests finish (up to `DRAIN`, 30 s).
 pub async fn serve(
     listener: TcpListener,
     app: Router,

@@ -26,6 +26,7 @@ fn every_route_is_documented_with_its_errors() {
         "/v1/jobs/{id}",
         "/v1/jobs/{id}/video",
         "/healthz",
+        "/readyz",
     ] {
         assert!(
             paths.iter().any(|k| k.as_str() == p),

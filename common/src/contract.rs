@@ -1,7 +1,7 @@
 //! Contract suites: the behaviour every adapter of a port must show, whatever is behind it.
 //!
 //! Each suite takes a fresh, empty adapter and panics with a message naming the broken promise.
-//! The local adapters run them in `common/tests/local_contract.rs`; cloud adapters run the same
+//! The local adapters run them in `common/local/tests/contract.rs`; cloud adapters run the same
 //! functions against an emulator.
 
 use std::time::Duration;
@@ -115,16 +115,59 @@ pub async fn job_store(store: &dyn JobStore) {
     );
 }
 
-/// Concurrent writers: of many racing claims, exactly one wins.
-pub async fn job_store_races(store: std::sync::Arc<dyn JobStore>) {
+/// Concurrent writers: of racing replaces from one version, and of racing claims, exactly one
+/// wins. `a` and `b` are two handles on the same storage that share nothing in the process (two
+/// connections, two clients), as two processes would have; the racers alternate between them.
+pub async fn job_store_races(a: std::sync::Arc<dyn JobStore>, b: std::sync::Arc<dyn JobStore>) {
+    let stores = [a, b];
     let job = new_job();
-    store.create(&job).await.expect("create");
-    let ttl = chrono::Duration::seconds(30);
+    stores[0].create(&job).await.expect("create");
+    assert_eq!(
+        stores[1].get(job.id).await.expect("get").as_ref(),
+        Some(&job),
+        "the two handles must reach the same storage"
+    );
+    const RACERS: usize = 8;
+
+    // Every racer reads the same version, then all write it back at once: compare-and-set must
+    // let exactly one through, whichever handle it came from.
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(RACERS));
     let mut tasks = Vec::new();
-    for w in 0..8 {
-        let store = store.clone();
+    for r in 0..RACERS {
+        let store = stores[r % 2].clone();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut read = store.get(job.id).await.expect("get").expect("exists");
+            read.progress = 0.01 * (r as f64 + 1.0);
+            barrier.wait().await;
+            match store.replace(&read).await {
+                Ok(_) => true,
+                Err(Error::Conflict(_)) => false,
+                Err(e) => panic!("a losing replace must be a Conflict, got {e}"),
+            }
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.expect("task"));
+    }
+    assert_eq!(
+        wins, 1,
+        "exactly one of {RACERS} replaces from one version must win"
+    );
+    let stored = stores[1].get(job.id).await.expect("get").expect("exists");
+    assert_eq!(stored.version, job.version + 1, "one write landed");
+
+    // Whole claims through `update_job` (read, change, write, retry on conflict).
+    let ttl = chrono::Duration::seconds(30);
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(RACERS));
+    let mut tasks = Vec::new();
+    for w in 0..RACERS {
+        let store = stores[w % 2].clone();
+        let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             let worker = format!("w{w}");
+            barrier.wait().await;
             matches!(
                 update_job(store.as_ref(), job.id, |j| j.claim(
                     &worker,
@@ -140,14 +183,27 @@ pub async fn job_store_races(store: std::sync::Arc<dyn JobStore>) {
     for t in tasks {
         wins += usize::from(t.await.expect("task"));
     }
-    assert_eq!(wins, 1, "exactly one of 8 racing claims must win");
-    let stored = store.get(job.id).await.expect("get").expect("exists");
-    assert_eq!(stored.attempts, 1, "the losers must not have written");
+    assert_eq!(wins, 1, "exactly one of {RACERS} racing claims must win");
+    for store in &stores {
+        let stored = store.get(job.id).await.expect("get").expect("exists");
+        assert_eq!(stored.attempts, 1, "the losers must not have written");
+        assert_eq!(stored.version, job.version + 2, "one claim landed");
+    }
 }
 
-/// Send, long-poll, visibility, receipts, receive counts, extend, ack, depth and dead-lettering.
-/// `max_receives` is the queue's configured receive limit (at least 2).
-pub async fn job_queue(queue: &dyn JobQueue, max_receives: u32) {
+/// The delivery order a queue promises for messages waiting together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Received in the order sent (the SQLite queue).
+    Fifo,
+    /// Any order (SQS standard queues order on a best-effort basis only).
+    BestEffort,
+}
+
+/// Send, long-poll, visibility, receipts, receive counts, extend, ack, depth, dead-lettering and
+/// the delivery `order` the queue promises. `max_receives` is the queue's configured receive limit
+/// (at least 2): a message already received that many times is dead-lettered, not delivered.
+pub async fn job_queue(queue: &dyn JobQueue, max_receives: u32, order: Order) {
     assert!(
         max_receives >= 2,
         "the suite needs a receive limit of at least 2"
@@ -242,13 +298,21 @@ pub async fn job_queue(queue: &dyn JobQueue, max_receives: u32) {
         "it is in the dead-letter queue"
     );
 
-    // FIFO-ish order for a fresh backlog, and visible depth counts it.
-    let (c, e) = (JobId::new(), JobId::new());
-    queue.send(c).await.expect("send");
-    queue.send(e).await.expect("send");
-    assert_eq!(queue.depth().await.expect("depth").visible, 2);
+    // A fresh backlog: visible depth counts it, and every message is delivered exactly once, in
+    // the order the queue promises. The ids are sent in reverse of their creation (UUIDv7 ids sort
+    // by creation), so a queue that orders by id, or a check that sorts, cannot pass for FIFO.
+    let mut backlog: Vec<JobId> = (0..5).map(|_| JobId::new()).collect();
+    backlog.reverse();
+    for &id in &backlog {
+        queue.send(id).await.expect("send");
+    }
+    assert_eq!(
+        queue.depth().await.expect("depth").visible,
+        backlog.len() as u64,
+        "every message sent and not yet received is visible"
+    );
     let mut got = vec![];
-    for _ in 0..2 {
+    for _ in 0..backlog.len() {
         let d = queue
             .receive(short, vis)
             .await
@@ -257,10 +321,30 @@ pub async fn job_queue(queue: &dyn JobQueue, max_receives: u32) {
         queue.ack(&d.receipt).await.expect("ack");
         got.push(d.job_id);
     }
-    got.sort();
-    let mut want = vec![c, e];
-    want.sort();
-    assert_eq!(got, want);
+    match order {
+        Order::Fifo => assert_eq!(
+            got, backlog,
+            "a backlog is received in the order it was sent"
+        ),
+        Order::BestEffort => {
+            let mut sorted = got.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted.len(), backlog.len(), "no message twice: {got:?}");
+            assert!(
+                backlog.iter().all(|id| got.contains(id)),
+                "every message of the backlog is delivered: sent {backlog:?}, got {got:?}"
+            );
+        }
+    }
+    assert!(
+        queue
+            .receive(Duration::ZERO, vis)
+            .await
+            .expect("receive")
+            .is_none(),
+        "an acked backlog leaves nothing behind"
+    );
 }
 
 /// Put, get, size, overwrite, delete by prefix and expiring URLs.

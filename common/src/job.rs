@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{ids::JobId, spec::RenderSpec};
+use crate::{codes::ErrorCode, ids::JobId, spec::RenderSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -66,16 +66,16 @@ pub enum Stage {
 /// Why a job failed: a stable kebab-case `code` for programs and a `message` for people.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobError {
-    #[schema(example = "image-unreadable")]
-    pub code: String,
+    #[schema(example = "input-missing")]
+    pub code: ErrorCode,
     #[schema(example = "photo 3 could not be decoded: the file is truncated")]
     pub message: String,
 }
 
 impl JobError {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
@@ -363,7 +363,8 @@ mod tests {
         assert_eq!(j.lease.as_ref().map(|l| l.owner.as_str()), Some("w2"));
         assert_eq!(j.attempts, 2);
         assert_eq!(
-            j.clone().fail("dead", JobError::new("x", "y"), t0),
+            j.clone()
+                .fail("dead", JobError::new(ErrorCode::InternalError, "y"), t0),
             Err(Refusal::NotOwner)
         );
     }
@@ -396,7 +397,8 @@ mod tests {
         );
         let mut j = job();
         j.claim("w", now, Duration::seconds(1)).expect("claim");
-        j.fail("w", JobError::new("bad", "bad"), now).expect("fail");
+        j.fail("w", JobError::new(ErrorCode::ImageCorrupt, "bad"), now)
+            .expect("fail");
         assert_eq!(j.cancel(now), Err(Refusal::Status(Failed, Cancelled)));
     }
 }

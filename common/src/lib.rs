@@ -6,6 +6,7 @@
 //!   [`ports::JobStore`], [`ports::JobQueue`]), shaped by what the app needs rather than by an SDK.
 //! - `contract` (feature `contract`): the test suites every adapter of a port must pass.
 
+pub mod codes;
 pub mod error;
 pub mod ids;
 pub mod job;
@@ -19,5 +20,6 @@ pub mod spec;
 #[cfg(feature = "contract")]
 pub mod contract;
 
+pub use codes::ErrorCode;
 pub use error::{Error, Result};
 pub use ids::JobId;

@@ -1,7 +1,7 @@
 //! The ports: the only ways the services reach storage.
 //!
 //! Each trait is shaped by what minimoto needs, not by an SDK, so the embedded adapters
-//! ([`crate::local`]) and the cloud ones are interchangeable. Every adapter of a port passes the
+//! (`minimoto-local`) and the cloud ones are interchangeable. Every adapter of a port passes the
 //! same contract suite (`crate::contract`, feature `contract`).
 
 use std::{path::Path, time::Duration};
@@ -29,6 +29,8 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     async fn delete_prefix(&self, prefix: &str) -> Result<u64>;
     /// An expiring URL anyone can `GET` the object from (with HTTP Range support).
     async fn url(&self, key: &str, ttl: Duration) -> Result<SignedUrl>;
+    /// One cheap round trip proving the store can serve now (for readiness checks).
+    async fn ready(&self) -> Result<()>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +50,8 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn replace(&self, job: &Job) -> Result<Job>;
     /// Removes a job record (a submission that could not be queued, or retention); true if it existed.
     async fn delete(&self, id: JobId) -> Result<bool>;
+    /// One cheap round trip proving the store can serve now (for readiness checks).
+    async fn ready(&self) -> Result<()>;
 }
 
 /// What came of [`update_job`].
@@ -122,11 +126,16 @@ pub fn receive_limit(max_attempts: u32) -> u32 {
 pub trait JobQueue: Send + Sync + std::fmt::Debug {
     async fn send(&self, job: JobId) -> Result<()>;
     /// Waits up to `wait` for a message, then hides it from other consumers for `visibility`.
-    /// A message received more than the queue's receive limit goes to the dead-letter queue instead.
+    /// A message already received as many times as the queue's receive limit (see [`receive_limit`])
+    /// goes to the dead-letter queue instead of being delivered again.
     async fn receive(&self, wait: Duration, visibility: Duration) -> Result<Option<Delivery>>;
     /// Keeps a received message hidden for `visibility` from now (the heartbeat of a long job).
     async fn extend(&self, receipt: &str, visibility: Duration) -> Result<()>;
     /// Deletes a received message: the work is done (or will never be done).
     async fn ack(&self, receipt: &str) -> Result<()>;
     async fn depth(&self) -> Result<Depth>;
+    /// One cheap round trip proving the queue can serve now (for readiness checks).
+    async fn ready(&self) -> Result<()> {
+        self.depth().await.map(|_| ())
+    }
 }

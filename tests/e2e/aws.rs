@@ -5,7 +5,7 @@ use std::{process::Command, time::Duration};
 
 use crate::{helpers::*, moto::Moto, moto::unique};
 
-fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
+pub(crate) fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
     vec![
         ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
         ("AWS_ACCESS_KEY_ID", "test".into()),
@@ -17,7 +17,7 @@ fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn minimoto(args: &[&str], env: &[(&'static str, String)]) -> (bool, String) {
+pub(crate) fn minimoto(args: &[&str], env: &[(&'static str, String)]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_minimoto"))
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -68,12 +68,13 @@ async fn photos_in_video_out_on_aws() {
     let (ok, text) = serve_aws(&data, &env);
     assert!(!ok && text.contains("minimoto setup"), "{text}");
 
+    // Bucket, table, queue and dead-letter queue; then nothing left to do.
     let (ok, text) = minimoto(&["setup"], &env);
     assert!(ok, "{text}");
-    assert_eq!(lines_starting(&text, "created "), 3, "{text}");
+    assert_eq!(lines_starting(&text, "created "), 4, "{text}");
     let (ok, text) = minimoto(&["setup"], &env);
     assert!(
-        ok && text.matches("kept existing").count() == 3,
+        ok && lines_starting(&text, "unchanged ") == 4 && text.contains("nothing changed"),
         "setup is idempotent: {text}"
     );
 
@@ -106,8 +107,15 @@ async fn photos_in_video_out_on_aws() {
     assert_eq!(ffprobe(&video)["streams"][0]["nb_read_frames"], "20");
     drop(app);
 
+    let (ok, text) = minimoto(&["cleanup", "--dry-run"], &env);
+    assert!(
+        ok && lines_starting(&text, "would delete ") == 4 && text.contains("nothing deleted"),
+        "{text}"
+    );
     let (ok, text) = minimoto(&["cleanup"], &env);
-    assert!(ok && lines_starting(&text, "deleted ") == 3, "{text}");
+    assert!(ok && lines_starting(&text, "deleted ") == 4, "{text}");
+    let (ok, text) = minimoto(&["cleanup"], &env);
+    assert!(ok && text.contains("nothing to delete"), "{text}");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Spawning the real `minimoto` binary, making photos, probing videos.
+//! Spawning the real `minimoto` binary, probing videos; the photo makers are shared with the
+//! in-process API tests (`tests/support/photos.rs`) and re-exported here.
 
 use std::{
     io::{BufRead, BufReader},
@@ -7,8 +8,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use image::{ImageFormat, Rgb, RgbImage};
 use serde_json::Value;
+
+pub use crate::photos::*;
 
 /// A running `minimoto serve`, killed on drop; its log is printed if the test failed.
 pub struct App {
@@ -104,40 +106,6 @@ impl Drop for App {
             eprintln!("---- minimoto serve log ----\n{}", self.log());
         }
     }
-}
-
-/// A photo with a gradient and a corner mark, so orientation and cropping are visible.
-pub fn photo(width: u32, height: u32, seed: u8, format: ImageFormat) -> Vec<u8> {
-    let img = RgbImage::from_fn(width, height, |x, y| {
-        if x < width / 8 && y < height / 8 {
-            Rgb([255, 255, 255])
-        } else {
-            let r = (x * 255 / width.max(1)) as u8;
-            let g = (y * 255 / height.max(1)) as u8;
-            Rgb([r, g, seed.wrapping_mul(40)])
-        }
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, format).expect("encode photo");
-    out.into_inner()
-}
-
-pub fn jpeg(width: u32, height: u32, seed: u8) -> Vec<u8> {
-    photo(width, height, seed, ImageFormat::Jpeg)
-}
-
-pub fn form(images: &[(&str, Vec<u8>)], options: Option<&str>) -> reqwest::multipart::Form {
-    let mut form = reqwest::multipart::Form::new();
-    for (name, bytes) in images {
-        form = form.part(
-            "images",
-            reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()),
-        );
-    }
-    if let Some(o) = options {
-        form = form.text("options", o.to_owned());
-    }
-    form
 }
 
 pub async fn submit(app: &App, form: reqwest::multipart::Form) -> (u16, Value, Option<String>) {

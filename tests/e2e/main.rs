@@ -3,11 +3,15 @@
 // The AWS runs need a binary built with the AWS backend: `scripts/test` builds with `--all-features`.
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "aws")]
+mod aws_fleet;
 mod deploy;
 mod helpers;
 #[cfg(feature = "aws")]
 #[path = "../../common/aws/tests/support/mod.rs"]
 mod moto;
+#[path = "../support/photos.rs"]
+mod photos;
 
 use std::time::Duration;
 
@@ -143,204 +147,6 @@ async fn photos_in_video_out() {
         .await
         .expect("GET video as video/mp4");
     assert_eq!(res.status(), 302);
-}
-
-/// Every rejected submission answers with a problem naming what was wrong, and leaves no blob,
-/// no job and no message behind.
-#[tokio::test]
-async fn rejected_requests_leave_nothing_behind() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("data");
-    let app = App::spawn(
-        &data,
-        &[
-            "--workers",
-            "0",
-            "--max-image-bytes",
-            "200000",
-            "--max-image-pixels",
-            "4000000",
-        ],
-    );
-    let good = jpeg(64, 48, 1);
-    let mut truncated = jpeg(640, 480, 2);
-    truncated.truncate(truncated.len() / 2);
-    let bomb = bomb_png(50_000, 50_000);
-    let big = photo(400, 300, 3, ImageFormat::Bmp);
-    assert!(
-        big.len() > 200_000,
-        "the over-size photo must be over the limit: {}",
-        big.len()
-    );
-
-    let cases: Vec<(&str, reqwest::multipart::Form, u16, &str, &str)> = vec![
-        (
-            "zero images",
-            form(&[], Some("{}")),
-            400,
-            "no-images",
-            "at least one photo",
-        ),
-        (
-            "not an image",
-            form(
-                &[
-                    ("a.jpg", good.clone()),
-                    ("notes.jpg", b"hello, not a photo".to_vec()),
-                ],
-                None,
-            ),
-            415,
-            "image-unsupported",
-            "image 2 (notes.jpg)",
-        ),
-        (
-            "truncated",
-            form(&[("t.jpg", truncated)], None),
-            422,
-            "image-corrupt",
-            "image 1",
-        ),
-        (
-            "bomb",
-            form(&[("bomb.png", bomb)], None),
-            413,
-            "image-too-large",
-            "4000000",
-        ),
-        (
-            "over-size file",
-            form(&[("big.bmp", big)], None),
-            413,
-            "image-too-large",
-            "200000 bytes",
-        ),
-        (
-            "bad options",
-            form(
-                &[("a.jpg", good.clone())],
-                Some(r#"{"fps": 0, "width": 321}"#),
-            ),
-            422,
-            "invalid-options",
-            "2 render options",
-        ),
-        (
-            "unknown option",
-            form(&[("a.jpg", good.clone())], Some(r#"{"fsp": 24}"#)),
-            422,
-            "invalid-options",
-            "fsp",
-        ),
-        (
-            "options not json",
-            form(&[("a.jpg", good.clone())], Some("fps=24")),
-            422,
-            "invalid-options",
-            "options",
-        ),
-        (
-            "unknown part",
-            form(&[("a.jpg", good.clone())], None).text("audio", "x"),
-            400,
-            "unexpected-part",
-            "`audio`",
-        ),
-    ];
-    for (what, form, status, code, detail) in cases {
-        let (got, body, _) = submit(&app, form).await;
-        assert_eq!(got, status, "{what}: {body}");
-        assert_eq!(body["code"], code, "{what}: {body}");
-        let text = body["detail"].as_str().expect("detail");
-        assert!(
-            text.contains(detail),
-            "{what}: detail {text:?} should mention {detail:?}"
-        );
-    }
-    let res = reqwest::Client::new()
-        .post(app.url("/v1/jobs"))
-        .body("{}")
-        .send()
-        .await
-        .expect("post json");
-    assert_eq!(res.status(), 415, "a non-multipart body");
-
-    assert_eq!(
-        files_under(&data.join("blobs")),
-        Vec::<String>::new(),
-        "no blob may be left"
-    );
-    let staged = staged_files(&data);
-    assert_eq!(staged, Vec::<String>::new(), "no staged upload may be left");
-    let (_, health) = get_json(&app.url("/healthz")).await;
-    assert_eq!(
-        health["queue_visible"], 0,
-        "no message may be left: {health}"
-    );
-    let db = rusqlite::Connection::open(data.join("minimoto.db")).expect("open db");
-    let jobs: i64 = db
-        .query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))
-        .expect("count");
-    assert_eq!(jobs, 0, "no job may be left");
-
-    // A good one still goes through, and the other routes answer in problem+json.
-    let (status, job, _) = submit(&app, form(&[("a.jpg", good)], None)).await;
-    assert_eq!(status, 202, "{job}");
-    let id = job["id"].as_str().expect("id");
-    let res = no_redirects()
-        .get(app.url(&format!("/v1/jobs/{id}/video")))
-        .send()
-        .await
-        .expect("video");
-    assert_eq!(res.status(), 409, "no video while queued");
-    let (status, body) = get_json(&app.url("/v1/jobs/0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10")).await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("not-found")));
-    let (status, _) = get_json(&app.url("/v1/jobs/not-a-uuid")).await;
-    assert_eq!(status, 404);
-    let res = reqwest::Client::new()
-        .get(app.url(&format!("/v1/jobs/{id}")))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("get html");
-    assert_eq!(
-        res.status(),
-        406,
-        "JSON routes refuse clients that cannot take JSON"
-    );
-    let res = reqwest::Client::new()
-        .delete(app.url("/healthz"))
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(res.status(), 405);
-    assert_eq!(res.headers()["content-type"], "application/problem+json");
-}
-
-/// A PNG whose header claims `w`×`h` pixels, with a tiny body: a decompression bomb.
-fn bomb_png(w: u32, h: u32) -> Vec<u8> {
-    let mut png = photo(1, 1, 0, ImageFormat::Png);
-    // IHDR data starts at byte 16 (8 signature + 4 length + 4 type); its CRC follows the 13 bytes.
-    png[16..20].copy_from_slice(&w.to_be_bytes());
-    png[20..24].copy_from_slice(&h.to_be_bytes());
-    let crc = crc32(&png[12..29]);
-    png[29..33].copy_from_slice(&crc.to_be_bytes());
-    png
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 /// `kill -9` mid-render: after a restart the job is claimed again once its lease lapses, and
@@ -501,15 +307,28 @@ async fn a_half_sent_request_head_is_dropped() {
         &tmp.path().join("data"),
         &["--workers", "0", "--header-timeout-seconds", "1"],
     );
+    let timeout = Duration::from_secs(1);
+    // The server's timer cannot start before the connection exists, and timers never fire early.
     let mut conn = app.raw_connection().await;
+    let connected = std::time::Instant::now();
     conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         .await
         .expect("half a head");
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(15), conn.read_to_end(&mut rest)).await;
+    let open_for = connected.elapsed();
     assert!(
         closed.is_ok(),
         "the connection must be closed, not held open"
+    );
+    assert!(
+        open_for >= timeout - Duration::from_millis(50),
+        "the head has the whole timeout to arrive, but the connection closed after {open_for:?}: {}",
+        String::from_utf8_lossy(&rest)
+    );
+    assert!(
+        open_for <= timeout + Duration::from_secs(3),
+        "the connection must be closed once the timeout passes, not after {open_for:?}"
     );
     // A complete request on a new connection is still served.
     let (status, health) = get_json(&app.url("/healthz")).await;

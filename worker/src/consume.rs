@@ -10,6 +10,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::Utc;
 use futures_util::FutureExt;
 use minimoto_common::{
+    ErrorCode,
     job::{Job, JobError, Outputs, Refusal, Stage},
     layout,
     ports::{BlobStore, Delivery, JobQueue, JobStore, Update, update_job},
@@ -19,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     config::WorkerConfig,
     heartbeat::{Heartbeat, Progress},
-    outcome::Failure,
+    outcome::{Classify, ClassifyStorage, Failure},
     render::{self, RenderInput},
 };
 
@@ -95,7 +96,10 @@ impl Worker {
                 tracing::error!(%job_id, panic = %what, "job attempt panicked");
                 self.fail(
                     job_id,
-                    JobError::new("internal-error", "the renderer hit an internal error"),
+                    JobError::new(
+                        ErrorCode::InternalError,
+                        "the renderer hit an internal error",
+                    ),
                 )
                 .await
                 .unwrap_or(Settle::RetryAfter(self.config.visibility))
@@ -153,7 +157,7 @@ impl Worker {
         if job.attempts > self.config.max_attempts {
             tracing::warn!(%job_id, attempts = job.attempts, "attempts exhausted");
             let error = JobError::new(
-                "attempts-exhausted",
+                ErrorCode::AttemptsExhausted,
                 format!(
                     "the job failed {} times and will not be retried",
                     self.config.max_attempts
@@ -192,7 +196,7 @@ impl Worker {
                         .stop
                         .store(true, std::sync::atomic::Ordering::Relaxed);
                     Err(Failure::retry(
-                        "render-timeout",
+                        ErrorCode::RenderTimeout,
                         format!("the attempt took longer than {deadline:?}"),
                     ))
                 }
@@ -231,11 +235,14 @@ impl Worker {
                 self.settle_stopped(job_id).await
             }
             Err(Failure::Retry { code, message }) => {
-                tracing::warn!(%job_id, code, %message, attempt = job.attempts, "attempt failed");
+                tracing::warn!(%job_id, %code, %message, attempt = job.attempts, "attempt failed");
                 if job.attempts >= self.config.max_attempts {
                     let error = JobError::new(
                         code,
-                        "rendering failed repeatedly; the operators can find the cause in the worker logs",
+                        format!(
+                            "the job failed {} times ({code}); the operators can find the cause in the worker logs",
+                            job.attempts
+                        ),
                     );
                     return self
                         .fail(job_id, error)
@@ -277,11 +284,11 @@ impl Worker {
         let cfg = &self.config;
         tokio::fs::create_dir_all(&cfg.scratch_dir)
             .await
-            .map_err(|e| Failure::retry("scratch-failed", e))?;
+            .retry(ErrorCode::ScratchFailed)?;
         let scratch = tempfile::Builder::new()
             .prefix(&format!("job-{}-", job.id))
             .tempdir_in(&cfg.scratch_dir)
-            .map_err(|e| Failure::retry("scratch-failed", e))?;
+            .retry(ErrorCode::ScratchFailed)?;
 
         let mut photos = Vec::with_capacity(job.inputs.len());
         for (i, key) in job.inputs.iter().enumerate() {
@@ -289,14 +296,19 @@ impl Worker {
                 return Err(Failure::Stopped);
             }
             let path = scratch.path().join(format!("in-{i:04}"));
-            self.blobs.get_to_file(key, &path).await?;
+            self.blobs
+                .get_to_file(key, &path)
+                .await
+                .abort_if_missing(ErrorCode::InputMissing, || {
+                    format!("photo {} of the job is no longer stored", i + 1)
+                })?;
             photos.push(path);
             progress.set(Stage::Downloading, (i + 1) as f64 / job.inputs.len() as f64);
         }
 
         progress.set(Stage::Rendering, 0.0);
         let out_dir: PathBuf = scratch.path().join("out");
-        std::fs::create_dir_all(&out_dir).map_err(|e| Failure::retry("scratch-failed", e))?;
+        std::fs::create_dir_all(&out_dir).retry(ErrorCode::ScratchFailed)?;
         let (spec, limits, encoder) =
             (job.options.clone(), cfg.limits.clone(), cfg.encoder.clone());
         let render_progress = progress.clone();
@@ -319,12 +331,12 @@ impl Worker {
                 tracing::info!(job_id = %job.id, error = %e, "render stopped");
                 return Err(Failure::Stopped);
             }
-            Ok(Err(e)) if e.is_bad_input() => {
-                return Err(Failure::Abort(JobError::new(e.code(), e.to_string())));
-            }
+            // The render classified its own failure: the photos or options (abort) or the
+            // machine (retry).
+            Ok(Err(e)) if e.is_bad_input() => return Err(Failure::abort(e.code(), e.to_string())),
             Ok(Err(e)) => return Err(Failure::retry(e.code(), e)),
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-            Err(join) => return Err(Failure::retry("internal-error", join)),
+            Err(join) => return Err(Failure::retry(ErrorCode::InternalError, join)),
         };
 
         progress.set(Stage::Uploading, 0.0);
@@ -332,11 +344,13 @@ impl Worker {
         let size_bytes = self
             .blobs
             .put_file(&video_key, &rendered.video, "video/mp4")
-            .await?;
+            .await
+            .retry(ErrorCode::StorageFailed)?;
         progress.set(Stage::Uploading, 0.9);
         self.blobs
             .put_file(&poster_key, &rendered.poster, "image/jpeg")
-            .await?;
+            .await
+            .retry(ErrorCode::StorageFailed)?;
         Ok(Outputs {
             video_key,
             poster_key,

@@ -7,7 +7,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::Utc;
 use minimoto_common::{
-    JobId,
+    ErrorCode, JobId,
     job::{Job, Status},
     layout,
     limits::Limits,
@@ -59,6 +59,9 @@ impl BlobStore for Faulty {
     async fn url(&self, key: &str, ttl: Duration) -> minimoto_common::Result<SignedUrl> {
         self.inner.url(key, ttl).await
     }
+    async fn ready(&self) -> minimoto_common::Result<()> {
+        self.inner.ready().await
+    }
 }
 
 struct Rig {
@@ -71,6 +74,11 @@ struct Rig {
 const MAX_ATTEMPTS: u32 = 2;
 
 fn rig(fault: Fault) -> Rig {
+    rig_with(fault, |_| {})
+}
+
+/// A rig whose worker settings `tune` adjusts.
+fn rig_with(fault: Fault, tune: impl FnOnce(&mut WorkerConfig)) -> Rig {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(&dir.path().join("db.sqlite")).expect("db");
     let jobs = Arc::new(SqliteJobStore::new(db.clone()));
@@ -82,21 +90,23 @@ fn rig(fault: Fault) -> Rig {
         dir.path().join("blobs"),
         UrlSigner::new(vec![1; 32], "http://x"),
     );
+    let mut config = WorkerConfig {
+        id: "test-worker".into(),
+        poll_wait: Duration::from_millis(100),
+        visibility: Duration::from_secs(5),
+        heartbeat_every: Duration::from_secs(1),
+        max_attempts: MAX_ATTEMPTS,
+        limits: Limits::default(),
+        scratch_dir: dir.path().join("scratch"),
+        deadline: Deadline::default(),
+        encoder: EncoderSettings::new(minimoto_worker::ffmpeg::resolve(None)),
+    };
+    tune(&mut config);
     let worker = Worker {
         jobs: jobs.clone(),
         queue: queue.clone(),
         blobs: Arc::new(Faulty { inner, fault }),
-        config: WorkerConfig {
-            id: "test-worker".into(),
-            poll_wait: Duration::from_millis(100),
-            visibility: Duration::from_secs(5),
-            heartbeat_every: Duration::from_secs(1),
-            max_attempts: MAX_ATTEMPTS,
-            limits: Limits::default(),
-            scratch_dir: dir.path().join("scratch"),
-            deadline: Deadline::default(),
-            encoder: EncoderSettings::new(minimoto_worker::ffmpeg::resolve(None)),
-        },
+        config,
     };
     Rig {
         _dir: dir,
@@ -236,7 +246,7 @@ async fn outages_are_retried_then_fail_when_attempts_run_out() {
         (Status::Failed, MAX_ATTEMPTS),
         "{job:?}"
     );
-    assert_eq!(job.error.map(|e| e.code), Some("storage-failed".into()));
+    assert_eq!(job.error.map(|e| e.code), Some(ErrorCode::StorageFailed));
     assert!(!rig.handle_next().await, "the message is gone");
 }
 
@@ -250,8 +260,54 @@ async fn bad_input_fails_at_once() {
     let job = rig.job(id).await;
     assert_eq!((job.status, job.attempts), (Status::Failed, 1));
     let error = job.error.expect("error");
-    assert_eq!(error.code, "image-corrupt");
+    assert_eq!(error.code, ErrorCode::ImageCorrupt);
     assert!(error.message.starts_with("photo 1"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn a_photo_gone_from_storage_fails_at_once_as_input_missing() {
+    let rig = rig(Fault::None);
+    let id = rig.submit(&jpeg()).await;
+    let removed = rig
+        .worker
+        .blobs
+        .delete_prefix(&layout::inputs_of(id))
+        .await
+        .expect("delete");
+    assert_eq!(removed, 1);
+    assert!(rig.handle_next().await);
+    let job = rig.job(id).await;
+    assert_eq!((job.status, job.attempts), (Status::Failed, 1), "{job:?}");
+    let error = job.error.expect("error");
+    assert_eq!(error.code, ErrorCode::InputMissing);
+    assert!(error.message.contains("photo 1"), "{}", error.message);
+    assert!(
+        !rig.handle_next().await,
+        "the message is acked, not retried"
+    );
+}
+
+#[tokio::test]
+async fn an_attempt_past_its_deadline_is_stopped_and_retried_until_attempts_run_out() {
+    let rig = rig_with(Fault::None, |c| {
+        c.deadline = Deadline {
+            base: Duration::from_millis(1),
+            per_video_second: Duration::ZERO,
+        }
+    });
+    let id = rig.submit(&jpeg()).await;
+    assert!(rig.handle_next().await);
+    let job = rig.job(id).await;
+    assert_eq!((job.status, job.attempts), (Status::Running, 1), "{job:?}");
+    assert!(
+        job.lease.is_none(),
+        "the timed-out attempt released its lease"
+    );
+    assert!(rig.handle_next().await);
+    let job = rig.job(id).await;
+    assert_eq!((job.status, job.attempts), (Status::Failed, MAX_ATTEMPTS));
+    assert_eq!(job.error.map(|e| e.code), Some(ErrorCode::RenderTimeout));
+    assert!(job.outputs.is_none());
 }
 
 #[tokio::test]
@@ -305,7 +361,10 @@ async fn a_job_past_its_attempts_is_failed_on_delivery() {
     assert!(rig.handle_next().await);
     let job = rig.job(id).await;
     assert_eq!(job.status, Status::Failed, "{job:?}");
-    assert_eq!(job.error.map(|e| e.code), Some("attempts-exhausted".into()));
+    assert_eq!(
+        job.error.map(|e| e.code),
+        Some(ErrorCode::AttemptsExhausted)
+    );
     assert_eq!(rig.queue.depth().await.expect("depth").in_flight, 0);
 }
 

@@ -43,7 +43,7 @@ fn a_crashing_encoder_is_retryable_and_logged() {
     let e = render(&input, &|_| {}, &AtomicBool::new(false)).expect_err("encoder dies");
     assert_eq!(
         (e.code(), e.is_bad_input()),
-        ("encoder-failed", false),
+        (minimoto_common::ErrorCode::EncoderFailed, false),
         "{e:?}"
     );
     match &e {

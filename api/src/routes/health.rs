@@ -1,49 +1,127 @@
-//! `/healthz`: liveness plus a cheap check of each backend, for load balancers and humans.
+//! `/healthz` (liveness: the process answers, no backend involved, so a load balancer never
+//! restarts a healthy API because storage hiccuped) and `/readyz` (readiness: each backend answers
+//! a cheap round trip within a bound).
 
-use axum::{Json, extract::State, http::StatusCode};
+use std::{future::Future, time::Duration};
+
+use axum::{
+    Json,
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::state::AppState;
+use crate::{error::RETRY_AFTER_SECONDS, state::AppState};
+
+/// The longest a readiness probe waits for one backend.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or `degraded` when a backend does not answer.
+    /// Always `ok`: the process is up.
+    #[schema(example = "ok")]
     status: &'static str,
-    /// Messages waiting in the queue.
-    queue_visible: Option<u64>,
-    /// Messages being worked on.
-    queue_in_flight: Option<u64>,
 }
 
-/// Is the service up and can it reach its queue?
+/// Is the process up? Touches no backend.
 #[utoipa::path(
     get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Up", body = Health))
+)]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ready", "checks": [
+    {"name": "jobs", "ok": true, "millis": 2},
+    {"name": "queue", "ok": true, "millis": 3, "visible": 0, "in_flight": 1},
+    {"name": "blobs", "ok": true, "millis": 1}]}))]
+pub struct Readiness {
+    /// `ready` when every check passed, else `unavailable`.
+    status: &'static str,
+    checks: Vec<Check>,
+}
+
+/// One dependency's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Check {
+    /// `jobs` (the job store), `queue` or `blobs` (object storage).
+    name: &'static str,
+    ok: bool,
+    /// How long the round trip took (or until it was given up).
+    millis: u64,
+    /// Why it failed, for operators (the API serves no secrets from here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// Queue only: messages waiting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    visible: Option<u64>,
+    /// Queue only: messages being worked on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_flight: Option<u64>,
+}
+
+/// Runs one check under [`CHECK_TIMEOUT`].
+async fn check<T>(
+    name: &'static str,
+    probe: impl Future<Output = minimoto_common::Result<T>>,
+) -> (Check, Option<T>) {
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(CHECK_TIMEOUT, probe).await;
+    let millis = started.elapsed().as_millis() as u64;
+    let (value, error) = match outcome {
+        Ok(Ok(v)) => (Some(v), None),
+        Ok(Err(e)) => (None, Some(e.to_string())),
+        Err(_) => (None, Some(format!("no answer within {CHECK_TIMEOUT:?}"))),
+    };
+    if let Some(e) = &error {
+        tracing::warn!(check = name, error = %e, "readiness check failed");
+    }
+    let check = Check {
+        name,
+        ok: error.is_none(),
+        millis,
+        error,
+        visible: None,
+        in_flight: None,
+    };
+    (check, value)
+}
+
+/// Can this API serve requests now? Checks the job store, the queue and object storage.
+#[utoipa::path(
+    get, path = "/readyz", tag = "health",
     responses(
-        (status = 200, description = "Up", body = Health),
-        (status = 503, description = "A backend does not answer", body = Health),
+        (status = 200, description = "Every backend answers", body = Readiness),
+        (status = 503, description = "A backend does not answer (see `checks`); `Retry-After` says when to look again", body = Readiness),
     )
 )]
-pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    match state.queue.depth().await {
-        Ok(d) => (
-            StatusCode::OK,
-            Json(Health {
-                status: "ok",
-                queue_visible: Some(d.visible),
-                queue_in_flight: Some(d.in_flight),
-            }),
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check: queue unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health {
-                    status: "degraded",
-                    queue_visible: None,
-                    queue_in_flight: None,
-                }),
-            )
-        }
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let ((jobs, _), (mut queue, depth), (blobs, _)) = tokio::join!(
+        check("jobs", state.jobs.ready()),
+        check("queue", state.queue.depth()),
+        check("blobs", state.blobs.ready()),
+    );
+    if let Some(d) = depth {
+        (queue.visible, queue.in_flight) = (Some(d.visible), Some(d.in_flight));
+    }
+    let checks = vec![jobs, queue, blobs];
+    let ready = checks.iter().all(|c| c.ok);
+    let body = Json(Readiness {
+        status: if ready { "ready" } else { "unavailable" },
+        checks,
+    });
+    if ready {
+        (StatusCode::OK, body).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string())],
+            body,
+        )
+            .into_response()
     }
 }

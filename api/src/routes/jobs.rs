@@ -7,6 +7,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use chrono::Utc;
+use minimoto_common::ErrorCode;
 use minimoto_common::{
     JobId,
     job::{Job, Status},
@@ -66,8 +67,7 @@ pub async fn create_job(
 ) -> ApiResult<Response> {
     let multipart = multipart.map_err(|e| {
         ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "not-multipart",
+            ErrorCode::NotMultipart,
             format!("send the job as multipart/form-data ({})", e.body_text()),
         )
     })?;
@@ -180,8 +180,7 @@ pub async fn get_video(
         (Status::Succeeded, Some(o)) => o,
         (status @ (Status::Queued | Status::Running), _) => {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "not-ready",
+                ErrorCode::NotReady,
                 format!(
                     "job {id} is {}; poll it until it has succeeded",
                     status.as_str()
@@ -190,16 +189,14 @@ pub async fn get_video(
         }
         (status, _) => {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "no-video",
+                ErrorCode::NoVideo,
                 format!("job {id} {} and has no video", status.as_str()),
             ));
         }
     };
     if state.blobs.size(&outputs.video_key).await?.is_none() {
         return Err(ApiError::new(
-            StatusCode::GONE,
-            "expired",
+            ErrorCode::Expired,
             format!("the video of job {id} has expired"),
         ));
     }

@@ -1,20 +1,37 @@
 //! The DynamoDB table of jobs.
 
+use std::{collections::HashMap, time::Duration};
+
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::{
     Client,
     types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        TableStatus,
+        TableDescription, TableStatus, Tag,
     },
 };
 use minimoto_aws::sdk_error;
 use minimoto_common::error::{Error, Result};
 
-const SERVICE: &str = "dynamodb";
+use crate::{Action, Found, Kind, desired_tags, missing_tags};
 
-/// Creates the jobs table (on-demand billing) and waits until it is active; false if it existed.
-pub async fn create_table(config: &SdkConfig, table: &str) -> Result<bool> {
+const SERVICE: &str = "dynamodb";
+/// The key the job store reads and writes (see `minimoto_aws::jobs`).
+const KEY: &str = "id";
+
+fn tags(pairs: impl IntoIterator<Item = (&'static str, String)>) -> Result<Vec<Tag>> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// Creates the jobs table (on-demand billing, tagged with the stack) and waits until it is
+/// active. An existing table gets missing tags; one keyed otherwise than by `id` is a
+/// `Conflict` (the job store could not use it), and one of another stack too. Billing of an
+/// existing table is left as its owner chose.
+pub async fn ensure_table(config: &SdkConfig, table: &str, stack: &str) -> Result<Action> {
     let client = Client::new(config);
     let created = client
         .create_table()
@@ -22,18 +39,19 @@ pub async fn create_table(config: &SdkConfig, table: &str) -> Result<bool> {
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name("id")
+                .attribute_name(KEY)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
                 .map_err(|e| Error::Invalid(e.to_string()))?,
         )
         .key_schema(
             KeySchemaElement::builder()
-                .attribute_name("id")
+                .attribute_name(KEY)
                 .key_type(KeyType::Hash)
                 .build()
                 .map_err(|e| Error::Invalid(e.to_string()))?,
         )
+        .set_tags(Some(tags(desired_tags(stack, Kind::Table))?))
         .send()
         .await;
     let created = match created {
@@ -44,24 +62,128 @@ pub async fn create_table(config: &SdkConfig, table: &str) -> Result<bool> {
         {
             false
         }
-        Err(e) => return Err(sdk_error(SERVICE, "create table", e)),
+        Err(e) => return Err(sdk_error(SERVICE, &format!("create table {table}"), e)),
     };
+    let description = wait_until_active(&client, table).await?;
+    if created {
+        return Ok(Action::Created);
+    }
+    let keys: Vec<_> = description
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type()))
+        .collect();
+    if keys != [(KEY, &KeyType::Hash)] {
+        return Err(Error::Conflict(format!(
+            "DynamoDB table `{table}` exists with another key ({keys:?}); minimoto needs a table \
+             keyed by the string `{KEY}` alone: pick another name"
+        )));
+    }
+    let arn = table_arn(&description, table)?;
+    let missing = missing_tags(Kind::Table, table, stack, &table_tags(&client, arn).await?)?;
+    if missing.is_empty() {
+        return Ok(Action::Unchanged);
+    }
+    client
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(tags(missing)?))
+        .send()
+        .await
+        .map_err(|e| sdk_error(SERVICE, &format!("tag table {table}"), e))?;
+    Ok(Action::Updated(vec!["tags".into()]))
+}
+
+async fn wait_until_active(client: &Client, table: &str) -> Result<TableDescription> {
     for _ in 0..120 {
         let out = client
             .describe_table()
             .table_name(table)
             .send()
             .await
-            .map_err(|e| sdk_error(SERVICE, "describe table", e))?;
-        if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-            return Ok(created);
+            .map_err(|e| sdk_error(SERVICE, &format!("describe table {table}"), e))?;
+        if let Some(description) = out.table
+            && description.table_status() == Some(&TableStatus::Active)
+        {
+            return Ok(description);
         }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
     Err(Error::backend(
         SERVICE,
         format!("table {table} did not become active within 2 minutes"),
     ))
+}
+
+fn table_arn<'a>(description: &'a TableDescription, table: &str) -> Result<&'a str> {
+    description
+        .table_arn()
+        .ok_or_else(|| Error::backend(SERVICE, format!("table {table}: no ARN")))
+}
+
+async fn table_tags(client: &Client, arn: &str) -> Result<HashMap<String, String>> {
+    let mut tags = HashMap::new();
+    let mut token = None;
+    loop {
+        let out = client
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| sdk_error(SERVICE, &format!("list the tags of {arn}"), e))?;
+        tags.extend(
+            out.tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned())),
+        );
+        match out.next_token {
+            Some(next) => token = Some(next),
+            None => return Ok(tags),
+        }
+    }
+}
+
+/// The tables in the configured region, with their tags (for `cleanup`). A table deleted while
+/// listing is skipped.
+pub async fn find_tables(config: &SdkConfig) -> Result<Vec<Found>> {
+    let client = Client::new(config);
+    let mut found = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .list_tables()
+            .set_exclusive_start_table_name(start.take())
+            .send()
+            .await
+            .map_err(|e| sdk_error(SERVICE, "list tables", e))?;
+        for name in page.table_names() {
+            let description = match client.describe_table().table_name(name).send().await {
+                Ok(out) => out.table,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(sdk_error(SERVICE, &format!("describe table {name}"), e)),
+            };
+            let Some(description) = description else {
+                continue;
+            };
+            let tags = table_tags(&client, table_arn(&description, name)?).await?;
+            found.push(Found {
+                kind: Kind::Table,
+                name: name.clone(),
+                id: name.clone(),
+                tags,
+            });
+        }
+        match page.last_evaluated_table_name {
+            Some(last) => start = Some(last),
+            None => return Ok(found),
+        }
+    }
 }
 
 /// Deletes the jobs table; false if it did not exist.
@@ -79,6 +201,6 @@ pub async fn delete_table(config: &SdkConfig, table: &str) -> Result<bool> {
         {
             Ok(false)
         }
-        Err(e) => Err(sdk_error(SERVICE, "delete table", e)),
+        Err(e) => Err(sdk_error(SERVICE, &format!("delete table {table}"), e)),
     }
 }

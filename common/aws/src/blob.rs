@@ -34,7 +34,7 @@ use minimoto_common::{
 /// The backend name in [`Error::Backend`].
 const S3: &str = "s3";
 /// Files of this size and more go up as multipart uploads, in parts of this size (or more for
-/// files too big for [`MAX_PARTS`] of it): few requests, yet a failed part is cheap to resend.
+/// files too big for `MAX_PARTS` of it): few requests, yet a failed part is cheap to resend.
 pub const PART_SIZE: u64 = 16 * 1024 * 1024;
 /// S3's limit on the parts of one upload.
 const MAX_PARTS: u64 = 10_000;
@@ -501,6 +501,16 @@ impl BlobStore for S3BlobStore {
             expires_at: DateTime::<Utc>::from(start) + ttl,
         })
     }
+
+    async fn ready(&self) -> Result<()> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| sdk_error(S3, &format!("check bucket {}", self.bucket), e))?;
+        Ok(())
+    }
 }
 
 /// Deletes the objects listed under `prefix` (all of them without one), a page at a time.
@@ -533,7 +543,7 @@ pub async fn delete_listed(client: &Client, bucket: &str, prefix: Option<&str>) 
     Ok(deleted)
 }
 
-/// `DeleteObjects` in batches of [`DELETE_BATCH`]; any key S3 could not delete fails the call.
+/// `DeleteObjects` in batches of `DELETE_BATCH`; any key S3 could not delete fails the call.
 pub async fn delete_objects(
     client: &Client,
     bucket: &str,

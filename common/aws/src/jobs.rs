@@ -165,4 +165,8 @@ impl JobStore for DynamoJobStore {
             .map_err(|e| sdk_error(SERVICE, "delete job", e))?;
         Ok(out.attributes().is_some_and(|a| !a.is_empty()))
     }
+
+    async fn ready(&self) -> Result<()> {
+        self.check().await
+    }
 }

@@ -10,7 +10,9 @@ pub mod blob;
 pub mod jobs;
 pub mod queue;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig, timeout::TimeoutConfig};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 use minimoto_common::error::{Error, Result};
@@ -26,7 +28,8 @@ pub struct AwsSettings {
     pub table: String,
     /// SQS queue of job ids; its dead-letter queue is `<queue>-dlq`.
     pub queue: String,
-    /// Receives of a message before SQS moves it to the dead-letter queue.
+    /// Receives of a message before SQS moves it to the dead-letter queue (the redrive policy's
+    /// `maxReceiveCount`); minimoto sets it to `receive_limit(max_attempts)`, max attempts + 5.
     pub max_receives: u32,
 }
 
@@ -86,9 +89,24 @@ impl AwsSettings {
     }
 }
 
-/// The SDK configuration from the standard chain (env, profile, instance metadata).
+/// How long a connection to AWS may take: an unreachable endpoint fails a call in seconds (with
+/// the SDK's three attempts, well under 15 s) instead of hanging a request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a response may go silent: above SQS's 20 s long poll, so receives are not cut short.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The SDK configuration from the standard chain (env, profile, instance metadata), with bounded
+/// connect and read timeouts.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(READ_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await
 }
 
 /// An SDK error as a [`Error::Backend`], keeping the service's error code and message.

@@ -1,6 +1,7 @@
 //! [`JobQueue`] on Amazon SQS: a standard queue of job ids plus its dead-letter queue, which SQS
 //! itself fills through the main queue's redrive policy (`maxReceiveCount` = the settings'
-//! `max_receives`), so a poison job leaves the queue even if every worker crashes on it.
+//! `max_receives`, max attempts + 5), so a poison job leaves the queue even if every worker
+//! crashes on it.
 //!
 //! SQS speaks whole seconds: waits and visibilities are rounded *up* (a consumer asking for 1.2 s
 //! must not get its message back after 1 s), waits are capped at SQS's 20 s per call (longer waits

@@ -5,7 +5,7 @@ mod support;
 use std::sync::Arc;
 
 use minimoto_aws::jobs::DynamoJobStore;
-use minimoto_aws_admin::table::{create_table, delete_table};
+use minimoto_aws_admin::{Action, table::ensure_table};
 use minimoto_common::{contract, ports::JobStore};
 use support::{Moto, unique};
 
@@ -14,16 +14,23 @@ async fn dynamodb_job_store_keeps_the_contract() {
     let moto = Moto::start();
     let config = moto.sdk_config().await;
     let table = unique("jobs");
-    assert!(create_table(&config, &table).await.expect("create table"));
+    assert_eq!(
+        ensure_table(&config, &table, "minimoto-test")
+            .await
+            .expect("create table"),
+        Action::Created
+    );
     let store = DynamoJobStore::new(&config, &table);
     store.check().await.expect("the table exists");
     contract::job_store(&store).await;
-    let shared: Arc<dyn JobStore> = Arc::new(store);
-    contract::job_store_races(shared).await;
+    // Two clients on one table, as two processes would have.
+    let a: Arc<dyn JobStore> = Arc::new(store);
+    let b: Arc<dyn JobStore> = Arc::new(DynamoJobStore::new(&config, &table));
+    contract::job_store_races(a, b).await;
 }
 
 #[tokio::test]
-async fn the_table_is_created_once_and_missing_tables_are_named() {
+async fn a_missing_table_is_named_with_the_fix() {
     let moto = Moto::start();
     let config = moto.sdk_config().await;
     let table = unique("jobs");
@@ -33,11 +40,8 @@ async fn the_table_is_created_once_and_missing_tables_are_named() {
         err.contains(&table) && err.contains("minimoto setup"),
         "{err}"
     );
-    assert!(create_table(&config, &table).await.expect("create"));
-    assert!(
-        !create_table(&config, &table).await.expect("create again"),
-        "idempotent"
-    );
-    assert!(delete_table(&config, &table).await.expect("delete"));
-    assert!(!delete_table(&config, &table).await.expect("delete again"));
+    ensure_table(&config, &table, "minimoto-test")
+        .await
+        .expect("create");
+    store.check().await.expect("the table exists now");
 }

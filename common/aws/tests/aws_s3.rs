@@ -1,5 +1,5 @@
 //! The S3 blob store against moto: the shared contract, multipart uploads (and their abort on
-//! failure), presigned URLs, and creating and deleting the bucket.
+//! failure) and presigned URLs. Creating and deleting the bucket is tested with the admin crate.
 
 mod support;
 
@@ -10,14 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aws_config::{Region, SdkConfig};
-use aws_sdk_s3::{
-    Client,
-    primitives::ByteStream,
-    types::{BucketVersioningStatus, VersioningConfiguration},
-};
+use aws_config::SdkConfig;
+use aws_sdk_s3::Client;
 use minimoto_aws::blob::{PART_SIZE, S3BlobStore};
-use minimoto_aws_admin::bucket::{create_bucket, delete_bucket};
+use minimoto_aws_admin::{Action, BucketOptions, bucket::ensure_bucket};
 use minimoto_common::{contract, error::Error, ports::BlobStore};
 use support::{Moto, unique};
 
@@ -61,9 +57,11 @@ fn dir_entries(dir: &Path) -> Vec<String> {
 /// A store on a fresh bucket of its own.
 async fn store(config: &SdkConfig) -> S3BlobStore {
     let bucket = unique("blobs");
-    assert!(
-        create_bucket(config, &bucket).await.expect("create bucket"),
-        "a new bucket is created"
+    assert_eq!(
+        ensure_bucket(config, &bucket, "minimoto-test", &BucketOptions::default())
+            .await
+            .expect("create bucket"),
+        Action::Created
     );
     S3BlobStore::new(config, bucket)
 }
@@ -282,130 +280,4 @@ async fn presigned_urls_carry_the_ttl_and_serve_the_object() {
         );
     }
     assert!(store.url(key, Duration::from_secs(7 * 86400)).await.is_ok());
-}
-
-#[tokio::test]
-async fn buckets_are_created_once_and_deleted_with_everything_in_them() {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    let bucket = unique("life");
-    assert!(create_bucket(&config, &bucket).await.expect("create"));
-    assert!(
-        !create_bucket(&config, &bucket).await.expect("create again"),
-        "creating an existing bucket of ours says it did not"
-    );
-    let client = raw_client(&config);
-    let rules = client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("lifecycle rules");
-    assert!(
-        rules.rules().iter().any(|r| r
-            .abort_incomplete_multipart_upload()
-            .and_then(|a| a.days_after_initiation())
-            == Some(1)),
-        "incomplete multipart uploads expire after a day: {rules:?}"
-    );
-
-    let store = S3BlobStore::new(&config, &bucket);
-    assert!(
-        matches!(store.delete_prefix("").await, Err(Error::Invalid(_))),
-        "an empty prefix would wipe the bucket"
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let src = dir.path().join("a.bin");
-    std::fs::write(&src, b"abc").expect("write");
-    for i in 0..5 {
-        store
-            .put_file(&format!("jobs/{i}/inputs/000.jpg"), &src, "image/jpeg")
-            .await
-            .expect("put");
-    }
-    client
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("jobs/half-done.mp4")
-        .send()
-        .await
-        .expect("start an upload");
-
-    assert!(delete_bucket(&config, &bucket).await.expect("delete"));
-    assert!(
-        client.head_bucket().bucket(&bucket).send().await.is_err(),
-        "the bucket is gone"
-    );
-    assert!(
-        !delete_bucket(&config, &bucket).await.expect("delete again"),
-        "deleting a missing bucket says so"
-    );
-}
-
-#[tokio::test]
-async fn a_versioned_bucket_is_deleted_too() {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    let bucket = unique("versioned");
-    assert!(create_bucket(&config, &bucket).await.expect("create"));
-    let client = raw_client(&config);
-    client
-        .put_bucket_versioning()
-        .bucket(&bucket)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("enable versioning");
-    for body in ["v1", "v2"] {
-        client
-            .put_object()
-            .bucket(&bucket)
-            .key("k")
-            .body(ByteStream::from_static(body.as_bytes()))
-            .send()
-            .await
-            .expect("put");
-    }
-    // Leaves two versions and a delete marker.
-    let store = S3BlobStore::new(&config, &bucket);
-    assert_eq!(store.delete_prefix("k").await.expect("delete"), 1);
-    assert!(
-        delete_bucket(&config, &bucket)
-            .await
-            .expect("delete bucket")
-    );
-    assert!(client.head_bucket().bucket(&bucket).send().await.is_err());
-}
-
-#[tokio::test]
-async fn buckets_outside_us_east_1_get_a_location_constraint() {
-    let moto = Moto::start();
-    let config = moto
-        .sdk_config()
-        .await
-        .into_builder()
-        .region(Region::new("eu-west-1"))
-        .build();
-    let bucket = unique("eu");
-    assert!(
-        create_bucket(&config, &bucket)
-            .await
-            .expect("create in eu-west-1")
-    );
-    assert!(!create_bucket(&config, &bucket).await.expect("create again"));
-    let location = raw_client(&config)
-        .get_bucket_location()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("location");
-    assert_eq!(
-        location.location_constraint().map(|c| c.as_str()),
-        Some("eu-west-1")
-    );
-    assert!(delete_bucket(&config, &bucket).await.expect("delete"));
 }

@@ -1,5 +1,5 @@
-//! The SQS adapter against moto: the shared queue contract, the resource functions `minimoto
-//! setup` and `cleanup` use, and what the contract does not cover (non-job messages, stale receipts).
+//! The SQS adapter against moto: the shared queue contract, the queue attributes `minimoto setup`
+//! keeps in line, and what the contract does not cover (non-job messages, stale receipts).
 
 mod support;
 
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use minimoto_aws::{AwsSettings, queue::SqsQueue};
-use minimoto_aws_admin::queues::{create_queues, delete_queues};
+use minimoto_aws_admin::{Action, Change, queues::ensure_queues};
 use minimoto_common::{Error, JobId, contract, ports::JobQueue};
 use support::{Moto, unique};
 
@@ -21,20 +21,28 @@ fn settings(max_receives: u32) -> AwsSettings {
     }
 }
 
+/// What setup did to the dead-letter queue and the main queue.
+fn actions(changes: &[Change]) -> Vec<Action> {
+    changes.iter().map(|c| c.action.clone()).collect()
+}
+
 #[tokio::test]
 async fn sqs_queue_keeps_the_contract() {
     let moto = Moto::start();
     let config = moto.sdk_config().await;
     let settings = settings(3);
-    assert!(
-        create_queues(&config, &settings)
-            .await
-            .expect("create queues")
+    assert_eq!(
+        actions(
+            &ensure_queues(&config, &settings)
+                .await
+                .expect("create queues")
+        ),
+        [Action::Created, Action::Created]
     );
     let queue = SqsQueue::connect(&config, &settings)
         .await
         .expect("connect");
-    contract::job_queue(&queue, 3).await;
+    contract::job_queue(&queue, 3, contract::Order::BestEffort).await;
 }
 
 #[tokio::test]
@@ -52,16 +60,22 @@ async fn setup_is_idempotent_and_the_queue_survives_what_the_contract_does_not_s
         "the error must name the queue and the fix: {message}"
     );
 
-    assert!(
-        create_queues(&config, &settings)
-            .await
-            .expect("create queues")
+    assert_eq!(
+        actions(
+            &ensure_queues(&config, &settings)
+                .await
+                .expect("create queues")
+        ),
+        [Action::Created, Action::Created]
     );
-    assert!(
-        !create_queues(&config, &settings)
-            .await
-            .expect("create queues again"),
-        "a second setup creates nothing"
+    assert_eq!(
+        actions(
+            &ensure_queues(&config, &settings)
+                .await
+                .expect("create queues again")
+        ),
+        [Action::Unchanged, Action::Unchanged],
+        "a second setup changes nothing"
     );
     let queue = SqsQueue::connect(&config, &settings)
         .await
@@ -76,16 +90,22 @@ async fn setup_is_idempotent_and_the_queue_survives_what_the_contract_does_not_s
         .queue_url
         .expect("a url");
 
-    // A changed receive limit reaches the existing queue (the worker gives up at the same count).
+    // A changed receive limit (from a changed --max-attempts) reaches the existing queue.
     let five = AwsSettings {
         max_receives: 5,
         ..settings.clone()
     };
-    assert!(
-        !create_queues(&config, &five)
-            .await
-            .expect("create queues with a new limit"),
-        "updating the redrive policy creates nothing"
+    assert_eq!(
+        actions(
+            &ensure_queues(&config, &five)
+                .await
+                .expect("create queues with a new limit")
+        ),
+        [
+            Action::Unchanged,
+            Action::Updated(vec!["redrive policy".into()])
+        ],
+        "only the main queue's redrive policy changes"
     );
     let redrive = client
         .get_queue_attributes()
@@ -160,47 +180,4 @@ async fn setup_is_idempotent_and_the_queue_survives_what_the_contract_does_not_s
         .ack("no-such-receipt")
         .await
         .expect("acking an unknown receipt is not an error");
-}
-
-#[tokio::test]
-async fn delete_queues_removes_both() {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    let settings = settings(3);
-    assert!(
-        !delete_queues(&config, &settings)
-            .await
-            .expect("delete nothing"),
-        "nothing to delete before setup"
-    );
-    assert!(
-        create_queues(&config, &settings)
-            .await
-            .expect("create queues")
-    );
-    assert!(
-        delete_queues(&config, &settings)
-            .await
-            .expect("delete queues")
-    );
-
-    let client = aws_sdk_sqs::Client::new(&config);
-    for name in [settings.queue.clone(), settings.dead_letter_queue()] {
-        let found = client.get_queue_url().queue_name(&name).send().await;
-        assert!(
-            found
-                .as_ref()
-                .err()
-                .and_then(|e| e.as_service_error())
-                .is_some_and(|e| e.is_queue_does_not_exist()),
-            "queue {name} must be gone: {found:?}"
-        );
-    }
-    assert!(SqsQueue::connect(&config, &settings).await.is_err());
-    assert!(
-        !delete_queues(&config, &settings)
-            .await
-            .expect("delete again"),
-        "a second cleanup deletes nothing"
-    );
 }

@@ -128,6 +128,11 @@ impl BlobStore for LocalBlobStore {
             expires_at,
         })
     }
+
+    async fn ready(&self) -> Result<()> {
+        tokio::fs::create_dir_all(&self.root).await?;
+        Ok(())
+    }
 }
 
 fn count_files(dir: &Path) -> std::io::Result<u64> {

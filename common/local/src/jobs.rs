@@ -93,4 +93,10 @@ impl JobStore for SqliteJobStore {
             .call(move |c| Ok(c.execute("DELETE FROM jobs WHERE id = ?1", [key])? > 0))
             .await
     }
+
+    async fn ready(&self) -> Result<()> {
+        self.db
+            .call(|c| Ok(c.query_row("SELECT count(*) FROM jobs WHERE 0", [], |_| Ok(()))?))
+            .await
+    }
 }

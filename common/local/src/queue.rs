@@ -3,7 +3,7 @@
 //!
 //! Several processes can share the queue: a receive is one `BEGIN IMMEDIATE` transaction, so two
 //! consumers never get the same message at once. Long polls wake at once for messages sent by this
-//! process and poll every [`POLL_INTERVAL`] for messages sent by others.
+//! process and poll every `POLL_INTERVAL` for messages sent by others.
 
 use std::{
     sync::Arc,
@@ -75,24 +75,6 @@ impl SqliteQueue {
                 };
                 tx.commit()?;
                 Ok(found)
-            })
-            .await
-    }
-
-    /// Dead-lettered job ids, oldest first (for operators and tests).
-    pub async fn dead_letters(&self) -> Result<Vec<JobId>> {
-        self.db
-            .call(|c| {
-                let mut stmt = c.prepare("SELECT job_id FROM queue WHERE dead = 1 ORDER BY seq")?;
-                let ids = stmt
-                    .query_map([], |r| r.get::<_, String>(0))?
-                    .collect::<Result<Vec<_>, _>>()?;
-                ids.iter()
-                    .map(|id| {
-                        id.parse()
-                            .map_err(|e| Error::Invalid(format!("dead job id `{id}`: {e}")).into())
-                    })
-                    .collect()
             })
             .await
     }

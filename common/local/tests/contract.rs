@@ -20,15 +20,16 @@ async fn sqlite_job_store_keeps_the_contract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_job_store_lets_one_racer_win() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // Two connections to one file, as two processes would have.
+    // Two connections to one file (two `Db::open`), as two processes would have.
     let a: Arc<dyn minimoto_common::ports::JobStore> = Arc::new(SqliteJobStore::new(db(&dir)));
-    contract::job_store_races(a).await;
+    let b: Arc<dyn minimoto_common::ports::JobStore> = Arc::new(SqliteJobStore::new(db(&dir)));
+    contract::job_store_races(a, b).await;
 }
 
 #[tokio::test]
 async fn sqlite_queue_keeps_the_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
-    contract::job_queue(&SqliteQueue::new(db(&dir), 3), 3).await;
+    contract::job_queue(&SqliteQueue::new(db(&dir), 3), 3, contract::Order::Fifo).await;
 }
 
 #[tokio::test]

@@ -36,13 +36,13 @@ pub struct AwsArgs {
     /// The stack: every AWS resource is named after it and tagged `minimoto:stack=<stack>`.
     #[arg(long, env = "MINIMOTO_STACK", default_value = "minimoto")]
     pub stack: String,
-    /// S3 bucket for photos and videos [default: <stack>-media].
+    /// S3 bucket for photos and videos (default: `<stack>-media`).
     #[arg(long, env = "MINIMOTO_S3_BUCKET")]
     pub s3_bucket: Option<String>,
-    /// DynamoDB table of jobs [default: <stack>-jobs].
+    /// DynamoDB table of jobs (default: `<stack>-jobs`).
     #[arg(long, env = "MINIMOTO_DYNAMODB_TABLE")]
     pub dynamodb_table: Option<String>,
-    /// SQS queue of jobs [default: <stack>-jobs]; its dead-letter queue is `<queue>-dlq`.
+    /// SQS queue of jobs (default: `<stack>-jobs`); its dead-letter queue is `<queue>-dlq`.
     #[arg(long, env = "MINIMOTO_SQS_QUEUE")]
     pub sqs_queue: Option<String>,
 }

@@ -329,7 +329,7 @@ mod tests {
         .map(String::from)
         .to_vec();
         let e = run(&crate::ffmpeg::resolve(None), &args).expect_err("no such input");
-        assert_eq!(e.code(), "encoder-failed");
+        assert_eq!(e.code(), minimoto_common::ErrorCode::EncoderFailed);
         match e {
             RenderError::Encoder { log, .. } => assert!(log.contains("No such file"), "{log}"),
             other => panic!("{other:?}"),

@@ -3,7 +3,7 @@
 //! Photos are decoded once (EXIF orientation applied, limits enforced), fitted to plates with
 //! headroom for motion ([`fit`]), and every frame is composed in Rust — sub-pixel Ken Burns
 //! ([`motion`]) and crossfades on a frame-exact [`timeline`] — in parallel ([`compose`],
-//! [`pipeline`]), converted to yuv420p ([`yuv`]) and piped into ffmpeg/libx264 ([`encode`]).
+//! `pipeline`), converted to yuv420p ([`yuv`]) and piped into ffmpeg/libx264 ([`encode`]).
 //! The poster is then cut from the finished video ([`poster`]).
 //!
 //! Outputs are written under temporary names and renamed only once complete, so a crash, an error
@@ -26,7 +26,7 @@ use std::{
     time::Instant,
 };
 
-use minimoto_common::{limits::Limits, spec::RenderSpec};
+use minimoto_common::{ErrorCode, limits::Limits, spec::RenderSpec};
 use minimoto_photo::{self as photo, PhotoError};
 
 pub use self::encode::EncoderSettings;
@@ -93,15 +93,16 @@ impl RenderError {
         }
     }
 
-    /// A stable, kebab-case code for the job's `error.code`.
-    pub fn code(&self) -> &'static str {
+    /// The job's `error.code` for this failure.
+    pub fn code(&self) -> ErrorCode {
         match self {
             Self::Photo { source, .. } => source.code(),
-            Self::InvalidSpec(_) => "invalid-options",
-            Self::Encoder { .. } => "encoder-failed",
-            Self::Cancelled => "cancelled",
-            Self::Io(_) => "io",
-            Self::Internal(_) => "render-failed",
+            Self::InvalidSpec(_) => ErrorCode::InvalidOptions,
+            Self::Encoder { .. } => ErrorCode::EncoderFailed,
+            // Not a failure: the job was cancelled or taken over (see the consume loop).
+            Self::Cancelled => ErrorCode::InternalError,
+            Self::Io(_) => ErrorCode::ScratchFailed,
+            Self::Internal(_) => ErrorCode::InternalError,
         }
     }
 }

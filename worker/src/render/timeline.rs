@@ -84,11 +84,6 @@ impl Timeline {
         self.transition
     }
 
-    /// The frames photo `i` owns, before transitions are overlapped.
-    pub fn owned(&self, i: usize) -> Range<u64> {
-        self.bounds[i]..self.bounds[i + 1]
-    }
-
     /// The frames on which photo `i` is visible, transitions included.
     pub fn span(&self, i: usize) -> Range<u64> {
         let start = if i == 0 {

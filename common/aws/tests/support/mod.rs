@@ -68,6 +68,28 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
+        Self::start_on(port, env)
+    }
+
+    /// Stops the server (an outage): connections to its port are refused until [`Self::restart`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A fresh server on the same port; like every moto start, it holds no resources.
+    pub fn restart(&mut self) {
+        self.stop();
+        let port: u16 = self
+            .endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port of the endpoint");
+        *self = Self::start_on(port, &[]);
+    }
+
+    fn start_on(port: u16, env: &[(&str, &str)]) -> Self {
         let child = Command::new(moto_server())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .envs(env.iter().copied())

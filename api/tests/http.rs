@@ -1,0 +1,253 @@
+//! The HTTP contract, in-process: status codes, problem bodies and headers for the ways a request
+//! can go wrong, including a backend that is down.
+
+mod support;
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use minimoto_common::{
+    Error, JobId, Result,
+    job::Job,
+    limits::Limits,
+    ports::{BlobStore, JobStore, SignedUrl},
+};
+use serde_json::Value;
+use support::TestApi;
+
+async fn json(res: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = res.json().await.expect("a JSON body");
+    (status, headers, body)
+}
+
+fn is_problem(headers: &reqwest::header::HeaderMap) -> bool {
+    headers.get("content-type").map(|v| v.as_bytes()) == Some(b"application/problem+json")
+}
+
+#[tokio::test]
+async fn wrong_routes_methods_and_accepts_are_problems() {
+    let api = TestApi::start(Limits::default()).await;
+    let client = reqwest::Client::new();
+
+    let (status, headers, body) =
+        json(client.get(api.url("/nope")).send().await.expect("get")).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not-found")));
+    assert!(is_problem(&headers));
+
+    let (status, headers, body) = json(
+        client
+            .delete(api.url("/healthz"))
+            .send()
+            .await
+            .expect("delete"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("method-not-allowed"))
+    );
+    assert!(is_problem(&headers) && headers.contains_key("allow"));
+
+    let id = JobId::new();
+    let res = client
+        .get(api.url(&format!("/v1/jobs/{id}")))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("get");
+    let (status, _, body) = json(res).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (406, Some("not-acceptable"))
+    );
+
+    let res = client
+        .post(api.url("/v1/jobs"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    let (status, _, body) = json(res).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (415, Some("not-multipart"))
+    );
+
+    let (status, _, body) = json(
+        client
+            .get(api.url(&format!("/v1/jobs/{id}")))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("not-found")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_backend_routes_of_the_wiring_are_served_with_the_apis_errors() {
+    let api = TestApi::start(Limits::default()).await;
+    let res = reqwest::get(api.url("/files/outputs/x/video.mp4?expires=1&signature=00"))
+        .await
+        .expect("get");
+    let (status, headers, body) = json(res).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("bad-signature"))
+    );
+    assert!(is_problem(&headers));
+}
+
+/// A store whose every call fails as an unreachable backend would.
+#[derive(Debug)]
+struct Down;
+
+fn down<T>() -> Result<T> {
+    Err(Error::backend("test", "connection refused"))
+}
+
+#[async_trait]
+impl JobStore for Down {
+    async fn create(&self, _: &Job) -> Result<()> {
+        down()
+    }
+    async fn get(&self, _: JobId) -> Result<Option<Job>> {
+        down()
+    }
+    async fn replace(&self, _: &Job) -> Result<Job> {
+        down()
+    }
+    async fn delete(&self, _: JobId) -> Result<bool> {
+        down()
+    }
+    async fn ready(&self) -> Result<()> {
+        down()
+    }
+}
+
+#[async_trait]
+impl BlobStore for Down {
+    async fn put_file(&self, _: &str, _: &Path, _: &str) -> Result<u64> {
+        down()
+    }
+    async fn get_to_file(&self, _: &str, _: &Path) -> Result<u64> {
+        down()
+    }
+    async fn size(&self, _: &str) -> Result<Option<u64>> {
+        down()
+    }
+    async fn delete_prefix(&self, _: &str) -> Result<u64> {
+        down()
+    }
+    async fn url(&self, _: &str, _: Duration) -> Result<SignedUrl> {
+        down()
+    }
+    async fn ready(&self) -> Result<()> {
+        down()
+    }
+}
+
+fn photo() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(64, 48, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 5) as u8, 77])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("encode");
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn a_backend_that_is_down_is_a_503_with_retry_after_never_a_500() {
+    let api = TestApi::start_with(Limits::default(), |mut p| {
+        p.jobs = Arc::new(Down);
+        p.blobs = Arc::new(Down);
+        p
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let part = reqwest::multipart::Part::bytes(photo()).file_name("a.jpg");
+    let res = client
+        .post(api.url("/v1/jobs"))
+        .multipart(reqwest::multipart::Form::new().part("images", part))
+        .send()
+        .await
+        .expect("post");
+    let (status, headers, body) = json(res).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("backend-unavailable")),
+        "{body}"
+    );
+    assert!(headers.contains_key("retry-after") && is_problem(&headers));
+    assert!(
+        !body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("refused"),
+        "no internals in the answer: {body}"
+    );
+    let depth = api.queue.depth().await.expect("depth");
+    assert_eq!(depth.visible, 0, "a refused submission queues nothing");
+
+    let id = JobId::new();
+    let (status, headers, body) = json(
+        client
+            .get(api.url(&format!("/v1/jobs/{id}")))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("backend-unavailable"))
+    );
+    assert!(headers.contains_key("retry-after"));
+
+    let (status, headers, body) =
+        json(client.get(api.url("/readyz")).send().await.expect("get")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (503, Some("unavailable")),
+        "{body}"
+    );
+    assert!(headers.contains_key("retry-after"));
+    let failing: Vec<&str> = body["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(failing, ["jobs", "blobs"], "{body}");
+
+    let (status, _, body) = json(client.get(api.url("/healthz")).send().await.expect("get")).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+}
+
+#[tokio::test]
+async fn readiness_reports_every_dependency_when_all_answer() {
+    let api = TestApi::start(Limits::default()).await;
+    let (status, _, body) = json(reqwest::get(api.url("/readyz")).await.expect("get")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("ready")),
+        "{body}"
+    );
+    let names: Vec<&str> = body["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["jobs", "queue", "blobs"]);
+    assert_eq!(body["checks"][1]["visible"], 0);
+}

@@ -1,0 +1,93 @@
+//! The API in-process: [`minimoto_api::build`] over the embedded adapters in a temp dir, served on
+//! a loopback port by the same server loop the binaries use, so HTTP contract tests need no process.
+
+#![allow(dead_code, reason = "each test binary uses part of the support module")]
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use minimoto_api::{ApiConfig, Ports};
+use minimoto_common::{
+    limits::Limits,
+    ports::{BlobStore, JobQueue, JobStore, receive_limit},
+};
+use minimoto_local::{
+    blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue, signing::UrlSigner,
+};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApi {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub jobs: Arc<dyn JobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub blobs: Arc<dyn BlobStore>,
+    shutdown: CancellationToken,
+}
+
+/// The embedded adapters under `dir`, as `minimoto serve` opens them.
+pub fn local_ports(dir: &std::path::Path, base: &str) -> Ports {
+    let db = Db::open(&dir.join("minimoto.db")).expect("db");
+    let files = Arc::new(LocalBlobStore::new(
+        dir.join("blobs"),
+        UrlSigner::new(vec![7; 32], base),
+    ));
+    Ports {
+        jobs: Arc::new(SqliteJobStore::new(db.clone())),
+        queue: Arc::new(SqliteQueue::new(db, receive_limit(3))),
+        blobs: files.clone(),
+        backend_routes: minimoto_local::files::router(files),
+    }
+}
+
+impl TestApi {
+    pub async fn start(limits: Limits) -> Self {
+        Self::start_with(limits, |p| p).await
+    }
+
+    /// Starts with the ports `wrap` makes of the embedded ones (to inject faults).
+    pub async fn start_with(limits: Limits, wrap: impl FnOnce(Ports) -> Ports) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let ports = wrap(local_ports(dir.path(), &base));
+        let (jobs, queue, blobs) = (ports.jobs.clone(), ports.queue.clone(), ports.blobs.clone());
+        let config = ApiConfig {
+            limits,
+            url_ttl: Duration::from_secs(600),
+            scratch_dir: dir.path().join("scratch"),
+            upload_stall: Duration::from_secs(10),
+            decode_slots: 2,
+        };
+        let shutdown = CancellationToken::new();
+        tokio::spawn(minimoto_api::server::serve(
+            listener,
+            minimoto_api::build(config, ports),
+            Duration::from_secs(10),
+            shutdown.clone(),
+        ));
+        Self {
+            base,
+            dir,
+            jobs,
+            queue,
+            blobs,
+            shutdown,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+}
+
+impl Drop for TestApi {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
