@@ -293,6 +293,16 @@ async fn two_worker_processes_finish_every_job_once_when_one_is_killed_mid_rende
     );
 }
 
+/// Status, `Retry-After` and JSON body of an answer.
+async fn answer(res: reqwest::Response) -> (u16, Option<String>, Value) {
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().expect("ascii").to_owned());
+    let status = res.status().as_u16();
+    (status, retry, res.json().await.expect("json"))
+}
+
 async fn post_status(app: &App) -> (u16, Option<String>, Value) {
     let res = reqwest::Client::new()
         .post(app.url("/v1/jobs"))
@@ -300,28 +310,11 @@ async fn post_status(app: &App) -> (u16, Option<String>, Value) {
         .send()
         .await
         .expect("POST");
-    let retry = res
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().expect("ascii").to_owned());
-    (
-        res.status().as_u16(),
-        retry,
-        res.json().await.expect("json"),
-    )
+    answer(res).await
 }
 
 async fn get_status(url: &str) -> (u16, Option<String>, Value) {
-    let res = reqwest::get(url).await.expect("GET");
-    let retry = res
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().expect("ascii").to_owned());
-    (
-        res.status().as_u16(),
-        retry,
-        res.json().await.expect("json"),
-    )
+    answer(reqwest::get(url).await.expect("GET")).await
 }
 
 #[tokio::test]

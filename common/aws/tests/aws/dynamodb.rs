@@ -1,13 +1,11 @@
 //! The DynamoDB job store against the port contract, on a moto server.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::{Moto, unique};
 use minimoto_aws::jobs::DynamoJobStore;
 use minimoto_aws_admin::{Action, table::ensure_table};
 use minimoto_common::{contract, ports::JobStore};
-use support::{Moto, unique};
 
 #[tokio::test]
 async fn dynamodb_job_store_keeps_the_contract() {

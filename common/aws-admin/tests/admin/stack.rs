@@ -2,17 +2,14 @@
 //! changing nothing, cleanup finding by tag what to delete (a dry run deleting nothing) and
 //! leaving alone what has the stack's name but not its tag, and other stacks.
 
-#[path = "../../aws/tests/support/mod.rs"]
-mod support;
-
 use std::collections::HashMap;
 
+use crate::support::Moto;
 use aws_config::SdkConfig;
 use minimoto_aws::AwsSettings;
 use minimoto_aws_admin::{
     Action, BucketOptions, Kind, ROLE_TAG, Report, STACK_TAG, cleanup, setup,
 };
-use support::Moto;
 
 fn settings(stack: &str) -> AwsSettings {
     AwsSettings {

@@ -1,15 +1,13 @@
 //! The SQS adapter against moto: the shared queue contract, the queue attributes `minimoto setup`
 //! keeps in line, and what the contract does not cover (non-job messages, stale receipts).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Moto, unique};
 use aws_sdk_sqs::types::QueueAttributeName;
 use minimoto_aws::{AwsSettings, queue::SqsQueue};
 use minimoto_aws_admin::{Action, Change, queues::ensure_queues};
 use minimoto_common::{Error, JobId, contract, ports::JobQueue};
-use support::{Moto, unique};
 
 fn settings(max_receives: u32) -> AwsSettings {
     AwsSettings {

@@ -1,10 +1,9 @@
 //! The HTTP contract, in-process: status codes, problem bodies and headers for the ways a request
 //! can go wrong, including a backend that is down.
 
-mod support;
-
 use std::{path::Path, sync::Arc, time::Duration};
 
+use crate::support::TestApi;
 use async_trait::async_trait;
 use minimoto_common::{
     Error, JobId, Result,
@@ -13,7 +12,10 @@ use minimoto_common::{
     ports::{BlobStore, JobStore, SignedUrl},
 };
 use serde_json::Value;
-use support::TestApi;
+
+async fn get(url: String) -> (u16, reqwest::header::HeaderMap, Value) {
+    json(reqwest::get(url).await.expect("GET")).await
+}
 
 async fn json(res: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
     let status = res.status().as_u16();
@@ -31,8 +33,7 @@ async fn wrong_routes_methods_and_accepts_are_problems() {
     let api = TestApi::start(Limits::default()).await;
     let client = reqwest::Client::new();
 
-    let (status, headers, body) =
-        json(client.get(api.url("/nope")).send().await.expect("get")).await;
+    let (status, headers, body) = get(api.url("/nope")).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not-found")));
     assert!(is_problem(&headers));
 
@@ -76,14 +77,7 @@ async fn wrong_routes_methods_and_accepts_are_problems() {
         (415, Some("not-multipart"))
     );
 
-    let (status, _, body) = json(
-        client
-            .get(api.url(&format!("/v1/jobs/{id}")))
-            .send()
-            .await
-            .expect("get"),
-    )
-    .await;
+    let (status, _, body) = get(api.url(&format!("/v1/jobs/{id}"))).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (404, Some("not-found")),
@@ -198,22 +192,14 @@ async fn a_backend_that_is_down_is_a_503_with_retry_after_never_a_500() {
     assert_eq!(depth.visible, 0, "a refused submission queues nothing");
 
     let id = JobId::new();
-    let (status, headers, body) = json(
-        client
-            .get(api.url(&format!("/v1/jobs/{id}")))
-            .send()
-            .await
-            .expect("get"),
-    )
-    .await;
+    let (status, headers, body) = get(api.url(&format!("/v1/jobs/{id}"))).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (503, Some("backend-unavailable"))
     );
     assert!(headers.contains_key("retry-after"));
 
-    let (status, headers, body) =
-        json(client.get(api.url("/readyz")).send().await.expect("get")).await;
+    let (status, headers, body) = get(api.url("/readyz")).await;
     assert_eq!(
         (status, body["status"].as_str()),
         (503, Some("unavailable")),
@@ -229,7 +215,7 @@ async fn a_backend_that_is_down_is_a_503_with_retry_after_never_a_500() {
         .collect();
     assert_eq!(failing, ["jobs", "blobs"], "{body}");
 
-    let (status, _, body) = json(client.get(api.url("/healthz")).send().await.expect("get")).await;
+    let (status, _, body) = get(api.url("/healthz")).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
 }
 

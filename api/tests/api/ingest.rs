@@ -2,17 +2,13 @@
 //! wrong and leaves nothing behind (no staged upload, no blob, no message, no job). The stalled
 //! upload stays a process test (`tests/e2e`), like signals and `kill -9`.
 
-#[path = "../../tests/support/photos.rs"]
-mod photos;
-mod support;
-
 use std::path::Path;
 
+use crate::photos::{form, jpeg, photo};
+use crate::support::TestApi;
 use image::ImageFormat;
 use minimoto_common::limits::Limits;
-use photos::{form, jpeg, photo};
 use serde_json::Value;
-use support::TestApi;
 
 /// What `minimoto serve --max-image-bytes 200000 --max-image-pixels 4000000` enforces.
 fn limits() -> Limits {

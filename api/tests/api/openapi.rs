@@ -1,5 +1,5 @@
 //! The checked-in OpenAPI document must match the code. To refresh it after changing the API:
-//! `UPDATE_OPENAPI=1 cargo test -p minimoto-api --test openapi`.
+//! `UPDATE_OPENAPI=1 cargo test -p minimoto-api --test api openapi`.
 
 use std::path::PathBuf;
 
@@ -13,7 +13,7 @@ fn openapi_json_is_fresh() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "openapi/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test -p minimoto-api --test openapi` and commit it"
+        "openapi/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test -p minimoto-api --test api openapi` and commit it"
     );
 }
 

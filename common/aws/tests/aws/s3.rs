@@ -1,8 +1,6 @@
 //! The S3 blob store against moto: the shared contract, multipart uploads (and their abort on
 //! failure) and presigned URLs. Creating and deleting the bucket is tested with the admin crate.
 
-mod support;
-
 use std::{
     io::{Read, Write},
     net::TcpStream,
@@ -10,12 +8,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::support::{Moto, unique};
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
 use minimoto_aws::blob::{PART_SIZE, S3BlobStore};
 use minimoto_aws_admin::{Action, BucketOptions, bucket::ensure_bucket};
 use minimoto_common::{contract, error::Error, ports::BlobStore};
-use support::{Moto, unique};
 
 /// A plain S3 client for looking behind the adapter's back.
 fn raw_client(config: &SdkConfig) -> Client {

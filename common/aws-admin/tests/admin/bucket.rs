@@ -4,11 +4,9 @@
 //! moto stores lifecycle and CORS configurations but does not enforce them: it never expires an
 //! object or aborts an upload, so these tests check what the bucket is told, not what S3 does.
 
-#[path = "../../aws/tests/support/mod.rs"]
-mod support;
-
 use std::collections::HashMap;
 
+use crate::support::{Moto, unique};
 use aws_config::{Region, SdkConfig};
 use aws_sdk_s3::{
     Client,
@@ -27,7 +25,6 @@ use minimoto_aws_admin::{
     },
 };
 use minimoto_common::{error::Error, ports::BlobStore};
-use support::{Moto, unique};
 
 const STACK: &str = "minimoto-test";
 

@@ -1,0 +1,10 @@
+//! The API's tests, one binary: the HTTP contract in-process (`http`, `ingest`), the
+//! `minimoto-api` binary itself (`binary`), and the OpenAPI document (`openapi`).
+
+mod binary;
+mod http;
+mod ingest;
+mod openapi;
+#[path = "../../../tests/support/photos.rs"]
+mod photos;
+mod support;
