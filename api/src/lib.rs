@@ -78,6 +78,7 @@ pub fn build(config: ApiConfig, ports: Ports) -> Router {
     // Caps every request body, including what multer buffers while it looks for a part's end.
     let body_cap = usize::try_from(
         state
+            .config
             .limits
             .max_total_bytes
             .saturating_add(MULTIPART_OVERHEAD),

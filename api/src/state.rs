@@ -34,30 +34,25 @@ pub struct Ports {
     pub backend_routes: Router,
 }
 
+/// What every handler can reach: the settings, the ports, and the shared decode slots.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    pub config: ApiConfig,
     pub jobs: Arc<dyn JobStore>,
     pub queue: Arc<dyn JobQueue>,
     pub blobs: Arc<dyn BlobStore>,
-    pub limits: Limits,
-    pub url_ttl: Duration,
-    pub scratch_dir: PathBuf,
-    /// Full decodes of uploaded photos in flight, across all requests (one per core is plenty).
+    /// Full decodes of uploaded photos in flight, across all requests (`config.decode_slots`).
     pub decode_slots: Arc<tokio::sync::Semaphore>,
-    pub upload_stall: Duration,
 }
 
 impl AppState {
     pub fn new(config: ApiConfig, ports: &Ports) -> Self {
         Self {
+            decode_slots: Arc::new(tokio::sync::Semaphore::new(config.decode_slots.max(1))),
+            config,
             jobs: ports.jobs.clone(),
             queue: ports.queue.clone(),
             blobs: ports.blobs.clone(),
-            limits: config.limits,
-            url_ttl: config.url_ttl,
-            scratch_dir: config.scratch_dir,
-            decode_slots: Arc::new(tokio::sync::Semaphore::new(config.decode_slots.max(1))),
-            upload_stall: config.upload_stall,
         }
     }
 }

@@ -73,10 +73,10 @@ pub async fn create_job(
     })?;
     let upload = ingest::receive(
         multipart,
-        &state.limits,
-        &state.scratch_dir,
+        &state.config.limits,
+        &state.config.scratch_dir,
         &state.decode_slots,
-        state.upload_stall,
+        state.config.upload_stall,
     )
     .await?;
     // Storing, queueing and writing run in their own task: a client that disconnects midway must
@@ -88,7 +88,7 @@ pub async fn create_job(
     .await
     .map_err(ApiError::internal)??;
     let location = job_path(job.id);
-    let view = JobView::of(job, state.blobs.as_ref(), state.url_ttl).await?;
+    let view = JobView::of(job, state.blobs.as_ref(), state.config.url_ttl).await?;
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
@@ -151,7 +151,7 @@ pub async fn get_job(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
     Ok(Json(
-        JobView::of(job, state.blobs.as_ref(), state.url_ttl).await?,
+        JobView::of(job, state.blobs.as_ref(), state.config.url_ttl).await?,
     ))
 }
 
@@ -200,7 +200,10 @@ pub async fn get_video(
             format!("the video of job {id} has expired"),
         ));
     }
-    let url = state.blobs.url(&outputs.video_key, state.url_ttl).await?;
+    let url = state
+        .blobs
+        .url(&outputs.video_key, state.config.url_ttl)
+        .await?;
     let mut res = Redirect::to(&url.url).into_response();
     *res.status_mut() = StatusCode::FOUND;
     no_store(res.headers_mut());
