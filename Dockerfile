@@ -1,19 +1,24 @@
-# The minimoto image: the three binaries built with the AWS backend (`minimoto` for setup,
-# cleanup and the all-in-one serve; `minimoto-api`; `minimoto-worker`) plus ffmpeg.
+# The minimoto image: the four binaries built with the AWS backend (`minimoto` for setup,
+# cleanup and the all-in-one serve; `minimoto-api`; `minimoto-worker`; `minimoto-scaler`, whose
+# local fleet runs workers in its own container) plus ffmpeg. They link
+# the system SQLite: libsqlite3-dev to build, libsqlite3-0 to run.
 FROM rust:1.95-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libsqlite3-dev pkg-config \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked \
-      -p minimoto -p minimoto-api -p minimoto-worker \
-      --features minimoto/aws,minimoto-api/aws,minimoto-worker/aws
+      -p minimoto -p minimoto-api -p minimoto-worker -p minimoto-scaler \
+      --features minimoto/aws,minimoto-api/aws,minimoto-worker/aws,minimoto-scaler/aws
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg ca-certificates curl \
+ && apt-get install -y --no-install-recommends ffmpeg libsqlite3-0 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/minimoto --create-home minimoto
 COPY --from=build /src/target/release/minimoto /src/target/release/minimoto-api \
-     /src/target/release/minimoto-worker /usr/local/bin/
+     /src/target/release/minimoto-worker /src/target/release/minimoto-scaler /usr/local/bin/
 USER minimoto
 WORKDIR /var/lib/minimoto
 ENV MINIMOTO_DATA_DIR=/var/lib/minimoto/data

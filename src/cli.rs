@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use minimoto_api::cli::ApiArgs;
 use minimoto_runtime::CommonArgs;
+use minimoto_scaler::cli::PolicyArgs;
 use minimoto_worker::cli::WorkerArgs;
 
 use crate::admin::{CleanupArgs, SetupArgs};
@@ -38,6 +39,12 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
+    /// Run workers as separate processes, as many as the queue needs (between --min-workers and
+    /// --max-workers), instead of `--workers` consumers in this process.
+    #[arg(long, env = "MINIMOTO_AUTOSCALE")]
+    autoscale: bool,
+    #[command(flatten)]
+    policy: PolicyArgs,
     #[command(flatten)]
     api: ApiArgs,
     #[command(flatten)]
@@ -57,7 +64,10 @@ struct WorkerOnlyArgs {
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
-            Command::Serve(a) => crate::serve::serve(a.api, a.worker, a.common).await,
+            Command::Serve(a) => {
+                let autoscale = a.autoscale.then_some(a.policy);
+                crate::serve::serve(a.api, a.worker, a.common, autoscale).await
+            }
             Command::Worker(a) => minimoto_worker::cli::run(a.worker, a.common).await,
             Command::Submit(args) => crate::client::submit(args).await,
             Command::Status(args) => crate::client::status(args).await,

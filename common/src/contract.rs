@@ -10,9 +10,10 @@ use chrono::Utc;
 
 use crate::{
     error::Error,
+    fleet::{Beat, DECISIONS_KEPT, DecisionRecord, WorkerState},
     ids::JobId,
     job::{Job, Refusal, Stage, Status},
-    ports::{BlobStore, JobQueue, JobStore, Update, update_job},
+    ports::{BlobStore, JobQueue, JobStore, Update, WorkerRegistry, update_job},
     spec::RenderSpec,
 };
 
@@ -443,4 +444,143 @@ fn tempfile_dir() -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
+}
+
+fn beat(id: &str, state: WorkerState) -> Beat {
+    let now = Utc::now();
+    Beat {
+        id: id.into(),
+        host: "host-a".into(),
+        instance: Some("i-0123456789abcdef0".into()),
+        version: "0.1.0".into(),
+        state,
+        job: None,
+        started_at: now,
+        idle_since: None,
+        jobs_done: 0,
+        busy_seconds: 0.0,
+        at: now,
+    }
+}
+
+/// Beats create and update records, a drain request survives later beats, removal forgets, and
+/// only the last [`DECISIONS_KEPT`] decisions are kept, newest first.
+pub async fn worker_registry(registry: &dyn WorkerRegistry) {
+    assert!(
+        registry.list().await.expect("list").is_empty(),
+        "a fresh registry lists no workers"
+    );
+
+    let first = beat("w-1", WorkerState::Booting);
+    let directive = registry.beat(&first).await.expect("first beat");
+    assert!(!directive.drain, "a new worker is not asked to drain");
+    let mut busy = beat("w-1", WorkerState::Busy);
+    busy.job = Some(JobId::new());
+    busy.jobs_done = 3;
+    busy.busy_seconds = 41.5;
+    busy.idle_since = Some(first.at);
+    registry.beat(&busy).await.expect("second beat");
+    registry
+        .beat(&beat("w-2", WorkerState::Idle))
+        .await
+        .expect("beat of another worker");
+
+    let mut listed = registry.list().await.expect("list");
+    listed.sort_by(|a, b| a.beat.id.cmp(&b.beat.id));
+    assert_eq!(listed.len(), 2, "two workers beat, two are listed");
+    let w1 = &listed[0];
+    assert_eq!(w1.beat.state, WorkerState::Busy, "the last beat wins");
+    assert_eq!(w1.beat.job, busy.job, "the job in hand is kept");
+    assert_eq!(w1.beat.jobs_done, 3);
+    assert!((w1.beat.busy_seconds - 41.5).abs() < 1e-9);
+    assert_eq!(w1.beat.instance.as_deref(), Some("i-0123456789abcdef0"));
+    assert_eq!(
+        w1.beat.at.timestamp_millis(),
+        busy.at.timestamp_millis(),
+        "last seen is the beat's time, to the millisecond"
+    );
+    assert_eq!(
+        w1.beat.idle_since.map(|t| t.timestamp_millis()),
+        busy.idle_since.map(|t| t.timestamp_millis())
+    );
+    assert!(!w1.drain_requested);
+
+    assert!(
+        registry.request_drain("w-1").await.expect("drain"),
+        "draining a registered worker reports it"
+    );
+    assert!(
+        !registry
+            .request_drain("nobody")
+            .await
+            .expect("drain unknown"),
+        "draining an unknown worker reports that it is unknown"
+    );
+    assert!(
+        registry
+            .list()
+            .await
+            .expect("list")
+            .iter()
+            .all(|w| w.beat.id != "nobody"),
+        "a drain request creates no record"
+    );
+    let directive = registry
+        .beat(&beat("w-1", WorkerState::Busy))
+        .await
+        .expect("beat after the drain request");
+    assert!(
+        directive.drain,
+        "the worker learns of the drain on its next beat"
+    );
+    let directive = registry
+        .beat(&beat("w-1", WorkerState::Draining))
+        .await
+        .expect("another beat");
+    assert!(directive.drain, "a beat never clears a drain request");
+    let other = registry
+        .beat(&beat("w-2", WorkerState::Idle))
+        .await
+        .expect("beat of the other worker");
+    assert!(!other.drain, "a drain request is for one worker only");
+
+    registry.remove("w-1").await.expect("remove");
+    registry
+        .remove("w-1")
+        .await
+        .expect("removing twice is fine");
+    let listed = registry.list().await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].beat.id, "w-2");
+    let directive = registry
+        .beat(&beat("w-1", WorkerState::Idle))
+        .await
+        .expect("a beat after removal");
+    assert!(
+        !directive.drain,
+        "a removed worker that beats again starts afresh"
+    );
+    registry.remove("w-1").await.expect("remove");
+
+    assert!(registry.decisions().await.expect("decisions").is_empty());
+    let start = Utc::now();
+    for n in 0..(DECISIONS_KEPT + 5) {
+        registry
+            .record_decision(&DecisionRecord {
+                at: start + chrono::Duration::milliseconds(n as i64),
+                decision: serde_json::json!({ "n": n, "reason": "table test" }),
+            })
+            .await
+            .expect("record a decision");
+    }
+    let kept = registry.decisions().await.expect("decisions");
+    let numbers: Vec<u64> = kept
+        .iter()
+        .map(|d| d.decision["n"].as_u64().expect("n"))
+        .collect();
+    let expected: Vec<u64> = (5..(DECISIONS_KEPT as u64 + 5)).rev().collect();
+    assert_eq!(
+        numbers, expected,
+        "the last decisions are kept, newest first"
+    );
 }

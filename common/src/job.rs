@@ -226,6 +226,14 @@ impl Job {
         Ok(())
     }
 
+    /// The holder gives the job back because its machine is going away (a Spot interruption):
+    /// as [`Job::release`], and the attempt does not count against the job.
+    pub fn hand_back(&mut self, worker: &str) -> Result<(), Refusal> {
+        self.release(worker)?;
+        self.attempts = self.attempts.saturating_sub(1);
+        Ok(())
+    }
+
     pub fn succeed(
         &mut self,
         worker: &str,

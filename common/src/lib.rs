@@ -3,11 +3,14 @@
 //! - [`job`] and [`spec`]: the domain — a job's record and status machine, and the render spec a
 //!   client asks for (validated here, so the API and the worker agree on what is valid).
 //! - [`ports`]: the narrow traits the services use to reach storage ([`ports::BlobStore`],
-//!   [`ports::JobStore`], [`ports::JobQueue`]), shaped by what the app needs rather than by an SDK.
+//!   [`ports::JobStore`], [`ports::JobQueue`], [`ports::WorkerRegistry`]), shaped by what the app
+//!   needs rather than by an SDK.
+//! - [`fleet`]: the worker registry's records (heartbeats, drain requests, scaler decisions).
 //! - `contract` (feature `contract`): the test suites every adapter of a port must pass.
 
 pub mod codes;
 pub mod error;
+pub mod fleet;
 pub mod ids;
 pub mod job;
 pub mod layout;

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     error::{Error, Result},
+    fleet::{Beat, DecisionRecord, Directive, WorkerRecord},
     ids::JobId,
     job::{Job, Refusal},
 };
@@ -138,4 +139,22 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     async fn ready(&self) -> Result<()> {
         self.depth().await.map(|_| ())
     }
+}
+
+/// The worker registry: each worker's heartbeat in, the fleet as the scaler sees it out.
+#[async_trait]
+pub trait WorkerRegistry: Send + Sync + std::fmt::Debug {
+    /// Writes a worker's beat (creating its record on the first) and answers what the scaler asks
+    /// of it. A beat never clears a drain request.
+    async fn beat(&self, beat: &Beat) -> Result<Directive>;
+    /// Every registered worker, in no particular order.
+    async fn list(&self) -> Result<Vec<WorkerRecord>>;
+    /// Asks a worker to drain; `false` when no such worker is registered.
+    async fn request_drain(&self, id: &str) -> Result<bool>;
+    /// Forgets a worker (it stopped, or was terminated as dead). Removing an unknown one is fine.
+    async fn remove(&self, id: &str) -> Result<()>;
+    /// Keeps a scaler decision; only the last [`crate::fleet::DECISIONS_KEPT`] are kept.
+    async fn record_decision(&self, decision: &DecisionRecord) -> Result<()>;
+    /// The kept decisions, newest first.
+    async fn decisions(&self) -> Result<Vec<DecisionRecord>>;
 }

@@ -14,6 +14,7 @@ pub(crate) fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
         ("MINIMOTO_S3_BUCKET", unique("media")),
         ("MINIMOTO_DYNAMODB_TABLE", unique("jobs")),
         ("MINIMOTO_SQS_QUEUE", unique("jobs")),
+        ("MINIMOTO_DYNAMODB_WORKERS_TABLE", unique("workers")),
     ]
 }
 
@@ -68,13 +69,13 @@ async fn photos_in_video_out_on_aws() {
     let (ok, text) = serve_aws(&data, &env);
     assert!(!ok && text.contains("minimoto setup"), "{text}");
 
-    // Bucket, table, queue and dead-letter queue; then nothing left to do.
+    // Bucket, jobs and workers tables, queue and dead-letter queue; then nothing left to do.
     let (ok, text) = minimoto(&["setup"], &env);
     assert!(ok, "{text}");
-    assert_eq!(lines_starting(&text, "created "), 4, "{text}");
+    assert_eq!(lines_starting(&text, "created "), 5, "{text}");
     let (ok, text) = minimoto(&["setup"], &env);
     assert!(
-        ok && lines_starting(&text, "unchanged ") == 4 && text.contains("nothing changed"),
+        ok && lines_starting(&text, "unchanged ") == 5 && text.contains("nothing changed"),
         "setup is idempotent: {text}"
     );
 
@@ -109,11 +110,11 @@ async fn photos_in_video_out_on_aws() {
 
     let (ok, text) = minimoto(&["cleanup", "--dry-run"], &env);
     assert!(
-        ok && lines_starting(&text, "would delete ") == 4 && text.contains("nothing deleted"),
+        ok && lines_starting(&text, "would delete ") == 5 && text.contains("nothing deleted"),
         "{text}"
     );
     let (ok, text) = minimoto(&["cleanup"], &env);
-    assert!(ok && lines_starting(&text, "deleted ") == 4, "{text}");
+    assert!(ok && lines_starting(&text, "deleted ") == 5, "{text}");
     let (ok, text) = minimoto(&["cleanup"], &env);
     assert!(ok && text.contains("nothing to delete"), "{text}");
 }

@@ -35,7 +35,7 @@ fn docker_compose_file_is_valid() {
         "docker-compose.yaml is invalid: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for service in ["localstack:", "setup:", "api:", "worker:"] {
+    for service in ["localstack:", "setup:", "api:", "scaler:"] {
         assert!(text.contains(service), "the stack has {service}\n{text}");
     }
     assert!(
@@ -44,12 +44,17 @@ fn docker_compose_file_is_valid() {
     );
     let api = text.split("  api:").nth(1).expect("api service");
     assert!(
-        api.split("\n  worker:")
+        api.split("\n  scaler:")
             .next()
             .unwrap_or_default()
             .contains("healthcheck:")
             && api.contains("/healthz"),
         "the api service has a healthcheck on /healthz\n{text}"
+    );
+    let scaler = text.split("  scaler:").nth(1).expect("scaler service");
+    assert!(
+        scaler.contains("--fleet=local") && scaler.contains("minimoto-worker"),
+        "the scaler runs the local fleet of minimoto-worker processes\n{text}"
     );
 }
 
@@ -69,7 +74,12 @@ fn the_image_runs_as_a_non_root_user_with_a_healthcheck() {
         dockerfile.contains("HEALTHCHECK") && dockerfile.contains("/healthz"),
         "the image has a healthcheck"
     );
-    for bin in ["minimoto", "minimoto-api", "minimoto-worker"] {
+    for bin in [
+        "minimoto",
+        "minimoto-api",
+        "minimoto-worker",
+        "minimoto-scaler",
+    ] {
         assert!(
             dockerfile.contains(&format!("target/release/{bin}")),
             "the image carries {bin}"

@@ -64,6 +64,11 @@ impl App {
         tokio::net::TcpStream::connect(addr).await.expect("connect")
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -216,4 +221,31 @@ pub async fn download(url: &str, to: &Path) -> usize {
     let bytes = res.bytes().await.expect("body");
     std::fs::write(to, &bytes).expect("write download");
     bytes.len()
+}
+
+/// The ids of the processes whose parent is `pid` (from `/proc/<id>/stat`).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(id) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces, so split after the last `)`.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            children.push(id);
+        }
+    }
+    children.sort_unstable();
+    children
 }

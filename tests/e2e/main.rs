@@ -1,6 +1,7 @@
 //! End to end: the real `minimoto serve` binary on port 0, real HTTP, real ffmpeg.
 
 // The AWS runs need a binary built with the AWS backend: `scripts/test` builds with `--all-features`.
+mod autoscale;
 #[cfg(feature = "aws")]
 mod aws;
 #[cfg(feature = "aws")]

@@ -4,14 +4,18 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use chrono::Utc;
 use clap::Args;
 use minimoto_runtime::{Backend, CommonArgs, Started};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     Worker, WorkerConfig,
-    config::Deadline,
+    config::{Deadline, hostname},
+    presence::{Identity, Presence, run_beats},
     render::{EncoderSettings, encode::PRESETS},
+    spot::Metadata,
 };
 
 #[derive(Debug, Args)]
@@ -40,9 +44,70 @@ pub struct WorkerArgs {
     /// The ffmpeg binary (default: next to this executable, else `ffmpeg` on PATH).
     #[arg(long, env = "MINIMOTO_FFMPEG")]
     pub ffmpeg: Option<PathBuf>,
+    /// This worker's id in the registry (the scaler's fleets set it; default: made up at start).
+    #[arg(long, env = "MINIMOTO_WORKER_ID", value_parser = parse_worker_id)]
+    pub worker_id: Option<String>,
+    /// Seconds between heartbeats to the worker registry.
+    #[arg(long, env = "MINIMOTO_REGISTRY_HEARTBEAT_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub registry_heartbeat_seconds: u64,
+    /// Poll this EC2 Spot interruption notice URL every 5 s, and hand the job back on a notice
+    /// (on EC2: `http://169.254.169.254/latest/meta-data/spot/instance-action`; off by default).
+    #[arg(long, env = "MINIMOTO_SPOT_NOTICE_URL")]
+    pub spot_notice_url: Option<String>,
+    /// Drain and exit when the process that started this one is gone (the local fleet sets it, so
+    /// no worker outlives a scaler killed with `kill -9`).
+    #[arg(long, env = "MINIMOTO_EXIT_WITH_PARENT")]
+    pub exit_with_parent: bool,
+}
+
+/// Worker ids go into tags, logs and leases: 1–64 letters, digits, `-`, `_` or `.`.
+fn parse_worker_id(s: &str) -> Result<String, String> {
+    let ok = (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}`: use 1–64 letters, digits, `-`, `_` or `.`"))
+    }
 }
 
 impl WorkerArgs {
+    /// These settings as the environment of a worker process with one consumer (what `serve
+    /// --autoscale` starts): every flag but `--workers` and `--worker-id`, which the fleet sets.
+    pub fn to_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("MINIMOTO_WORKERS", "1".to_owned()),
+            (
+                "MINIMOTO_VISIBILITY_TIMEOUT_SECONDS",
+                self.visibility_timeout_seconds.to_string(),
+            ),
+            (
+                "MINIMOTO_RECEIVE_WAIT_SECONDS",
+                self.receive_wait_seconds.to_string(),
+            ),
+            (
+                "MINIMOTO_RENDER_DEADLINE_SECONDS",
+                self.render_deadline_seconds.to_string(),
+            ),
+            (
+                "MINIMOTO_RENDER_DEADLINE_PER_VIDEO_SECOND",
+                self.render_deadline_per_video_second.to_string(),
+            ),
+            ("MINIMOTO_X264_PRESET", self.x264_preset.clone()),
+            ("MINIMOTO_X264_CRF", self.x264_crf.to_string()),
+            ("MINIMOTO_FFMPEG", self.ffmpeg_path().display().to_string()),
+            (
+                "MINIMOTO_REGISTRY_HEARTBEAT_SECONDS",
+                self.registry_heartbeat_seconds.to_string(),
+            ),
+        ];
+        if let Some(url) = &self.spot_notice_url {
+            env.push(("MINIMOTO_SPOT_NOTICE_URL", url.clone()));
+        }
+        env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+
     pub fn ffmpeg_path(&self) -> PathBuf {
         crate::ffmpeg::resolve(self.ffmpeg.as_deref())
     }
@@ -56,10 +121,10 @@ impl WorkerArgs {
         Ok(())
     }
 
-    fn config(&self, common: &CommonArgs, scratch_dir: PathBuf) -> WorkerConfig {
+    fn config(&self, common: &CommonArgs, id: String, scratch_dir: PathBuf) -> WorkerConfig {
         let visibility = Duration::from_secs(self.visibility_timeout_seconds);
         WorkerConfig {
-            id: WorkerConfig::new_id(),
+            id,
             poll_wait: Duration::from_secs(self.receive_wait_seconds),
             visibility,
             heartbeat_every: (visibility / 4).max(Duration::from_millis(500)),
@@ -79,37 +144,161 @@ impl WorkerArgs {
     }
 }
 
-/// Starts `args.workers` consumers that stop (after their job in hand) when shutdown fires.
-pub fn spawn(args: &WorkerArgs, common: &CommonArgs, started: &Started) -> Vec<JoinHandle<()>> {
-    let Backend {
-        jobs, queue, blobs, ..
-    } = &started.backend;
-    let scratch = started.scratch.path().join("jobs");
-    (0..args.workers)
-        .map(|_| {
-            let worker = Worker {
-                jobs: jobs.clone(),
-                queue: queue.clone(),
-                blobs: blobs.clone(),
-                config: args.config(common, scratch.clone()),
-            };
-            let token = started.shutdown.clone();
-            tokio::spawn(async move { worker.run(token).await })
-        })
-        .collect()
+/// A worker process's consumers, its heartbeats and its Spot watch.
+#[derive(Debug)]
+pub struct Running {
+    pub id: String,
+    consumers: Vec<JoinHandle<()>>,
+    /// `None` in a process with no consumers (`serve --workers 0`): nothing to report.
+    beats: Option<JoinHandle<()>>,
+    spot: Option<JoinHandle<()>>,
+    presence: Presence,
+    done: CancellationToken,
 }
 
-/// The `minimoto-worker` binary: consumers only, until SIGINT/SIGTERM.
+impl Running {
+    /// Waits for the consumers to stop (after their jobs in hand), then reports `stopped`.
+    pub async fn wait(self) {
+        for consumer in self.consumers {
+            let _ = consumer.await;
+        }
+        self.presence.stopped();
+        self.done.cancel();
+        if let Some(beats) = self.beats {
+            let _ = beats.await;
+        }
+        if let Some(spot) = self.spot {
+            let _ = spot.await;
+        }
+    }
+}
+
+/// Starts `args.workers` consumers that stop (after their job in hand) when shutdown fires or the
+/// scaler asks this worker to drain, and hand their jobs back on a Spot notice.
+pub async fn spawn(
+    args: &WorkerArgs,
+    common: &CommonArgs,
+    started: &Started,
+) -> anyhow::Result<Running> {
+    let Backend {
+        jobs,
+        queue,
+        blobs,
+        registry,
+        ..
+    } = &started.backend;
+    let spot = args
+        .spot_notice_url
+        .as_deref()
+        .map(Metadata::new)
+        .transpose()?;
+    let instance = match &spot {
+        Some(metadata) => metadata.instance_id().await,
+        None => None,
+    };
+    let id = args.worker_id.clone().unwrap_or_else(WorkerConfig::new_id);
+    let presence = Presence::default();
+    let stop = started.shutdown.child_token();
+    let hand_back = CancellationToken::new();
+    let done = CancellationToken::new();
+    let scratch = started.scratch.path().join("jobs");
+    let consumers = (0..args.workers)
+        .map(|n| {
+            // Leases name the consumer; the registry names the process.
+            let consumer_id = if args.workers == 1 {
+                id.clone()
+            } else {
+                format!("{id}.{n}")
+            };
+            let worker = Worker {
+                presence: presence.clone(),
+                hand_back: hand_back.clone(),
+                ..Worker::new(
+                    jobs.clone(),
+                    queue.clone(),
+                    blobs.clone(),
+                    args.config(common, consumer_id, scratch.clone()),
+                )
+            };
+            let token = stop.clone();
+            tokio::spawn(async move { worker.run(token).await })
+        })
+        .collect();
+    {
+        // A signal makes the process leave like a drain does.
+        let (presence, stop) = (presence.clone(), stop.clone());
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            presence.leaving();
+        });
+    }
+    let who = Identity {
+        id: id.clone(),
+        host: hostname(),
+        instance,
+        started_at: Utc::now(),
+    };
+    let beats = (args.workers > 0).then(|| {
+        tokio::spawn(run_beats(
+            registry.clone(),
+            presence.clone(),
+            who,
+            Duration::from_secs(args.registry_heartbeat_seconds),
+            stop.clone(),
+            done.clone(),
+        ))
+    });
+    if args.exit_with_parent {
+        tokio::spawn(drain_when_orphaned(stop.clone()));
+    }
+    let spot = spot.map(|metadata| {
+        let (hand_back, stop, done) = (hand_back.clone(), stop.clone(), done.clone());
+        tokio::spawn(async move {
+            metadata
+                .watch(crate::spot::POLL_EVERY, hand_back.clone(), done)
+                .await;
+            if hand_back.is_cancelled() {
+                stop.cancel();
+            }
+        })
+    });
+    Ok(Running {
+        id,
+        consumers,
+        beats,
+        spot,
+        presence,
+        done,
+    })
+}
+
+/// Fires `stop` once this process's parent is gone (it is then re-parented, so its parent id
+/// changes).
+async fn drain_when_orphaned(stop: CancellationToken) {
+    let parent = nix::unistd::getppid();
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        if nix::unistd::getppid() != parent {
+            tracing::warn!("the process that started this worker is gone; draining");
+            stop.cancel();
+            return;
+        }
+    }
+}
+
+/// The `minimoto-worker` binary: consumers only, until SIGINT/SIGTERM or a drain request.
 pub async fn run(args: WorkerArgs, common: CommonArgs) -> anyhow::Result<()> {
     if args.workers == 0 {
         anyhow::bail!("--workers must be at least 1 for a worker process");
     }
     let started = minimoto_runtime::start(&common, None, || args.preflight()).await?;
-    let handles = spawn(&args, &common, &started);
-    tracing::info!(workers = args.workers, backend = ?started.backend.kind, "workers running");
-    for h in handles {
-        let _ = h.await;
-    }
+    let running = spawn(&args, &common, &started).await?;
+    tracing::info!(worker = %running.id, workers = args.workers, backend = ?started.backend.kind, "workers running");
+    running.wait().await;
     tracing::info!("stopped");
     Ok(())
 }

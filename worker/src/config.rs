@@ -61,7 +61,7 @@ impl WorkerConfig {
 }
 
 /// This machine's name, from the kernel (no environment involved), or `local`.
-fn hostname() -> String {
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

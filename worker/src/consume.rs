@@ -21,6 +21,7 @@ use crate::{
     config::WorkerConfig,
     heartbeat::{Heartbeat, Progress},
     outcome::{Classify, ClassifyStorage, Failure},
+    presence::Presence,
     render::{self, RenderInput},
 };
 
@@ -30,6 +31,11 @@ pub struct Worker {
     pub queue: Arc<dyn JobQueue>,
     pub blobs: Arc<dyn BlobStore>,
     pub config: WorkerConfig,
+    /// What the process reports to the registry; shared by its consumers.
+    pub presence: Presence,
+    /// Fires when the machine is about to go (a Spot notice): the job in hand is stopped and handed
+    /// back at once (its message visible again now, the attempt not counted) instead of finished.
+    pub hand_back: CancellationToken,
 }
 
 /// What to do with a message once an attempt is over.
@@ -45,9 +51,27 @@ enum Settle {
 }
 
 impl Worker {
-    /// Consumes until `shutdown` fires; the job in hand is finished first.
+    pub fn new(
+        jobs: Arc<dyn JobStore>,
+        queue: Arc<dyn JobQueue>,
+        blobs: Arc<dyn BlobStore>,
+        config: WorkerConfig,
+    ) -> Self {
+        Self {
+            jobs,
+            queue,
+            blobs,
+            config,
+            presence: Presence::default(),
+            hand_back: CancellationToken::new(),
+        }
+    }
+
+    /// Consumes until `shutdown` fires; the job in hand is finished first (or handed back, once
+    /// `hand_back` fired).
     pub async fn run(&self, shutdown: CancellationToken) {
         tracing::info!(worker = %self.config.id, "worker started");
+        self.presence.ready();
         let mut backoff = self.receive_backoff();
         loop {
             let received = tokio::select! {
@@ -86,6 +110,8 @@ impl Worker {
     /// written to the job and the message.
     pub async fn handle(&self, delivery: Delivery) {
         let job_id = delivery.job_id;
+        let started = std::time::Instant::now();
+        self.presence.job_started(job_id);
         let settle = match AssertUnwindSafe(self.attempt(&delivery))
             .catch_unwind()
             .await
@@ -105,6 +131,11 @@ impl Worker {
                 .unwrap_or(Settle::RetryAfter(self.config.visibility))
             }
         };
+        self.presence.job_ended(
+            job_id,
+            started.elapsed().as_secs_f64(),
+            settle == Settle::Ack,
+        );
         let result = match settle {
             Settle::Ack => self.queue.ack(&delivery.receipt).await,
             Settle::RetryAfter(delay) => self.queue.extend(&delivery.receipt, delay).await,
@@ -186,21 +217,31 @@ impl Worker {
             .config
             .deadline
             .for_video(job.inputs.len() as f64 * job.options.seconds_per_image);
-        let outcome =
-            match tokio::time::timeout(deadline, self.run_job(&job, progress.clone())).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    // A hung decoder or encoder must not hold the job (and this worker) forever: stop
-                    // the render and let the attempt count against the job like any other failure.
-                    progress
-                        .stop
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
-                    Err(Failure::retry(
-                        ErrorCode::RenderTimeout,
-                        format!("the attempt took longer than {deadline:?}"),
-                    ))
+        let run = async {
+            let run = self.run_job(&job, progress.clone());
+            tokio::pin!(run);
+            tokio::select! {
+                outcome = &mut run => outcome,
+                () = self.hand_back.cancelled() => {
+                    progress.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    run.await
                 }
-            };
+            }
+        };
+        let outcome = match tokio::time::timeout(deadline, run).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                // A hung decoder or encoder must not hold the job (and this worker) forever: stop
+                // the render and let the attempt count against the job like any other failure.
+                progress
+                    .stop
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                Err(Failure::retry(
+                    ErrorCode::RenderTimeout,
+                    format!("the attempt took longer than {deadline:?}"),
+                ))
+            }
+        };
         match outcome {
             Ok(outputs) => {
                 let frames = outputs.frames;
@@ -228,6 +269,16 @@ impl Worker {
                 self.fail(job_id, error)
                     .await
                     .unwrap_or(Settle::RetryAfter(self.config.visibility))
+            }
+            Err(Failure::Stopped) if self.hand_back.is_cancelled() => {
+                // The machine is going: give the job back now, and make its message visible now.
+                match update_job(self.jobs.as_ref(), job_id, |j| j.hand_back(&worker)).await {
+                    Ok(Update::Done(_)) => {
+                        tracing::info!(%job_id, "job handed back before the machine goes");
+                        Settle::RetryAfter(Duration::ZERO)
+                    }
+                    _ => self.settle_stopped(job_id).await,
+                }
             }
             Err(Failure::Stopped) => {
                 // If the job is still ours (the message went to another worker), hand it over now.

@@ -6,6 +6,10 @@
 //! one of the stack's names is left alone (and reported), so overridden names and neighbouring
 //! stacks stay safe.
 //!
+//! The EC2 side of a stack (the workers' launch template, and the instances cleanup terminates)
+//! is set up by `minimoto_scaler::fleet::ec2::setup`, the one package that compiles the EC2 SDK;
+//! it reports in the same [`Change`]s ([`Kind::LaunchTemplate`], [`Kind::Instance`]).
+//!
 //! The IAM policy of each binary is in `iam/`; a test keeps them in line with the SDK calls.
 
 pub mod bucket;
@@ -28,10 +32,14 @@ pub const ROLE_TAG: &str = "minimoto:role";
 /// The kinds of resource a stack has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
-    /// Ordered as `cleanup` deletes: queues before the table, the bucket (the slowest) last.
+    /// Ordered as `cleanup` deletes: the workers' instances first (nothing of the stack is used
+    /// any more), queues before the tables, the bucket (the slowest) last.
+    Instance,
+    LaunchTemplate,
     Queue,
     DeadLetterQueue,
     Table,
+    WorkersTable,
     Bucket,
 }
 
@@ -41,18 +49,24 @@ impl Kind {
         match self {
             Kind::Bucket => "media",
             Kind::Table => "jobs",
+            Kind::WorkersTable => "workers",
             Kind::Queue => "queue",
             Kind::DeadLetterQueue => "dead-letters",
+            Kind::LaunchTemplate | Kind::Instance => "worker",
         }
     }
 
-    /// The name `settings` gives this kind of resource.
+    /// The name `settings` gives this kind of resource. Instances have none (they are known by
+    /// their ids and their tags alone): empty.
     pub fn name_in(self, settings: &AwsSettings) -> String {
         match self {
             Kind::Bucket => settings.bucket.clone(),
             Kind::Table => settings.table.clone(),
+            Kind::WorkersTable => settings.workers_table.clone(),
             Kind::Queue => settings.queue.clone(),
             Kind::DeadLetterQueue => settings.dead_letter_queue(),
+            Kind::LaunchTemplate => launch_template_name(&settings.stack),
+            Kind::Instance => String::new(),
         }
     }
 }
@@ -61,11 +75,18 @@ impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Kind::Bucket => "S3 bucket",
-            Kind::Table => "DynamoDB table",
+            Kind::Table | Kind::WorkersTable => "DynamoDB table",
             Kind::Queue => "SQS queue",
             Kind::DeadLetterQueue => "SQS dead-letter queue",
+            Kind::LaunchTemplate => "EC2 launch template",
+            Kind::Instance => "EC2 instance",
         })
     }
+}
+
+/// The name of the stack's launch template for workers: `<stack>-worker`.
+pub fn launch_template_name(stack: &str) -> String {
+    format!("{stack}-worker")
 }
 
 /// What setup or cleanup did to one resource.
@@ -181,7 +202,7 @@ impl fmt::Display for Report {
 }
 
 /// The tags setup gives a resource of `kind` in `stack`.
-fn desired_tags(stack: &str, kind: Kind) -> [(&'static str, String); 2] {
+pub fn desired_tags(stack: &str, kind: Kind) -> [(&'static str, String); 2] {
     [
         (STACK_TAG, stack.to_owned()),
         (ROLE_TAG, kind.role().to_owned()),
@@ -190,7 +211,7 @@ fn desired_tags(stack: &str, kind: Kind) -> [(&'static str, String); 2] {
 
 /// The tags of [`desired_tags`] that `current` lacks or has with another value. A resource
 /// tagged with another stack is a conflict: setup does not take over another stack's resource.
-fn missing_tags(
+pub fn missing_tags(
     kind: Kind,
     name: &str,
     stack: &str,
@@ -238,6 +259,11 @@ pub async fn setup(
         name: settings.table.clone(),
         action: table::ensure_table(config, &settings.table, stack).await?,
     });
+    changes.push(Change {
+        kind: Kind::WorkersTable,
+        name: settings.workers_table.clone(),
+        action: table::ensure_workers_table(config, &settings.workers_table, stack).await?,
+    });
     changes.extend(queues::ensure_queues(config, settings).await?);
     Ok(Report {
         operation: Operation::Setup,
@@ -246,8 +272,9 @@ pub async fn setup(
     })
 }
 
-/// Deletes every resource tagged with the stack, data included; `dry_run` only lists them.
-/// Resources with one of the stack's names but not its tag are kept and reported.
+/// Deletes every bucket, table and queue tagged with the stack, data included; `dry_run` only
+/// lists them. Resources with one of the stack's names but not its tag are kept and reported.
+/// (The EC2 instances and launch template are `minimoto_scaler::fleet::ec2::setup::cleanup`'s.)
 pub async fn cleanup(config: &SdkConfig, settings: &AwsSettings, dry_run: bool) -> Result<Report> {
     settings.validate()?;
     let stack = &settings.stack;
@@ -261,6 +288,13 @@ pub async fn cleanup(config: &SdkConfig, settings: &AwsSettings, dry_run: bool) 
                 || (!f.tags.contains_key(ROLE_TAG) && f.name == settings.dead_letter_queue()))
         {
             f.kind = Kind::DeadLetterQueue;
+        }
+        // The workers table likewise, by its role or, untagged, by its name.
+        if f.kind == Kind::Table
+            && (f.tags.get(ROLE_TAG).map(String::as_str) == Some(Kind::WorkersTable.role())
+                || (!f.tags.contains_key(ROLE_TAG) && f.name == settings.workers_table))
+        {
+            f.kind = Kind::WorkersTable;
         }
     }
     found.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
@@ -308,8 +342,12 @@ async fn delete(config: &SdkConfig, found: &Found) -> Result<bool> {
         Kind::Queue | Kind::DeadLetterQueue => {
             queues::delete_queue(config, &found.name, &found.id).await
         }
-        Kind::Table => table::delete_table(config, &found.id).await,
+        Kind::Table | Kind::WorkersTable => table::delete_table(config, &found.id).await,
         Kind::Bucket => bucket::delete_bucket(config, &found.id).await,
+        Kind::LaunchTemplate | Kind::Instance => Err(Error::Invalid(format!(
+            "{} `{}`: EC2 resources are cleaned up by minimoto_scaler::fleet::ec2::setup",
+            found.kind, found.name
+        ))),
     }
 }
 

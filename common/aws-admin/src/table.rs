@@ -1,4 +1,5 @@
-//! The DynamoDB table of jobs.
+//! The DynamoDB tables: jobs, and the worker registry. Both are keyed by the string `id` alone,
+//! on-demand, tagged with the stack and their role (`jobs`, `workers`).
 
 use std::{collections::HashMap, time::Duration};
 
@@ -16,7 +17,8 @@ use minimoto_common::error::{Error, Result};
 use crate::{Action, Found, Kind, desired_tags, missing_tags};
 
 const SERVICE: &str = "dynamodb";
-/// The key the job store reads and writes (see `minimoto_aws::jobs`).
+/// The key the job store and the worker registry read and write (see `minimoto_aws::jobs` and
+/// `minimoto_aws::registry`).
 const KEY: &str = "id";
 
 fn tags(pairs: impl IntoIterator<Item = (&'static str, String)>) -> Result<Vec<Tag>> {
@@ -32,6 +34,21 @@ fn tags(pairs: impl IntoIterator<Item = (&'static str, String)>) -> Result<Vec<T
 /// `Conflict` (the job store could not use it), and one of another stack too. Billing of an
 /// existing table is left as its owner chose.
 pub async fn ensure_table(config: &SdkConfig, table: &str, stack: &str) -> Result<Action> {
+    ensure_keyed_table(config, table, stack, Kind::Table).await
+}
+
+/// Creates the worker registry's table, as [`ensure_table`] the jobs table (no TTL: workers
+/// are removed by the scaler, decisions are a fixed ring of items).
+pub async fn ensure_workers_table(config: &SdkConfig, table: &str, stack: &str) -> Result<Action> {
+    ensure_keyed_table(config, table, stack, Kind::WorkersTable).await
+}
+
+async fn ensure_keyed_table(
+    config: &SdkConfig,
+    table: &str,
+    stack: &str,
+    kind: Kind,
+) -> Result<Action> {
     let client = Client::new(config);
     let created = client
         .create_table()
@@ -51,7 +68,7 @@ pub async fn ensure_table(config: &SdkConfig, table: &str, stack: &str) -> Resul
                 .build()
                 .map_err(|e| Error::Invalid(e.to_string()))?,
         )
-        .set_tags(Some(tags(desired_tags(stack, Kind::Table))?))
+        .set_tags(Some(tags(desired_tags(stack, kind))?))
         .send()
         .await;
     let created = match created {
@@ -80,7 +97,7 @@ pub async fn ensure_table(config: &SdkConfig, table: &str, stack: &str) -> Resul
         )));
     }
     let arn = table_arn(&description, table)?;
-    let missing = missing_tags(Kind::Table, table, stack, &table_tags(&client, arn).await?)?;
+    let missing = missing_tags(kind, table, stack, &table_tags(&client, arn).await?)?;
     if missing.is_empty() {
         return Ok(Action::Unchanged);
     }
@@ -186,7 +203,7 @@ pub async fn find_tables(config: &SdkConfig) -> Result<Vec<Found>> {
     }
 }
 
-/// Deletes the jobs table; false if it did not exist.
+/// Deletes a table; false if it did not exist.
 pub async fn delete_table(config: &SdkConfig, table: &str) -> Result<bool> {
     match Client::new(config)
         .delete_table()

@@ -1,4 +1,5 @@
-//! The AWS adapters: S3 ([`blob::S3BlobStore`]), DynamoDB ([`jobs::DynamoJobStore`]) and SQS
+//! The AWS adapters: S3 ([`blob::S3BlobStore`]), DynamoDB ([`jobs::DynamoJobStore`], and the
+//! worker registry [`registry::DynamoRegistry`] in a table of its own) and SQS
 //! ([`queue::SqsQueue`]): the hot path. Creating and removing the resources is `minimoto-aws-admin`.
 //!
 //! Credentials, region and endpoint come from the standard AWS chain (environment, profile,
@@ -9,6 +10,7 @@
 pub mod blob;
 pub mod jobs;
 pub mod queue;
+pub mod registry;
 
 use std::time::Duration;
 
@@ -28,6 +30,8 @@ pub struct AwsSettings {
     pub table: String,
     /// SQS queue of job ids; its dead-letter queue is `<queue>-dlq`.
     pub queue: String,
+    /// DynamoDB table of the worker registry (workers' heartbeats, the scaler's decisions).
+    pub workers_table: String,
     /// Receives of a message before SQS moves it to the dead-letter queue (the redrive policy's
     /// `maxReceiveCount`); minimoto sets it to `receive_limit(max_attempts)`, max attempts + 5.
     pub max_receives: u32,
@@ -70,6 +74,18 @@ impl AwsSettings {
         if !name_ok(&self.table, 255) {
             return Err(Error::Invalid(format!(
                 "DynamoDB table `{}`: use letters, digits, `-` or `_`",
+                self.table
+            )));
+        }
+        if !name_ok(&self.workers_table, 255) {
+            return Err(Error::Invalid(format!(
+                "DynamoDB workers table `{}`: use letters, digits, `-` or `_`",
+                self.workers_table
+            )));
+        }
+        if self.workers_table == self.table {
+            return Err(Error::Invalid(format!(
+                "DynamoDB table `{}` is named for both the jobs and the workers: give each its own",
                 self.table
             )));
         }
@@ -132,6 +148,7 @@ mod tests {
             bucket: "minimoto-media".into(),
             table: "minimoto-jobs".into(),
             queue: "minimoto-jobs".into(),
+            workers_table: "minimoto-workers".into(),
             max_receives: 4,
         }
     }
@@ -151,6 +168,14 @@ mod tests {
             },
             AwsSettings {
                 table: "".into(),
+                ..settings()
+            },
+            AwsSettings {
+                workers_table: "no/slash".into(),
+                ..settings()
+            },
+            AwsSettings {
+                workers_table: "minimoto-jobs".into(),
                 ..settings()
             },
             AwsSettings {

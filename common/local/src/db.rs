@@ -28,6 +28,16 @@ CREATE TABLE IF NOT EXISTS queue (
 );
 CREATE INDEX IF NOT EXISTS queue_ready ON queue (dead, visible_at_ms, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS queue_receipt ON queue (receipt);
+CREATE TABLE IF NOT EXISTS workers (
+    id    TEXT PRIMARY KEY,
+    beat  TEXT NOT NULL,
+    drain INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at       TEXT NOT NULL,
+    decision TEXT NOT NULL
+);
 ";
 
 /// A connection to the shared database; cheap to clone. Calls run on the blocking pool.

@@ -6,6 +6,8 @@
 //! - [`jobs::SqliteJobStore`] and [`queue::SqliteQueue`]: tables in `<data>/minimoto.db`
 //!   (SQLite, WAL), so several processes (the API and worker processes) share them and they
 //!   survive restarts.
+//! - [`registry::SqliteRegistry`]: the worker registry (heartbeats, drain requests, the scaler's
+//!   last decisions) in the same database.
 
 pub mod blob;
 pub mod db;
@@ -14,4 +16,5 @@ pub mod error;
 pub mod files;
 pub mod jobs;
 pub mod queue;
+pub mod registry;
 pub mod signing;

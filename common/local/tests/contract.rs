@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use minimoto_common::{contract, ports::JobQueue};
 use minimoto_local::{
-    blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue, signing::UrlSigner,
+    blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue,
+    registry::SqliteRegistry, signing::UrlSigner,
 };
 
 fn db(dir: &tempfile::TempDir) -> Db {
@@ -54,4 +55,10 @@ async fn local_blob_store_keeps_the_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
     let signer = UrlSigner::new(vec![1; 32], "http://127.0.0.1:8080");
     contract::blob_store(&LocalBlobStore::new(dir.path().join("blobs"), signer)).await;
+}
+
+#[tokio::test]
+async fn sqlite_registry_keeps_the_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    contract::worker_registry(&SqliteRegistry::new(db(&dir))).await;
 }

@@ -22,6 +22,36 @@ pub struct CommonArgs {
     pub limits: LimitArgs,
 }
 
+impl CommonArgs {
+    /// These settings as the environment variables a child process reads them from (the local
+    /// fleet starts workers with them, so they use the same data, backend and limits).
+    pub fn to_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("MINIMOTO_DATA_DIR", self.data_dir.display().to_string()),
+            ("MINIMOTO_MAX_ATTEMPTS", self.max_attempts.to_string()),
+            ("MINIMOTO_MAX_IMAGES", self.limits.max_images.to_string()),
+            (
+                "MINIMOTO_MAX_IMAGE_BYTES",
+                self.limits.max_image_bytes.to_string(),
+            ),
+            (
+                "MINIMOTO_MAX_TOTAL_BYTES",
+                self.limits.max_total_bytes.to_string(),
+            ),
+            (
+                "MINIMOTO_MAX_IMAGE_PIXELS",
+                self.limits.max_image_pixels.to_string(),
+            ),
+            (
+                "MINIMOTO_MAX_VIDEO_SECONDS",
+                self.limits.max_video_seconds.to_string(),
+            ),
+        ];
+        env.extend(self.backend.to_env());
+        env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct LimitArgs {
     /// Most photos in one job.
@@ -49,6 +79,65 @@ impl LimitArgs {
             max_total_bytes: self.max_total_bytes,
             max_image_pixels: self.max_image_pixels,
             max_video_seconds: self.max_video_seconds,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::CommonArgs;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+
+    /// A child started with `to_env` and no flags sees what its parent was given as flags.
+    #[test]
+    fn settings_survive_the_trip_through_the_environment() {
+        let parent = Cli::parse_from([
+            "x",
+            "--data-dir",
+            "/srv/m",
+            "--backend",
+            "aws",
+            "--stack",
+            "demo",
+            "--sqs-queue",
+            "q1",
+            "--max-attempts",
+            "7",
+            "--max-images",
+            "12",
+        ])
+        .common;
+        let env = parent.to_env();
+        let get = |k: &str| {
+            env.iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("MINIMOTO_DATA_DIR"), Some("/srv/m"));
+        assert_eq!(get("MINIMOTO_BACKEND"), Some("aws"));
+        assert_eq!(get("MINIMOTO_STACK"), Some("demo"));
+        assert_eq!(get("MINIMOTO_SQS_QUEUE"), Some("q1"));
+        assert_eq!(get("MINIMOTO_MAX_ATTEMPTS"), Some("7"));
+        assert_eq!(get("MINIMOTO_MAX_IMAGES"), Some("12"));
+        assert_eq!(
+            get("MINIMOTO_S3_BUCKET"),
+            None,
+            "unset names stay derived from the stack"
+        );
+        // Every variable is one clap reads: an unknown name would be silently ignored.
+        let source = include_str!("args.rs").to_owned() + include_str!("backend.rs");
+        for (name, _) in &env {
+            assert!(
+                source.contains(&format!("env = \"{name}\"")),
+                "{name} is not read by any flag"
+            );
         }
     }
 }

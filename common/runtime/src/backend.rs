@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use minimoto_common::ports::{BlobStore, JobQueue, JobStore, receive_limit};
+use minimoto_common::ports::{BlobStore, JobQueue, JobStore, WorkerRegistry, receive_limit};
 use minimoto_local::{
-    blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue, signing::UrlSigner,
+    blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue,
+    registry::SqliteRegistry, signing::UrlSigner,
 };
 
 use crate::args::CommonArgs;
@@ -30,6 +31,34 @@ pub struct BackendArgs {
     pub aws: AwsArgs,
 }
 
+impl BackendArgs {
+    pub(crate) fn to_env(&self) -> Vec<(&'static str, String)> {
+        let kind = match self.backend {
+            BackendKind::Local => "local",
+            BackendKind::Aws => "aws",
+        };
+        let aws = &self.aws;
+        let mut env = vec![
+            ("MINIMOTO_BACKEND", kind.to_owned()),
+            ("MINIMOTO_STACK", aws.stack.clone()),
+        ];
+        for (name, value) in [
+            ("MINIMOTO_S3_BUCKET", &aws.s3_bucket),
+            ("MINIMOTO_DYNAMODB_TABLE", &aws.dynamodb_table),
+            ("MINIMOTO_SQS_QUEUE", &aws.sqs_queue),
+            (
+                "MINIMOTO_DYNAMODB_WORKERS_TABLE",
+                &aws.dynamodb_workers_table,
+            ),
+        ] {
+            if let Some(value) = value {
+                env.push((name, value.clone()));
+            }
+        }
+        env
+    }
+}
+
 /// The AWS resources, named after one stack (each name can be overridden).
 #[derive(Debug, Clone, Args)]
 pub struct AwsArgs {
@@ -45,6 +74,9 @@ pub struct AwsArgs {
     /// SQS queue of jobs (default: `<stack>-jobs`); its dead-letter queue is `<queue>-dlq`.
     #[arg(long, env = "MINIMOTO_SQS_QUEUE")]
     pub sqs_queue: Option<String>,
+    /// DynamoDB table of the worker registry (default: `<stack>-workers`).
+    #[arg(long, env = "MINIMOTO_DYNAMODB_WORKERS_TABLE")]
+    pub dynamodb_workers_table: Option<String>,
 }
 
 #[cfg(feature = "aws")]
@@ -60,6 +92,7 @@ impl AwsArgs {
             bucket: pick(&self.s3_bucket, "media"),
             table: pick(&self.dynamodb_table, "jobs"),
             queue: pick(&self.sqs_queue, "jobs"),
+            workers_table: pick(&self.dynamodb_workers_table, "workers"),
             max_receives: receive_limit(max_attempts),
         };
         settings.validate()?;
@@ -74,6 +107,8 @@ pub struct Backend {
     pub jobs: Arc<dyn JobStore>,
     pub queue: Arc<dyn JobQueue>,
     pub blobs: Arc<dyn BlobStore>,
+    /// Where workers heartbeat and the scaler finds them.
+    pub registry: Arc<dyn WorkerRegistry>,
     /// Set on the local backend: whoever serves HTTP also serves its signed downloads.
     pub local_files: Option<Arc<LocalBlobStore>>,
 }
@@ -95,7 +130,11 @@ impl Backend {
                 Ok(Self {
                     kind: BackendKind::Local,
                     jobs: Arc::new(SqliteJobStore::new(db.clone())),
-                    queue: Arc::new(SqliteQueue::new(db, receive_limit(args.max_attempts))),
+                    queue: Arc::new(SqliteQueue::new(
+                        db.clone(),
+                        receive_limit(args.max_attempts),
+                    )),
+                    registry: Arc::new(SqliteRegistry::new(db)),
                     blobs: blobs.clone(),
                     local_files: Some(blobs),
                 })
@@ -118,11 +157,17 @@ impl Backend {
         use anyhow::Context;
         use minimoto_aws::{
             blob::S3BlobStore, jobs::DynamoJobStore, load_sdk_config, queue::SqsQueue,
+            registry::DynamoRegistry,
         };
         let settings = args.backend.aws.settings(args.max_attempts)?;
         let config = load_sdk_config().await;
         let jobs = DynamoJobStore::new(&config, &settings.table);
         jobs.check().await.context("checking the DynamoDB table")?;
+        let registry = DynamoRegistry::new(&config, &settings.workers_table);
+        registry
+            .check()
+            .await
+            .context("checking the DynamoDB workers table")?;
         let queue = SqsQueue::connect(&config, &settings)
             .await
             .context("connecting to SQS")?;
@@ -131,6 +176,7 @@ impl Backend {
             jobs: Arc::new(jobs),
             queue: Arc::new(queue),
             blobs: Arc::new(S3BlobStore::new(&config, &settings.bucket)),
+            registry: Arc::new(registry),
             local_files: None,
         })
     }

@@ -102,12 +102,12 @@ fn rig_with(fault: Fault, tune: impl FnOnce(&mut WorkerConfig)) -> Rig {
         encoder: EncoderSettings::new(minimoto_worker::ffmpeg::resolve(None)),
     };
     tune(&mut config);
-    let worker = Worker {
-        jobs: jobs.clone(),
-        queue: queue.clone(),
-        blobs: Arc::new(Faulty { inner, fault }),
+    let worker = Worker::new(
+        jobs.clone(),
+        queue.clone(),
+        Arc::new(Faulty { inner, fault }),
         config,
-    };
+    );
     Rig {
         _dir: dir,
         jobs,
@@ -400,4 +400,46 @@ async fn a_message_that_outruns_its_record_is_retried_then_dropped() {
     );
     let depth = rig.queue.depth().await.expect("depth");
     assert_eq!((depth.visible, depth.in_flight, depth.dead), (0, 0, 0));
+}
+
+/// A Spot notice while a job is in hand: the job is handed back at once — its lease dropped, the
+/// attempt not counted, its message visible again now rather than after its visibility timeout —
+/// and the next worker finishes it.
+#[tokio::test]
+async fn a_spot_notice_hands_the_job_back_at_once() {
+    let rig = rig(Fault::None);
+    let id = rig.submit(&jpeg()).await;
+    rig.worker.hand_back.cancel();
+    let delivery = rig
+        .queue
+        .receive(Duration::from_millis(200), Duration::from_secs(600))
+        .await
+        .expect("receive")
+        .expect("a delivery");
+    rig.worker.handle(delivery).await;
+    let job = rig.job(id).await;
+    assert_eq!(job.status, Status::Running, "{job:?}");
+    assert!(job.lease.is_none(), "the lease is given up: {job:?}");
+    assert_eq!(
+        job.attempts, 0,
+        "a handed-back attempt does not count: {job:?}"
+    );
+
+    let again = rig
+        .queue
+        .receive(Duration::from_millis(200), Duration::from_secs(600))
+        .await
+        .expect("receive")
+        .expect("the message is visible again at once, not after 600 s");
+    assert_eq!(again.job_id, id);
+    let next = Worker::new(
+        rig.jobs.clone(),
+        rig.queue.clone(),
+        rig.worker.blobs.clone(),
+        rig.worker.config.clone(),
+    );
+    next.handle(again).await;
+    let job = rig.job(id).await;
+    assert_eq!(job.status, Status::Succeeded, "{job:?}");
+    assert_eq!(job.attempts, 1);
 }

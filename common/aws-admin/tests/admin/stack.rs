@@ -17,6 +17,7 @@ fn settings(stack: &str) -> AwsSettings {
         bucket: format!("{stack}-media"),
         table: format!("{stack}-jobs"),
         queue: format!("{stack}-jobs"),
+        workers_table: format!("{stack}-workers"),
         max_receives: 8,
     }
 }
@@ -59,12 +60,13 @@ async fn tags_of(
         all.insert(Kind::Bucket, tags);
     }
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
-    if let Ok(out) = dynamodb
-        .describe_table()
-        .table_name(&settings.table)
-        .send()
-        .await
-    {
+    for (kind, table) in [
+        (Kind::Table, &settings.table),
+        (Kind::WorkersTable, &settings.workers_table),
+    ] {
+        let Ok(out) = dynamodb.describe_table().table_name(table).send().await else {
+            continue;
+        };
         let arn = out
             .table()
             .and_then(|t| t.table_arn())
@@ -79,7 +81,7 @@ async fn tags_of(
             .iter()
             .map(|t| (t.key().to_owned(), t.value().to_owned()))
             .collect();
-        all.insert(Kind::Table, tags);
+        all.insert(kind, tags);
     }
     let sqs = aws_sdk_sqs::Client::new(config);
     for (kind, name) in [
@@ -110,10 +112,11 @@ fn actions(report: &Report) -> Vec<(Kind, String, Action)> {
         .collect()
 }
 
-fn all_kinds() -> [Kind; 4] {
+fn all_kinds() -> [Kind; 5] {
     [
         Kind::Bucket,
         Kind::Table,
+        Kind::WorkersTable,
         Kind::DeadLetterQueue,
         Kind::Queue,
     ]
@@ -139,7 +142,7 @@ async fn setup_tags_every_resource_and_a_second_setup_changes_nothing() {
             .lines()
             .filter(|l| l.starts_with("created "))
             .count(),
-        4,
+        5,
         "{first}"
     );
 
@@ -221,7 +224,7 @@ async fn setup_repairs_drift_and_reports_it() {
             .iter()
             .filter(|c| c.action == Action::Unchanged)
             .count(),
-        3,
+        4,
         "{report}"
     );
     assert!(report.summary().contains("1 updated"), "{report}");
@@ -236,6 +239,7 @@ async fn cleanup_deletes_exactly_the_tagged_resources() {
         bucket: "gamma-custom-media".into(),
         table: "gamma-custom-jobs".into(),
         queue: "gamma-custom-jobs".into(),
+        workers_table: "gamma-custom-workers".into(),
         ..settings("gamma")
     };
     setup(&config, &custom, &BucketOptions::default())
@@ -244,6 +248,7 @@ async fn cleanup_deletes_exactly_the_tagged_resources() {
     // Another stack, one of whose resources has a name gamma's defaults would give.
     let delta = AwsSettings {
         table: "gamma-jobs".into(),
+        workers_table: "gamma-workers".into(),
         ..settings("delta")
     };
     setup(&config, &delta, &BucketOptions::default())
@@ -268,6 +273,7 @@ async fn cleanup_deletes_exactly_the_tagged_resources() {
         (Kind::Queue, custom.queue.clone()),
         (Kind::DeadLetterQueue, custom.dead_letter_queue()),
         (Kind::Table, custom.table.clone()),
+        (Kind::WorkersTable, custom.workers_table.clone()),
         (Kind::Bucket, custom.bucket.clone()),
     ];
     let kept = |report: &Report| {
@@ -296,7 +302,7 @@ async fn cleanup_deletes_exactly_the_tagged_resources() {
     let untouched = tags_of(&config, &custom).await;
     assert_eq!(
         untouched.len(),
-        4,
+        5,
         "a dry run deletes nothing: {untouched:?}"
     );
 
@@ -315,11 +321,13 @@ async fn cleanup_deletes_exactly_the_tagged_resources() {
         [
             (Kind::Queue, "gamma-jobs"),
             (Kind::Table, "gamma-jobs"),
+            (Kind::WorkersTable, "gamma-workers"),
             (Kind::Bucket, "gamma-media"),
         ],
         "resources with gamma's names but not its tag are kept, and said so: {done}"
     );
     assert!(kept_now[1].2.contains("stack `delta`"), "{done}");
+    assert!(kept_now[2].2.contains("stack `delta`"), "{done}");
     assert!(kept_now[0].2.contains("not its tag"), "{done}");
     assert!(
         tags_of(&config, &custom).await.is_empty(),
@@ -327,7 +335,7 @@ async fn cleanup_deletes_exactly_the_tagged_resources() {
     );
     assert_eq!(
         tags_of(&config, &delta).await.len(),
-        4,
+        5,
         "the other stack keeps all its resources"
     );
     let untagged = tags_of(&config, &defaults).await;

@@ -15,6 +15,7 @@ fn settings(max_receives: u32) -> AwsSettings {
         bucket: "minimoto-unused".into(),
         table: "minimoto-unused".into(),
         queue: unique("jobs"),
+        workers_table: "minimoto-unused-workers".into(),
         max_receives,
     }
 }
