@@ -1,6 +1,7 @@
 //! The scaler's integration tests, one binary: the control loop's drain handshake (`control`), the EC2 fleet and the EC2 side of setup/cleanup
 //! against moto (`ec2`, feature `aws`).
 
+mod binary;
 mod control;
 #[cfg(feature = "aws")]
 mod ec2;
