@@ -38,25 +38,13 @@ impl DynamoJobStore {
 
     /// Fails with a message saying to run `minimoto setup` when the table does not exist.
     pub async fn check(&self) -> Result<()> {
-        match self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                Err(Error::Invalid(format!(
-                    "DynamoDB table `{}` does not exist: run `minimoto setup` first",
-                    self.table
-                )))
-            }
-            Err(e) => Err(sdk_error(SERVICE, "describe table", e)),
-        }
+        crate::check_table(&self.client, &self.table, || {
+            format!(
+                "DynamoDB table `{}` does not exist: run `minimoto setup` first",
+                self.table
+            )
+        })
+        .await
     }
 
     fn item(job: &Job, version: u64) -> Result<HashMap<String, AttributeValue>> {

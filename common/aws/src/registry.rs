@@ -101,30 +101,14 @@ impl DynamoRegistry {
     /// Fails with a message naming the table and saying that `minimoto setup` creates it when
     /// the table does not exist.
     pub async fn check(&self) -> Result<()> {
-        match self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                Err(Error::Invalid(format!(
-                    "DynamoDB workers table `{}` does not exist: run `minimoto setup` first \
-                     (it creates the table)",
-                    self.table
-                )))
-            }
-            Err(e) => Err(sdk_error(
-                SERVICE,
-                &format!("describe table {}", self.table),
-                e,
-            )),
-        }
+        crate::check_table(&self.client, &self.table, || {
+            format!(
+                "DynamoDB workers table `{}` does not exist: run `minimoto setup` first \
+                 (it creates the table)",
+                self.table
+            )
+        })
+        .await
     }
 }
 
