@@ -38,7 +38,7 @@ impl DynamoJobStore {
 
     /// Fails with a message saying to run `minimoto setup` when the table does not exist.
     pub async fn check(&self) -> Result<()> {
-        crate::check_table(&self.client, &self.table, || {
+        crate::table::check_table(&self.client, &self.table, || {
             format!(
                 "DynamoDB table `{}` does not exist: run `minimoto setup` first",
                 self.table

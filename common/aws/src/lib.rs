@@ -11,6 +11,7 @@ pub mod blob;
 pub mod jobs;
 pub mod queue;
 pub mod registry;
+mod table;
 
 use std::time::Duration;
 
@@ -136,25 +137,6 @@ where
     R: std::fmt::Debug,
 {
     Error::backend(service, format!("{what}: {}", DisplayErrorContext(&e)))
-}
-
-/// Checks that a DynamoDB table exists: its absence is `missing()`'s message (which says how to
-/// create it), any other failure the SDK's.
-pub(crate) async fn check_table(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    missing: impl FnOnce() -> String,
-) -> Result<()> {
-    match client.describe_table().table_name(table).send().await {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            Err(Error::Invalid(missing()))
-        }
-        Err(e) => Err(sdk_error("dynamodb", &format!("describe table {table}"), e)),
-    }
 }
 
 #[cfg(test)]

@@ -101,7 +101,7 @@ impl DynamoRegistry {
     /// Fails with a message naming the table and saying that `minimoto setup` creates it when
     /// the table does not exist.
     pub async fn check(&self) -> Result<()> {
-        crate::check_table(&self.client, &self.table, || {
+        crate::table::check_table(&self.client, &self.table, || {
             format!(
                 "DynamoDB workers table `{}` does not exist: run `minimoto setup` first \
                  (it creates the table)",

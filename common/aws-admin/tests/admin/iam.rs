@@ -658,9 +658,10 @@ const REGISTRY: &str = "common/aws/src/registry.rs";
 const REGISTRY_USE: [(&str, &[&str]); 2] = [("api", &["check"]), ("worker", &["check", "beat"])];
 /// What the scaler calls of the rest of the hot path: opening the backend checks the jobs table
 /// and resolves both queues (the blob store makes no call until used); then it reads the
-/// queue's depth. It uses the whole registry.
-const SCALER_HOT_PATH: [(&str, &[&str]); 2] = [
+/// queue's depth. It uses the whole registry, and the table check both stores share.
+const SCALER_HOT_PATH: [(&str, &[&str]); 3] = [
     ("common/aws/src/jobs.rs", &["check"]),
+    ("common/aws/src/table.rs", &["check_table"]),
     ("common/aws/src/queue.rs", &["connect", "depth"]),
 ];
 /// The part of the scaler crate that is `setup` / `cleanup`'s (the only package compiling the
