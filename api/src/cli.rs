@@ -26,6 +26,12 @@ pub struct ApiArgs {
     /// Seconds an upload may send nothing before it is cut off (408).
     #[arg(long, env = "MINIMOTO_UPLOAD_STALL_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub upload_stall_seconds: u64,
+    /// Slowest upload accepted, in bytes a second, averaged over the stall time (408).
+    #[arg(long, env = "MINIMOTO_UPLOAD_MIN_BYTES_PER_SECOND", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_min_bytes_per_second: u64,
+    /// Uploads received at once, across all clients; one more gets 503 with `Retry-After`.
+    #[arg(long, env = "MINIMOTO_MAX_UPLOADS", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_uploads: u64,
 }
 
 /// A bound socket and the public base URL that follows from it.
@@ -63,6 +69,8 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
         url_ttl: Duration::from_secs(args.url_ttl_seconds),
         scratch_dir: started.scratch.path().join("uploads"),
         upload_stall: Duration::from_secs(args.upload_stall_seconds),
+        upload_min_rate: args.upload_min_bytes_per_second,
+        max_uploads: usize::try_from(args.max_uploads).unwrap_or(usize::MAX),
         decode_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
     };
     let ports = Ports {

@@ -12,8 +12,10 @@ pub use minimoto_common::problem::Problem;
 use minimoto_common::{problem::CONTENT_TYPE, spec::Violation};
 use minimoto_photo::PhotoError;
 
-/// How long a client should wait before retrying when a backend is down.
+/// How long a client should wait before retrying when a backend is down or the server busy.
 pub const RETRY_AFTER_SECONDS: u32 = 5;
+/// How long a client should wait before retrying when storage is full: an operator must act.
+pub const RETRY_AFTER_FULL_SECONDS: u32 = 300;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {detail}")]
@@ -27,22 +29,26 @@ pub struct ApiError {
 pub fn status_of(code: ErrorCode) -> StatusCode {
     use ErrorCode as C;
     match code {
-        C::BadMultipart | C::NoImages | C::UnexpectedPart | C::DuplicatePart => {
+        C::BadMultipart | C::NoImages | C::UnexpectedPart | C::DuplicatePart | C::BadRequest => {
             StatusCode::BAD_REQUEST
         }
         C::BadSignature => StatusCode::FORBIDDEN,
         C::NotFound => StatusCode::NOT_FOUND,
         C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         C::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
-        C::UploadStalled => StatusCode::REQUEST_TIMEOUT,
+        C::UploadStalled | C::UploadTooSlow => StatusCode::REQUEST_TIMEOUT,
+        C::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         C::NotReady | C::NoVideo => StatusCode::CONFLICT,
         C::Expired | C::LinkExpired => StatusCode::GONE,
-        C::TooManyImages | C::UploadTooLarge | C::OptionsTooLarge | C::ImageTooLarge => {
-            StatusCode::PAYLOAD_TOO_LARGE
-        }
+        C::TooManyImages
+        | C::UploadTooLarge
+        | C::OptionsTooLarge
+        | C::ImageTooLarge
+        | C::PartHeadersTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         C::NotMultipart | C::ImageUnsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         C::InvalidOptions | C::ImageCorrupt => StatusCode::UNPROCESSABLE_ENTITY,
-        C::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        C::BackendUnavailable | C::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
+        C::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         // Job failure codes: a request never ends with one, but if a bug made it so, it is ours.
         C::Internal
         | C::InputMissing
@@ -50,6 +56,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::RenderTimeout
         | C::StorageFailed
         | C::ScratchFailed
+        | C::NoSpace
         | C::InternalError
         | C::AttemptsExhausted => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -109,6 +116,25 @@ impl ApiError {
         )
     }
 
+    /// Staging an upload on local disk failed: full is the disk's fault and says so (507, nothing
+    /// kept), anything else is ours.
+    pub fn staging(e: std::io::Error) -> Self {
+        if minimoto_common::error::is_storage_full(&e) {
+            Self::storage_full(e)
+        } else {
+            Self::internal(e)
+        }
+    }
+
+    /// Storage that is full: logged for the operators, reported as 507 with `Retry-After`.
+    pub fn storage_full(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "storage full");
+        Self::new(
+            ErrorCode::StorageFull,
+            "the server's storage is full; nothing of this request was kept; try again later",
+        )
+    }
+
     /// A backend that does not answer: logged, reported as 503 with `Retry-After`.
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "backend unavailable");
@@ -129,6 +155,7 @@ impl From<minimoto_common::Error> for ApiError {
         match e {
             minimoto_common::Error::NotFound(what) => Self::not_found(what),
             minimoto_common::Error::Backend { .. } => Self::unavailable(e),
+            minimoto_common::Error::StorageFull { .. } => Self::storage_full(e),
             other => Self::internal(other),
         }
     }
@@ -139,8 +166,13 @@ impl IntoResponse for ApiError {
         let mut res = (self.status(), self.problem().to_json()).into_response();
         let headers = res.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-        if self.code == ErrorCode::BackendUnavailable {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        let retry_after = match self.code {
+            ErrorCode::BackendUnavailable | ErrorCode::ServerBusy => Some(RETRY_AFTER_SECONDS),
+            ErrorCode::StorageFull => Some(RETRY_AFTER_FULL_SECONDS),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         res
     }

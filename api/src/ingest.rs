@@ -7,19 +7,28 @@ use minimoto_common::ErrorCode;
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
-    time::Duration,
 };
 
-use axum::extract::multipart::{Field, Multipart, MultipartError};
+use axum::{
+    extract::multipart::{Field, Multipart, MultipartError},
+    http::StatusCode,
+};
 use futures_util::{StreamExt, stream};
 use minimoto_common::{limits::Limits, spec::RenderSpec};
 use minimoto_photo::{self as photo, PhotoInfo};
 use tokio::{io::AsyncWriteExt, sync::Semaphore};
 
-use crate::error::{ApiError, ApiResult};
+use crate::{
+    error::{ApiError, ApiResult},
+    pace::Watch,
+};
 
 /// Largest `options` part: a render spec is a few hundred bytes.
 const MAX_OPTIONS_BYTES: usize = 64 * 1024;
+
+/// Most bytes the multipart parser may hold without handing them on as part data: a part's
+/// headers, the preamble, and the tail of a chunk it cannot yet tell from a boundary.
+pub const MAX_UNPARSED_BYTES: u64 = 1024 * 1024;
 
 /// A checked submission, staged on local disk.
 #[derive(Debug)]
@@ -43,18 +52,18 @@ struct Received {
     bytes: u64,
 }
 
-/// Waits for the next piece of an upload for at most `stall` (`AppState::upload_stall`): a client
-/// that stops sending mid-body must not hold a connection, a scratch file and a shutdown forever.
-async fn unstalled<T>(stall: Duration, next: impl std::future::Future<Output = T>) -> ApiResult<T> {
-    tokio::time::timeout(stall, next).await.map_err(|_| {
-        ApiError::new(
-            ErrorCode::UploadStalled,
-            format!("the upload sent nothing for {} s", stall.as_secs_f64()),
-        )
-    })
-}
-
-fn multipart_error(e: MultipartError) -> ApiError {
+/// What a failed read of the body means: the pace's verdict when it cut the stream (stalled,
+/// too slow, too much buffered), the body cap, or a malformed body.
+fn multipart_error(e: MultipartError, watch: &Watch) -> ApiError {
+    if let Some(fault) = watch.fault() {
+        return fault.to_api_error();
+    }
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            ErrorCode::UploadTooLarge,
+            "the request body is larger than this server accepts",
+        );
+    }
     ApiError::new(
         ErrorCode::BadMultipart,
         format!("the multipart body could not be read: {}", e.body_text()),
@@ -63,27 +72,30 @@ fn multipart_error(e: MultipartError) -> ApiError {
 
 /// Reads the whole multipart body, checking limits as bytes arrive, then checks the options and
 /// decodes every photo once (on the blocking pool, a few at a time) to prove it is whole.
+/// `watch` is the body's [`crate::pace::Paced`] stream: every byte of part data read is reported
+/// to it, and its fault explains a cut body.
 pub async fn receive(
     mut multipart: Multipart,
+    watch: &Watch,
     limits: &Limits,
     scratch: &Path,
     decode_slots: &Arc<Semaphore>,
-    stall: Duration,
 ) -> ApiResult<Upload> {
     tokio::fs::create_dir_all(scratch)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::staging)?;
     let dir = tempfile::Builder::new()
         .prefix("upload-")
         .tempdir_in(scratch)
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::staging)?;
     let mut received: Vec<Received> = Vec::new();
     let mut options: Option<Vec<u8>> = None;
     let mut total: u64 = 0;
 
-    while let Some(field) = unstalled(stall, multipart.next_field())
-        .await?
-        .map_err(multipart_error)?
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e, watch))?
     {
         match field.name() {
             Some("images") => {
@@ -96,7 +108,7 @@ pub async fn receive(
                 let index = received.len() + 1;
                 let path = dir.path().join(format!("{index:04}"));
                 let file_name = field.file_name().map(str::to_owned);
-                let bytes = stream_to_file(field, &path, index, limits, &mut total, stall).await?;
+                let bytes = stream_to_file(field, watch, &path, index, limits, &mut total).await?;
                 received.push(Received {
                     path,
                     file_name,
@@ -110,7 +122,7 @@ pub async fn receive(
                         "the `options` part was sent twice",
                     ));
                 }
-                options = Some(read_small(field, MAX_OPTIONS_BYTES, stall).await?);
+                options = Some(read_small(field, watch, MAX_OPTIONS_BYTES).await?);
             }
             other => {
                 return Err(ApiError::new(
@@ -152,20 +164,18 @@ pub async fn receive(
 
 async fn stream_to_file(
     mut field: Field<'_>,
+    watch: &Watch,
     path: &Path,
     index: usize,
     limits: &Limits,
     total: &mut u64,
-    stall: Duration,
 ) -> ApiResult<u64> {
     let mut file = tokio::fs::File::create(path)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::staging)?;
     let mut bytes: u64 = 0;
-    while let Some(chunk) = unstalled(stall, field.chunk())
-        .await?
-        .map_err(multipart_error)?
-    {
+    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, watch))? {
+        watch.parsed(chunk.len());
         bytes += chunk.len() as u64;
         *total += chunk.len() as u64;
         if bytes > limits.max_image_bytes {
@@ -186,18 +196,16 @@ async fn stream_to_file(
                 ),
             ));
         }
-        file.write_all(&chunk).await.map_err(ApiError::internal)?;
+        file.write_all(&chunk).await.map_err(ApiError::staging)?;
     }
-    file.flush().await.map_err(ApiError::internal)?;
+    file.flush().await.map_err(ApiError::staging)?;
     Ok(bytes)
 }
 
-async fn read_small(mut field: Field<'_>, max: usize, stall: Duration) -> ApiResult<Vec<u8>> {
+async fn read_small(mut field: Field<'_>, watch: &Watch, max: usize) -> ApiResult<Vec<u8>> {
     let mut buf = Vec::new();
-    while let Some(chunk) = unstalled(stall, field.chunk())
-        .await?
-        .map_err(multipart_error)?
-    {
+    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, watch))? {
+        watch.parsed(chunk.len());
         if buf.len() + chunk.len() > max {
             return Err(ApiError::new(
                 ErrorCode::OptionsTooLarge,

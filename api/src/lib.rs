@@ -9,6 +9,7 @@ pub mod accept;
 pub mod cli;
 pub mod error;
 pub mod ingest;
+pub mod pace;
 pub mod routes;
 pub mod server;
 pub mod state;
@@ -89,40 +90,89 @@ pub fn build(config: ApiConfig, ports: Ports) -> Router {
         .with_state(state)
         .merge(ports.backend_routes)
         .fallback(|| async { ApiError::not_found("no such route") })
-        .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_cap))
+        // Outside the body cap, so that its own 413 is rewritten too.
+        .layer(axum::middleware::map_response(every_answer))
         .layer(TraceLayer::new_for_http())
 }
 
-fn is_problem(res: &Response) -> bool {
-    res.headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes() == b"application/problem+json")
+/// An error body nobody shaped as JSON: none, the plain text axum writes, or the file type
+/// `ServeFile` keeps on its 416. (An error in JSON is ours: a problem, or the readiness report.)
+fn is_bare(res: &Response) -> bool {
+    !res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.starts_with(b"application/json") || v.starts_with(b"application/problem+json")
+    })
 }
 
-/// axum answers a wrong method (405) with an empty body and the body cap (413) in plain text;
-/// give them the same problem+json as every other error.
-async fn problem_for_bare_errors(res: Response) -> Response {
-    if res.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_problem(&res) {
-        return ApiError::new(
-            ErrorCode::UploadTooLarge,
-            "the request body is larger than this server accepts",
-        )
-        .into_response();
-    }
-    if res.status() == StatusCode::METHOD_NOT_ALLOWED
-        && !res.headers().contains_key(header::CONTENT_TYPE)
-    {
-        let allow = res.headers().get(header::ALLOW).cloned();
-        let mut out = ApiError::new(
-            ErrorCode::MethodNotAllowed,
-            "this route does not take that method",
-        )
-        .into_response();
-        if let Some(allow) = allow {
-            out.headers_mut().insert(header::ALLOW, allow);
-        }
-        return out;
-    }
+/// Largest body of a bare error that is kept as the problem's detail.
+const BARE_DETAIL_BYTES: usize = 1024;
+
+/// What every response gets: `nosniff` (a download is never run as something else), and for an
+/// error that axum or tower-http answered themselves (a wrong method, the body cap, a path that
+/// is not UTF-8, an unsatisfiable range) the same problem+json as every other error, with the same
+/// status and the headers that matter (`Allow`, `Content-Range`).
+async fn every_answer(res: Response) -> Response {
+    let mut res =
+        if (res.status().is_client_error() || res.status().is_server_error()) && is_bare(&res) {
+            problem_for_bare(res).await
+        } else {
+            res
+        };
+    res.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
     res
+}
+
+async fn problem_for_bare(res: Response) -> Response {
+    let (parts, body) = res.into_parts();
+    let status = parts.status;
+    let text = match axum::body::to_bytes(body, BARE_DETAIL_BYTES).await {
+        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).trim().to_owned(),
+        _ => String::new(),
+    };
+    let (code, detail) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            ErrorCode::UploadTooLarge,
+            "the request body is larger than this server accepts".to_owned(),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            ErrorCode::MethodNotAllowed,
+            "this route does not take that method".to_owned(),
+        ),
+        StatusCode::RANGE_NOT_SATISFIABLE => (
+            ErrorCode::RangeNotSatisfiable,
+            "the range starts past the end of the file (see Content-Range for its size)".to_owned(),
+        ),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such route".to_owned()),
+        s if s.is_client_error() => (
+            ErrorCode::BadRequest,
+            if text.is_empty() {
+                "the request could not be read".to_owned()
+            } else {
+                format!("the request could not be read: {text}")
+            },
+        ),
+        _ => {
+            tracing::error!(%status, body = %text, "a bare server error");
+            (
+                ErrorCode::Internal,
+                "the server failed to handle the request".to_owned(),
+            )
+        }
+    };
+    let problem = Problem::new(status.as_u16(), code.as_str(), &detail);
+    let mut out = (status, problem.to_json()).into_response();
+    out.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(minimoto_common::problem::CONTENT_TYPE),
+    );
+    for name in [header::ALLOW, header::CONTENT_RANGE, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
 }

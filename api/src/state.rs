@@ -17,8 +17,14 @@ pub struct ApiConfig {
     pub url_ttl: Duration,
     /// Where uploads are staged while they are checked (a temp dir per request, removed after).
     pub scratch_dir: PathBuf,
-    /// An upload that sends nothing for this long is cut off (408 `upload-stalled`).
+    /// An upload that sends nothing for this long is cut off (408 `upload-stalled`); also the
+    /// window over which `upload_min_rate` is measured.
     pub upload_stall: Duration,
+    /// Slowest upload accepted, in bytes a second (408 `upload-too-slow`): a drip of bytes must
+    /// not hold a connection and a staged file forever.
+    pub upload_min_rate: u64,
+    /// Uploads received at once, across all clients; one more is a 503 `server-busy`.
+    pub max_uploads: usize,
     /// Full decodes of uploaded photos in flight, across all requests.
     pub decode_slots: usize,
 }
@@ -43,12 +49,15 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     /// Full decodes of uploaded photos in flight, across all requests (`config.decode_slots`).
     pub decode_slots: Arc<tokio::sync::Semaphore>,
+    /// Uploads being received (`config.max_uploads`).
+    pub upload_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     pub fn new(config: ApiConfig, ports: &Ports) -> Self {
         Self {
             decode_slots: Arc::new(tokio::sync::Semaphore::new(config.decode_slots.max(1))),
+            upload_slots: Arc::new(tokio::sync::Semaphore::new(config.max_uploads.max(1))),
             config,
             jobs: ports.jobs.clone(),
             queue: ports.queue.clone(),

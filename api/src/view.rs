@@ -19,7 +19,7 @@ use utoipa::ToSchema;
     "outputs": {"video_url": "http://127.0.0.1:8080/files/jobs/0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10/video.mp4?expires=1795000000&signature=…",
     "poster_url": "http://127.0.0.1:8080/files/jobs/0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10/poster.jpg?expires=1795000000&signature=…",
     "urls_expire_at": "2026-11-23T11:00:00Z", "duration_seconds": 9.0, "width": 1280, "height": 720,
-    "size_bytes": 1843200}}))]
+    "size_bytes": 1843200}, "outputs_expired": false}))]
 pub struct JobView {
     pub id: JobId,
     pub status: Status,
@@ -34,8 +34,11 @@ pub struct JobView {
     /// The effective render options, defaults filled in.
     pub options: RenderSpec,
     pub error: Option<JobError>,
-    /// Present when the job succeeded.
+    /// Present when the job succeeded and its video is still stored.
     pub outputs: Option<OutputsView>,
+    /// True when the job succeeded but its video has since been deleted (by retention or by an
+    /// operator): there is nothing left to download, so `outputs` is null.
+    pub outputs_expired: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -57,7 +60,13 @@ impl JobView {
         blobs: &dyn BlobStore,
         ttl: std::time::Duration,
     ) -> minimoto_common::Result<Self> {
+        let mut outputs_expired = false;
         let outputs = match (&job.status, &job.outputs) {
+            // A link to a video that is gone would only answer 410: hand out none.
+            (Status::Succeeded, Some(o)) if blobs.size(&o.video_key).await?.is_none() => {
+                outputs_expired = true;
+                None
+            }
             (Status::Succeeded, Some(o)) => {
                 let video = blobs.url(&o.video_key, ttl).await?;
                 let poster = blobs.url(&o.poster_key, ttl).await?;
@@ -85,6 +94,7 @@ impl JobView {
             options: job.options,
             error: job.error,
             outputs,
+            outputs_expired,
         })
     }
 }

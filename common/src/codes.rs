@@ -27,6 +27,18 @@ pub enum ErrorCode {
     OptionsTooLarge,
     /// The upload sent nothing for the stall timeout.
     UploadStalled,
+    /// The upload arrived slower than the floor rate.
+    UploadTooSlow,
+    /// A multipart part's headers (or the preamble before the first part) are over the limit.
+    PartHeadersTooLarge,
+    /// A request the HTTP layer could not take apart (a path that is not UTF-8, a bad header).
+    BadRequest,
+    /// A `Range` that starts past the end of the file.
+    RangeNotSatisfiable,
+    /// The server is at its limit of uploads in flight; try again after `Retry-After`.
+    ServerBusy,
+    /// The server's storage is full; nothing was kept. Try again after `Retry-After`.
+    StorageFull,
     /// The render options break a rule (one entry per field in `errors`).
     InvalidOptions,
     /// No such job or route.
@@ -69,6 +81,8 @@ pub enum ErrorCode {
     StorageFailed,
     /// The worker's scratch space failed, repeatedly.
     ScratchFailed,
+    /// Storage (the worker's scratch disk or the backend) was full, for every attempt.
+    NoSpace,
     /// The renderer hit an internal error.
     InternalError,
     /// The job was tried as often as allowed.
@@ -77,7 +91,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 37] = [
         Self::NotMultipart,
         Self::BadMultipart,
         Self::NoImages,
@@ -87,6 +101,12 @@ impl ErrorCode {
         Self::UploadTooLarge,
         Self::OptionsTooLarge,
         Self::UploadStalled,
+        Self::UploadTooSlow,
+        Self::PartHeadersTooLarge,
+        Self::BadRequest,
+        Self::RangeNotSatisfiable,
+        Self::ServerBusy,
+        Self::StorageFull,
         Self::InvalidOptions,
         Self::NotFound,
         Self::NotReady,
@@ -106,6 +126,7 @@ impl ErrorCode {
         Self::RenderTimeout,
         Self::StorageFailed,
         Self::ScratchFailed,
+        Self::NoSpace,
         Self::InternalError,
         Self::AttemptsExhausted,
     ];
@@ -122,6 +143,12 @@ impl ErrorCode {
             Self::UploadTooLarge => "upload-too-large",
             Self::OptionsTooLarge => "options-too-large",
             Self::UploadStalled => "upload-stalled",
+            Self::UploadTooSlow => "upload-too-slow",
+            Self::PartHeadersTooLarge => "part-headers-too-large",
+            Self::BadRequest => "bad-request",
+            Self::RangeNotSatisfiable => "range-not-satisfiable",
+            Self::ServerBusy => "server-busy",
+            Self::StorageFull => "storage-full",
             Self::InvalidOptions => "invalid-options",
             Self::NotFound => "not-found",
             Self::NotReady => "not-ready",
@@ -141,6 +168,7 @@ impl ErrorCode {
             Self::RenderTimeout => "render-timeout",
             Self::StorageFailed => "storage-failed",
             Self::ScratchFailed => "scratch-failed",
+            Self::NoSpace => "no-space",
             Self::InternalError => "internal-error",
             Self::AttemptsExhausted => "attempts-exhausted",
         }

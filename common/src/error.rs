@@ -18,6 +18,13 @@ pub enum Error {
     /// The request or the stored data breaks a rule; the message says which.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// Storage is full (no space left on a disk, a database or a quota): worth a retry only
+    /// once an operator has made room, so callers wait longer than for [`Error::Backend`].
+    #[error("{backend} is full: {message}")]
+    StorageFull {
+        backend: &'static str,
+        message: String,
+    },
     /// A storage backend failed (I/O, database, network): usually worth a retry.
     #[error("{backend} backend failed: {message}")]
     Backend {
@@ -37,6 +44,21 @@ impl Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Self::backend("filesystem", e)
+        if is_storage_full(&e) {
+            Self::StorageFull {
+                backend: "filesystem",
+                message: e.to_string(),
+            }
+        } else {
+            Self::backend("filesystem", e)
+        }
     }
+}
+
+/// Whether an I/O error means the disk (or the user's quota) is full.
+pub fn is_storage_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }

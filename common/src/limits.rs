@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Limits {
     /// Most photos in one job.
     pub max_images: u32,
@@ -17,6 +18,17 @@ pub struct Limits {
     pub max_image_pixels: u64,
     /// Longest video, in seconds.
     pub max_video_seconds: f64,
+    /// Most work in one job: frames × canvas pixels, in megapixel-frames. The length limit alone
+    /// lets one job hold a worker for hours (an hour of 2160p at 60 fps); this bounds the encoder's
+    /// work whatever the mix of length, size and frame rate.
+    pub max_megapixel_frames: u64,
+}
+
+impl Limits {
+    /// A job's work in megapixel-frames: `frames` of a `width` × `height` canvas.
+    pub fn megapixel_frames(width: u32, height: u32, frames: u64) -> f64 {
+        f64::from(width) * f64::from(height) * frames as f64 / 1e6
+    }
 }
 
 impl Default for Limits {
@@ -27,6 +39,9 @@ impl Default for Limits {
             max_total_bytes: 2 * 1024 * 1024 * 1024,
             max_image_pixels: 100_000_000,
             max_video_seconds: 3600.0,
+            // About 10 minutes of 1080p at 30 fps, 22 of 720p, 80 s of 2160p at 60 fps: a few
+            // minutes of one worker at x264 `veryfast`.
+            max_megapixel_frames: 40_000,
         }
     }
 }

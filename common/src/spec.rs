@@ -149,10 +149,26 @@ pub struct Violation {
 impl RenderSpec {
     /// Parses the JSON `options` of a job; an error names the offending field.
     pub fn from_json(json: &[u8]) -> Result<Self, Violation> {
-        let mut spec: Self = serde_json::from_slice(json).map_err(|e| Violation {
+        let invalid = |message: String| Violation {
             field: "options".into(),
-            message: format!("not a valid render spec: {e}"),
-        })?;
+            message,
+        };
+        // serde would also read a struct from a JSON array, by position: only an object is a spec.
+        let value: serde_json::Value =
+            serde_json::from_slice(json).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
+        for (field, v) in [
+            ("options", Some(&value)),
+            ("transition", value.get("transition")),
+        ] {
+            if let Some(v) = v.filter(|v| !v.is_object()) {
+                return Err(Violation {
+                    field: field.into(),
+                    message: format!("must be a JSON object, got {}", json_kind(v)),
+                });
+            }
+        }
+        let mut spec: Self = serde_json::from_value(value)
+            .map_err(|e| invalid(format!("not a valid render spec: {e}")))?;
         if spec.transition.kind == TransitionKind::None {
             spec.transition.seconds = 0.0;
         }
@@ -224,8 +240,34 @@ impl RenderSpec {
                     limits.max_video_seconds
                 ),
             );
+        } else if total.is_finite() {
+            let frames = (total * f64::from(self.fps)).ceil() as u64;
+            let work = Limits::megapixel_frames(self.width, self.height, frames);
+            if work > limits.max_megapixel_frames as f64 {
+                bad(
+                    "seconds_per_image",
+                    format!(
+                        "{total} s at {} fps and {}x{} is {frames} frames, {work:.0} megapixel-frames \
+                         of rendering, more than the limit of {}: make the video shorter, smaller \
+                         or fewer frames per second",
+                        self.fps, self.width, self.height, limits.max_megapixel_frames
+                    ),
+                );
+            }
         }
         out
+    }
+}
+
+/// What kind of JSON value `v` is, for a message.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 
@@ -321,6 +363,50 @@ mod tests {
         let v = spec.validate(11, &limits);
         assert_eq!(v.len(), 1);
         assert!(v[0].message.contains("660"), "{}", v[0].message);
+    }
+
+    #[test]
+    fn options_must_be_an_object() {
+        for (json, field, kind) in [
+            (&br#"[1920, 1080, 30]"#[..], "options", "an array"),
+            (b"42", "options", "a number"),
+            (b"null", "options", "null"),
+            (br#"{"transition": ["none", 0]}"#, "transition", "an array"),
+        ] {
+            let e = RenderSpec::from_json(json).expect_err("not an object");
+            assert_eq!(e.field, field);
+            assert!(e.message.contains(kind), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn work_is_bounded_whatever_the_mix_of_length_size_and_rate() {
+        let limits = Limits::default();
+        let uhd60 = RenderSpec {
+            width: 3840,
+            height: 2160,
+            fps: 60,
+            seconds_per_image: 60.0,
+            ..RenderSpec::default()
+        };
+        // One minute of 2160p60 is ~29,860 megapixel-frames: allowed; two are not.
+        assert!(uhd60.validate(1, &limits).is_empty());
+        let v = uhd60.validate(2, &limits);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message.contains("megapixel-frames"),
+            "{}",
+            v[0].message
+        );
+        assert!(v[0].message.contains("40000"), "{}", v[0].message);
+        // The default canvas may run for the whole default length limit's worth of photos … up
+        // to the work limit: 20 minutes of 720p30 pass, 25 do not.
+        let hd = RenderSpec {
+            seconds_per_image: 60.0,
+            ..RenderSpec::default()
+        };
+        assert!(hd.validate(20, &limits).is_empty());
+        assert_eq!(hd.validate(25, &limits).len(), 1);
     }
 
     #[test]

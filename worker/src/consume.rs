@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     config::WorkerConfig,
     heartbeat::{Heartbeat, Progress},
-    outcome::{Classify, ClassifyStorage, Failure},
+    outcome::{ClassifyStorage, Failure, scratch_failure},
     presence::Presence,
     render::{self, RenderInput},
 };
@@ -288,20 +288,14 @@ impl Worker {
             Err(Failure::Retry { code, message }) => {
                 tracing::warn!(%job_id, %code, %message, attempt = job.attempts, "attempt failed");
                 if job.attempts >= self.config.max_attempts {
-                    let error = JobError::new(
-                        code,
-                        format!(
-                            "the job failed {} times ({code}); the operators can find the cause in the worker logs",
-                            job.attempts
-                        ),
-                    );
+                    let error = JobError::new(code, final_message(code, job.attempts));
                     return self
                         .fail(job_id, error)
                         .await
                         .unwrap_or(Settle::RetryAfter(self.config.visibility));
                 }
                 let _ = update_job(self.jobs.as_ref(), job_id, |j| j.release(&worker)).await;
-                Settle::RetryAfter(retry_delay(delivery.receive_count))
+                Settle::RetryAfter(retry_delay_for(code, delivery.receive_count))
             }
         }
     }
@@ -335,11 +329,11 @@ impl Worker {
         let cfg = &self.config;
         tokio::fs::create_dir_all(&cfg.scratch_dir)
             .await
-            .retry(ErrorCode::ScratchFailed)?;
+            .map_err(scratch_failure)?;
         let scratch = tempfile::Builder::new()
             .prefix(&format!("job-{}-", job.id))
             .tempdir_in(&cfg.scratch_dir)
-            .retry(ErrorCode::ScratchFailed)?;
+            .map_err(scratch_failure)?;
 
         let mut photos = Vec::with_capacity(job.inputs.len());
         for (i, key) in job.inputs.iter().enumerate() {
@@ -359,7 +353,7 @@ impl Worker {
 
         progress.set(Stage::Rendering, 0.0);
         let out_dir: PathBuf = scratch.path().join("out");
-        std::fs::create_dir_all(&out_dir).retry(ErrorCode::ScratchFailed)?;
+        std::fs::create_dir_all(&out_dir).map_err(scratch_failure)?;
         let (spec, limits, encoder) =
             (job.options.clone(), cfg.limits.clone(), cfg.encoder.clone());
         let render_progress = progress.clone();
@@ -396,12 +390,12 @@ impl Worker {
             .blobs
             .put_file(&video_key, &rendered.video, "video/mp4")
             .await
-            .retry(ErrorCode::StorageFailed)?;
+            .retry_storage()?;
         progress.set(Stage::Uploading, 0.9);
         self.blobs
             .put_file(&poster_key, &rendered.poster, "image/jpeg")
             .await
-            .retry(ErrorCode::StorageFailed)?;
+            .retry_storage()?;
         Ok(Outputs {
             video_key,
             poster_key,
@@ -444,6 +438,32 @@ fn retry_delay(receive_count: u32) -> Duration {
     Duration::from_secs(2u64.saturating_pow(receive_count.min(6)).min(60))
 }
 
+/// [`retry_delay`], except for full storage: retrying in seconds would burn every attempt before
+/// anyone could free space, so it waits 2, 8, then 15 minutes (with the default 3 attempts, about
+/// 10 minutes pass before the job fails; with SQS's default 4 receives, 25).
+fn retry_delay_for(code: ErrorCode, receive_count: u32) -> Duration {
+    if code == ErrorCode::NoSpace {
+        let minutes = 2u64.saturating_mul(4u64.saturating_pow(receive_count.saturating_sub(1)));
+        Duration::from_secs(minutes.min(15) * 60)
+    } else {
+        retry_delay(receive_count)
+    }
+}
+
+/// The error of a job whose attempts all failed with `code`.
+fn final_message(code: ErrorCode, attempts: u32) -> String {
+    if code == ErrorCode::NoSpace {
+        format!(
+            "the job failed {attempts} times because the worker's storage was full (no space left \
+             on the disk); the operators must free space, then submit it again"
+        )
+    } else {
+        format!(
+            "the job failed {attempts} times ({code}); the operators can find the cause in the worker logs"
+        )
+    }
+}
+
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
@@ -460,5 +480,18 @@ mod tests {
     fn retry_delays_grow_and_cap() {
         let delays: Vec<u64> = (1..=8).map(|n| retry_delay(n).as_secs()).collect();
         assert_eq!(delays, [2, 4, 8, 16, 32, 60, 60, 60]);
+        let code = ErrorCode::StorageFailed;
+        assert_eq!(retry_delay_for(code, 3), retry_delay(3));
+    }
+
+    #[test]
+    fn a_full_disk_waits_minutes_for_an_operator_and_says_why_it_failed() {
+        let minutes: Vec<u64> = (1..=5)
+            .map(|n| retry_delay_for(ErrorCode::NoSpace, n).as_secs() / 60)
+            .collect();
+        assert_eq!(minutes, [2, 8, 15, 15, 15]);
+        let m = final_message(ErrorCode::NoSpace, 3);
+        assert!(m.contains("no space left"), "{m}");
+        assert!(final_message(ErrorCode::EncoderFailed, 3).contains("encoder-failed"));
     }
 }

@@ -4,10 +4,11 @@
 //! *Retry* (infrastructure trouble): the lease is released and the message comes back after a
 //! backoff, until the attempts run out.
 //!
-//! Each fallible step says which it is where it happens, as `.retry(code)?` or `.abort(code)?`
-//! ([`Classify`]), or `.abort_if_missing(code, …)?` for a storage read ([`ClassifyStorage`]).
-//! There is deliberately no blanket conversion from storage errors: a missing photo must not be
-//! retried as if the network had failed.
+//! Each fallible step says which it is where it happens: `.abort_if_missing(code, …)?` for a
+//! storage read and `.retry_storage()?` for a write ([`ClassifyStorage`]), `scratch_failure` for
+//! the worker's own disk; full storage is `no-space` wherever it is hit. There is deliberately no
+//! blanket conversion from storage errors: a missing photo must not be retried as if the network
+//! had failed.
 
 use std::fmt::Display;
 
@@ -39,32 +40,35 @@ impl Failure {
     }
 }
 
-/// Classifies any failure at its call site.
-pub trait Classify<T> {
-    /// Infrastructure trouble: try the job again later.
-    fn retry(self, code: ErrorCode) -> Result<T, Failure>;
-    /// The job can never succeed: fail it with `code` and the error as its message.
-    fn abort(self, code: ErrorCode) -> Result<T, Failure>;
-}
-
-impl<T, E: Display> Classify<T> for Result<T, E> {
-    fn retry(self, code: ErrorCode) -> Result<T, Failure> {
-        self.map_err(|e| Failure::retry(code, e))
-    }
-
-    fn abort(self, code: ErrorCode) -> Result<T, Failure> {
-        self.map_err(|e| Failure::abort(code, e.to_string()))
-    }
-}
-
-/// Classifies a storage call: an object that is not there aborts the job, anything else is a
-/// storage failure worth a retry.
+/// Classifies a storage call: an object that is not there aborts the job, full storage is
+/// `no-space` (retried after a long wait), anything else a storage failure worth a retry.
 pub trait ClassifyStorage<T> {
     fn abort_if_missing(
         self,
         code: ErrorCode,
         message: impl FnOnce() -> String,
     ) -> Result<T, Failure>;
+
+    /// A write: full storage is `no-space`, anything else `storage-failed`; both retried.
+    fn retry_storage(self) -> Result<T, Failure>;
+}
+
+/// A retry for a storage failure: `no-space` when it says storage is full.
+fn storage_retry(e: minimoto_common::Error) -> Failure {
+    match e {
+        minimoto_common::Error::StorageFull { .. } => Failure::retry(ErrorCode::NoSpace, e),
+        e => Failure::retry(ErrorCode::StorageFailed, e),
+    }
+}
+
+/// A failed write to the worker's scratch disk: `no-space` when the disk is full.
+pub fn scratch_failure(e: std::io::Error) -> Failure {
+    let code = if minimoto_common::error::is_storage_full(&e) {
+        ErrorCode::NoSpace
+    } else {
+        ErrorCode::ScratchFailed
+    };
+    Failure::retry(code, e)
 }
 
 impl<T> ClassifyStorage<T> for minimoto_common::Result<T> {
@@ -76,8 +80,12 @@ impl<T> ClassifyStorage<T> for minimoto_common::Result<T> {
         match self {
             Ok(v) => Ok(v),
             Err(minimoto_common::Error::NotFound(_)) => Err(Failure::abort(code, message())),
-            Err(e) => Err(Failure::retry(ErrorCode::StorageFailed, e)),
+            Err(e) => Err(storage_retry(e)),
         }
+    }
+
+    fn retry_storage(self) -> Result<T, Failure> {
+        self.map_err(storage_retry)
     }
 }
 
@@ -104,6 +112,39 @@ mod tests {
                 assert_eq!(code, ErrorCode::StorageFailed);
                 assert!(message.contains("connection reset"), "{message}");
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn full_storage_is_no_space_wherever_it_is_hit() {
+        let full: minimoto_common::Result<()> =
+            Err(std::io::Error::from(std::io::ErrorKind::StorageFull).into());
+        match full.abort_if_missing(ErrorCode::InputMissing, || unreachable!()) {
+            Err(Failure::Retry { code, .. }) => assert_eq!(code, ErrorCode::NoSpace),
+            other => panic!("{other:?}"),
+        }
+        let full: minimoto_common::Result<()> = Err(minimoto_common::Error::StorageFull {
+            backend: "sqlite",
+            message: "database or disk is full".into(),
+        });
+        assert!(matches!(
+            full.retry_storage(),
+            Err(Failure::Retry {
+                code: ErrorCode::NoSpace,
+                ..
+            })
+        ));
+        let down: minimoto_common::Result<()> = Err(minimoto_common::Error::backend("s3", "reset"));
+        assert!(matches!(
+            down.retry_storage(),
+            Err(Failure::Retry {
+                code: ErrorCode::StorageFailed,
+                ..
+            })
+        ));
+        match scratch_failure(std::io::ErrorKind::QuotaExceeded.into()) {
+            Failure::Retry { code, .. } => assert_eq!(code, ErrorCode::NoSpace),
             other => panic!("{other:?}"),
         }
     }

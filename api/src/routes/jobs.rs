@@ -1,8 +1,11 @@
 //! `/v1/jobs`: submit a job, read it, fetch its video.
 
+use std::sync::Arc;
+
 use axum::{
     Json,
-    extract::{Multipart, Path, State, multipart::MultipartRejection},
+    body::Body,
+    extract::{FromRequest, Multipart, Path, Request, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
@@ -18,6 +21,7 @@ use utoipa::ToSchema;
 use crate::{
     error::{ApiError, ApiResult, Problem},
     ingest::{self, Upload},
+    pace::{Pace, Paced, Watch},
     state::AppState,
     view::JobView,
 };
@@ -54,29 +58,48 @@ fn parse_id(raw: &str) -> ApiResult<JobId> {
         (status = 202, description = "Accepted: the job is queued", body = JobView,
             headers(("Location" = String, description = "The job's URL"))),
         (status = 400, description = "Malformed request: no images, an unknown part", body = Problem, content_type = "application/problem+json"),
-        (status = 408, description = "The upload stopped sending for the stall timeout (60 s by default)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Too many images, or an image or the upload too large", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The upload stopped sending for the stall timeout (60 s by default), or sent slower than the floor rate", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too many images, an image or the upload too large, or a part's headers over 1 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart, or a part is not a supported image", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid options, or a corrupt image", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A backend is down", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A backend is down, or the server is receiving as many uploads as it takes at once; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
+        (status = 507, description = "The server's storage is full; nothing was kept; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn create_job(
-    State(state): State<AppState>,
-    multipart: Result<Multipart, MultipartRejection>,
-) -> ApiResult<Response> {
-    let multipart = multipart.map_err(|e| {
+pub async fn create_job(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
+    // Refused before a byte of the body is read: the cap on uploads in flight bounds the memory
+    // and the scratch files all of them hold.
+    let _slot = state.upload_slots.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
-            ErrorCode::NotMultipart,
-            format!("send the job as multipart/form-data ({})", e.body_text()),
+            ErrorCode::ServerBusy,
+            format!(
+                "the server is receiving {} uploads, as many as it takes at once; try again shortly",
+                state.config.max_uploads
+            ),
         )
     })?;
+    let watch = Arc::new(Watch::default());
+    let pace = Pace {
+        stall: state.config.upload_stall,
+        min_rate: state.config.upload_min_rate,
+        max_unparsed: ingest::MAX_UNPARSED_BYTES,
+    };
+    let (parts, body) = request.into_parts();
+    let body = Body::from_stream(Paced::new(body.into_data_stream(), pace, watch.clone()));
+    let multipart = Multipart::from_request(Request::from_parts(parts, body), &state)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::NotMultipart,
+                format!("send the job as multipart/form-data ({})", e.body_text()),
+            )
+        })?;
     let upload = ingest::receive(
         multipart,
+        &watch,
         &state.config.limits,
         &state.config.scratch_dir,
         &state.decode_slots,
-        state.config.upload_stall,
     )
     .await?;
     // Storing, queueing and writing run in their own task: a client that disconnects midway must

@@ -1,7 +1,8 @@
-//! The API's tests, one binary: the HTTP contract in-process (`http`, `ingest`), the
+//! The API's tests, one binary: the HTTP contract in-process (`http`, `ingest`, and hostile clients in `hostile`), the
 //! `minimoto-api` binary itself (`binary`), and the OpenAPI document (`openapi`).
 
 mod binary;
+mod hostile;
 mod http;
 mod ingest;
 mod openapi;

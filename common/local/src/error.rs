@@ -16,6 +16,13 @@ pub enum DbError {
 impl From<DbError> for minimoto_common::Error {
     fn from(e: DbError) -> Self {
         match e {
+            // SQLITE_FULL: the disk (or the database's size limit) is full.
+            DbError::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+                Self::StorageFull {
+                    backend: "sqlite",
+                    message: e.to_string(),
+                }
+            }
             DbError::Sqlite(e) => Self::backend("sqlite", e),
             DbError::Io(e) => e.into(),
             DbError::Port(e) => e,

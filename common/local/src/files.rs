@@ -42,6 +42,21 @@ fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
     res
 }
 
+/// Drops a `Range` header the server should ignore rather than refuse (RFC 9110 §14.2): one in
+/// a unit other than bytes, one that does not parse, and one of several ranges (a multipart 206
+/// is optional; the whole file with 200 is a correct answer). A single byte range goes on to
+/// `ServeFile`, which clamps an end past the file and answers 416 only for a start past it.
+fn ignore_unservable_range(headers: &mut axum::http::HeaderMap) {
+    let servable = headers.get(header::RANGE).map(|v| {
+        v.to_str().ok().is_some_and(|v| {
+            http_range_header::parse_range_header(v).is_ok_and(|r| r.ranges.len() == 1)
+        })
+    });
+    if servable == Some(false) {
+        headers.remove(header::RANGE);
+    }
+}
+
 async fn download(
     State(store): State<Arc<LocalBlobStore>>,
     Path(key): Path<String>,
@@ -67,10 +82,17 @@ async fn download(
     let Ok(path) = store.path_of(&key) else {
         return problem(StatusCode::NOT_FOUND, "not-found", &format!("file {key}"));
     };
-    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
-        let detail = format!("file {key} no longer exists");
-        return problem(StatusCode::GONE, "expired", &detail);
+    match tokio::fs::metadata(&path).await {
+        Ok(m) if m.is_file() => {}
+        // A directory (a job's prefix) is never served, signed or not.
+        Ok(_) => return problem(StatusCode::NOT_FOUND, "not-found", &format!("file {key}")),
+        Err(_) => {
+            let detail = format!("file {key} no longer exists");
+            return problem(StatusCode::GONE, "expired", &detail);
+        }
     }
+    let mut request = request;
+    ignore_unservable_range(request.headers_mut());
     match ServeFile::new(path).oneshot(request).await {
         Ok(res) => res.map(Body::new).into_response(),
         Err(e) => {

@@ -46,6 +46,10 @@ impl CommonArgs {
                 "MINIMOTO_MAX_VIDEO_SECONDS",
                 self.limits.max_video_seconds.to_string(),
             ),
+            (
+                "MINIMOTO_MAX_MEGAPIXEL_FRAMES",
+                self.limits.max_megapixel_frames.to_string(),
+            ),
         ];
         env.extend(self.backend.to_env());
         env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
@@ -69,6 +73,9 @@ pub struct LimitArgs {
     /// Longest video, in seconds.
     #[arg(long, env = "MINIMOTO_MAX_VIDEO_SECONDS", default_value_t = Limits::default().max_video_seconds)]
     pub max_video_seconds: f64,
+    /// Most rendering work per job: frames × canvas megapixels.
+    #[arg(long, env = "MINIMOTO_MAX_MEGAPIXEL_FRAMES", default_value_t = Limits::default().max_megapixel_frames, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_megapixel_frames: u64,
 }
 
 impl LimitArgs {
@@ -79,6 +86,7 @@ impl LimitArgs {
             max_total_bytes: self.max_total_bytes,
             max_image_pixels: self.max_image_pixels,
             max_video_seconds: self.max_video_seconds,
+            max_megapixel_frames: self.max_megapixel_frames,
         }
     }
 }

@@ -78,6 +78,9 @@ pub enum RenderError {
     Cancelled,
     #[error("could not write the outputs: {0}")]
     Io(#[from] io::Error),
+    /// The disk the render writes to is full: infrastructure, worth a retry once there is room.
+    #[error("the worker's disk is full ({0})")]
+    NoSpace(String),
     /// A bug or an impossible state inside the pipeline.
     #[error("the render failed unexpectedly: {0}")]
     Internal(String),
@@ -89,7 +92,11 @@ impl RenderError {
         match self {
             Self::Photo { source, .. } => source.is_bad_input(),
             Self::InvalidSpec(_) => true,
-            Self::Encoder { .. } | Self::Cancelled | Self::Io(_) | Self::Internal(_) => false,
+            Self::Encoder { .. }
+            | Self::Cancelled
+            | Self::Io(_)
+            | Self::NoSpace(_)
+            | Self::Internal(_) => false,
         }
     }
 
@@ -102,7 +109,29 @@ impl RenderError {
             // Not a failure: the job was cancelled or taken over (see the consume loop).
             Self::Cancelled => ErrorCode::InternalError,
             Self::Io(_) => ErrorCode::ScratchFailed,
+            Self::NoSpace(_) => ErrorCode::NoSpace,
             Self::Internal(_) => ErrorCode::InternalError,
+        }
+    }
+
+    /// A write that failed for lack of space, told apart from other failures: by the error kind
+    /// for our own writes, by ffmpeg's last words for its (an encoder that cannot write its
+    /// output is not a broken encoder).
+    fn or_no_space(self) -> Self {
+        const FULL: [&str; 2] = ["No space left on device", "Disk quota exceeded"];
+        match self {
+            Self::Io(e) if minimoto_common::error::is_storage_full(&e) => {
+                Self::NoSpace(e.to_string())
+            }
+            Self::Encoder { log, .. } if FULL.iter().any(|f| log.contains(f)) => {
+                let line = log
+                    .lines()
+                    .rev()
+                    .find(|l| FULL.iter().any(|f| l.contains(f)))
+                    .unwrap_or_default();
+                Self::NoSpace(format!("ffmpeg: {}", line.trim()))
+            }
+            other => other,
         }
     }
 }
@@ -111,8 +140,16 @@ impl RenderError {
 ///
 /// `progress` receives the fraction of frames encoded (0..=1, at most ~100 calls, from a pipeline
 /// thread); `cancel` is polled between frames, and stops ffmpeg and removes partial outputs when
-/// set.
+/// set. A full disk is [`RenderError::NoSpace`], whichever write hit it.
 pub fn render(
+    input: &RenderInput<'_>,
+    progress: &(dyn Fn(f64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<Rendered, RenderError> {
+    render_to(input, progress, cancel).map_err(RenderError::or_no_space)
+}
+
+fn render_to(
     input: &RenderInput<'_>,
     progress: &(dyn Fn(f64) + Sync),
     cancel: &AtomicBool,

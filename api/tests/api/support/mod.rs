@@ -46,6 +46,15 @@ impl TestApi {
 
     /// Starts with the ports `wrap` makes of the embedded ones (to inject faults).
     pub async fn start_with(limits: Limits, wrap: impl FnOnce(Ports) -> Ports) -> Self {
+        Self::start_tuned(limits, |_| {}, wrap).await
+    }
+
+    /// Starts with settings `tune` changes (timeouts, caps) and the ports `wrap` makes.
+    pub async fn start_tuned(
+        limits: Limits,
+        tune: impl FnOnce(&mut ApiConfig),
+        wrap: impl FnOnce(Ports) -> Ports,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -53,13 +62,16 @@ impl TestApi {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let ports = wrap(local_ports(dir.path(), &base));
         let (jobs, queue, blobs) = (ports.jobs.clone(), ports.queue.clone(), ports.blobs.clone());
-        let config = ApiConfig {
+        let mut config = ApiConfig {
             limits,
             url_ttl: Duration::from_secs(600),
             scratch_dir: dir.path().join("scratch"),
             upload_stall: Duration::from_secs(10),
+            upload_min_rate: 1024,
+            max_uploads: 8,
             decode_slots: 2,
         };
+        tune(&mut config);
         let shutdown = CancellationToken::new();
         tokio::spawn(minimoto_api::server::serve(
             listener,
