@@ -40,10 +40,15 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 ";
 
-/// A connection to the shared database; cheap to clone. Calls run on the blocking pool.
+/// Connections to the shared database; cheap to clone. Calls run on the blocking pool.
+///
+/// Writes go through one connection and reads through another: a write waiting up to the busy
+/// timeout for another process's lock must not hold up every read of this one (in WAL mode a
+/// reader never waits for a writer).
 #[derive(Debug, Clone)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
 }
 
 impl Db {
@@ -57,27 +62,84 @@ impl Db {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
+        let writer = Connection::open(path)?;
+        writer.busy_timeout(Duration::from_secs(10))?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(None, "synchronous", "NORMAL")?;
+        writer.execute_batch(SCHEMA)?;
+        let reader = Connection::open(path)?;
+        reader.busy_timeout(Duration::from_secs(10))?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: Arc::new(Mutex::new(writer)),
+            reader: Arc::new(Mutex::new(reader)),
         })
     }
 
-    /// Runs `f` with the connection on a blocking thread.
+    /// Runs `f` with the writing connection on a blocking thread.
     pub async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     ) -> Result<T> {
-        let conn = self.conn.clone().lock_owned().await;
+        let conn = self.writer.clone().lock_owned().await;
         tokio::task::spawn_blocking(move || {
             let mut conn = conn;
             f(&mut conn).map_err(Error::from)
         })
         .await
         .map_err(|e| Error::backend("sqlite", e))?
+    }
+
+    /// Runs `f`, which only reads, with the reading connection on a blocking thread.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.reader.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || f(&conn).map_err(Error::from))
+            .await
+            .map_err(|e| Error::backend("sqlite", e))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Another process holds the write lock; a write of ours waits for it (up to the busy
+    /// timeout). Reads must still answer meanwhile.
+    #[tokio::test]
+    async fn a_write_waiting_for_the_lock_does_not_hold_up_reads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.db");
+        let db = Db::open(&path).expect("open");
+        let other = Connection::open(&path).expect("other process");
+        other
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("take the write lock");
+
+        let writing = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.call(|c| {
+                    Ok(c.execute("INSERT INTO decisions (at, decision) VALUES ('t', 'd')", [])?)
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!writing.is_finished(), "the write waits for the lock");
+        // Well inside the 10 s busy timeout the write is waiting out.
+        let read = tokio::time::timeout(
+            Duration::from_secs(5),
+            db.read(|c| {
+                Ok(c.query_row("SELECT COUNT(*) FROM decisions", [], |r| r.get::<_, i64>(0))?)
+            }),
+        )
+        .await
+        .expect("the read answers while the write waits")
+        .expect("read");
+        assert_eq!(read, 0);
+        other.execute_batch("COMMIT").expect("release");
+        assert_eq!(writing.await.expect("join").expect("write"), 1);
     }
 }

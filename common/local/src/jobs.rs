@@ -52,7 +52,7 @@ impl JobStore for SqliteJobStore {
         let key = id.to_string();
         let record: Option<String> = self
             .db
-            .call(move |c| {
+            .read(move |c| {
                 Ok(
                     c.query_row("SELECT record FROM jobs WHERE id = ?1", [key], |r| r.get(0))
                         .optional()?,
@@ -96,7 +96,7 @@ impl JobStore for SqliteJobStore {
 
     async fn ready(&self) -> Result<()> {
         self.db
-            .call(|c| Ok(c.query_row("SELECT count(*) FROM jobs WHERE 0", [], |_| Ok(()))?))
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM jobs WHERE 0", [], |_| Ok(()))?))
             .await
     }
 }

@@ -158,7 +158,7 @@ impl JobQueue for SqliteQueue {
 
     async fn depth(&self) -> Result<Depth> {
         self.db
-            .call(|c| {
+            .read(|c| {
                 let now = now_ms();
                 let count =
                     |sql: &str| -> rusqlite::Result<u64> { c.query_row(sql, [now], |r| r.get(0)) };

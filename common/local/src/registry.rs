@@ -55,7 +55,7 @@ impl WorkerRegistry for SqliteRegistry {
     async fn list(&self) -> Result<Vec<WorkerRecord>> {
         let rows: Vec<(String, bool)> = self
             .db
-            .call(|c| {
+            .read(|c| {
                 let mut stmt = c.prepare("SELECT beat, drain FROM workers")?;
                 let rows = stmt
                     .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -116,7 +116,7 @@ impl WorkerRegistry for SqliteRegistry {
     async fn decisions(&self) -> Result<Vec<DecisionRecord>> {
         let rows: Vec<(String, String)> = self
             .db
-            .call(|c| {
+            .read(|c| {
                 let mut stmt = c.prepare("SELECT at, decision FROM decisions ORDER BY seq DESC")?;
                 let rows = stmt
                     .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
