@@ -32,6 +32,13 @@ pub struct ApiArgs {
     /// Uploads received at once, across all clients; one more gets 503 with `Retry-After`.
     #[arg(long, env = "MINIMOTO_MAX_UPLOADS", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_uploads: u64,
+    /// Files no job owns (photos of a submission cut short by a crash, temporary files of an
+    /// interrupted write) are removed once this old.
+    #[arg(long, env = "MINIMOTO_ORPHAN_GRACE_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub orphan_grace_seconds: u64,
+    /// Seconds between sweeps for files no job owns (the first runs at start).
+    #[arg(long, env = "MINIMOTO_SWEEP_INTERVAL_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sweep_interval_seconds: u64,
 }
 
 /// A bound socket and the public base URL that follows from it.
@@ -84,6 +91,15 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
         addr,
         public_url,
     } = listener;
+    let sweeper = tokio::spawn(crate::sweeper::run(
+        backend.blobs.clone(),
+        backend.jobs.clone(),
+        crate::sweeper::Sweep {
+            grace: Duration::from_secs(args.orphan_grace_seconds),
+            interval: Duration::from_secs(args.sweep_interval_seconds),
+        },
+        started.shutdown.clone(),
+    ));
     tracing::info!(%addr, %public_url, backend = ?backend.kind, "API serving");
     // Tests and scripts read this line to find the port.
     println!("listening on http://{addr}");
@@ -94,6 +110,7 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
         started.shutdown.clone(),
     )
     .await;
+    let _ = sweeper.await;
 }
 
 /// The `minimoto-api` binary: the API alone, no render workers.

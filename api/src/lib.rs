@@ -13,6 +13,7 @@ pub mod pace;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod sweeper;
 pub mod view;
 
 use axum::{

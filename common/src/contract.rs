@@ -434,6 +434,117 @@ pub async fn blob_store(store: &dyn BlobStore) {
             .expect("delete again"),
         0
     );
+
+    // Folders: the names under a prefix, sorted, paged; loose objects are not folders.
+    let root = format!("contract/{}/", JobId::new());
+    for key in ["b/1", "a/1", "a/2", "c/x/1", "loose"] {
+        store
+            .put_file(&format!("{root}{key}"), &src, "text/plain")
+            .await
+            .expect("put");
+    }
+    let folders = |after: Option<&'static str>, limit| {
+        let root = root.clone();
+        async move { store.folders(&root, after, limit).await.expect("folders") }
+    };
+    assert_eq!(
+        folders(None, 10).await,
+        ["a", "b", "c"],
+        "sorted, each once"
+    );
+    assert_eq!(
+        folders(Some("a"), 10).await,
+        ["b", "c"],
+        "after `start_after`"
+    );
+    assert_eq!(folders(None, 2).await, ["a", "b"], "at most `limit`");
+    assert_eq!(folders(Some("c"), 10).await, Vec::<String>::new());
+    assert!(
+        store
+            .folders(&format!("contract/{}/", JobId::new()), None, 10)
+            .await
+            .expect("folders of nothing")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .remove_debris(Duration::ZERO)
+            .await
+            .expect("remove debris"),
+        0,
+        "whole objects are never debris"
+    );
+    assert_eq!(
+        store.size(&format!("{root}a/1")).await.expect("size"),
+        Some(2)
+    );
+    store.delete_prefix(&root).await.expect("clean up");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A job id made `ago` in the past (ids carry their creation time).
+fn id_made(ago: Duration) -> JobId {
+    let t = std::time::SystemTime::now() - ago;
+    let since = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch");
+    let ts = uuid::Timestamp::from_unix(uuid::NoContext, since.as_secs(), since.subsec_nanos());
+    uuid::Uuid::new_v7(ts)
+        .to_string()
+        .parse()
+        .expect("a job id")
+}
+
+/// The reclaimer over a fresh store pair (it sweeps the real `inputs/` and `outputs/`, so the
+/// blob store must be this suite's alone): it removes exactly the folders of old ids without a
+/// record, keeps owned, young and foreign folders, and a second sweep finds nothing.
+pub async fn reclaimer(blobs: &dyn BlobStore, jobs: &dyn JobStore) {
+    use crate::{layout, reclaim::Reclaimer};
+    let dir = tempfile_dir();
+    let src = dir.join("photo");
+    std::fs::write(&src, b"jpeg").expect("write");
+    let hour = Duration::from_secs(3600);
+    let (owned, orphan, young) = (id_made(2 * hour), id_made(2 * hour), JobId::new());
+    for id in [owned, orphan, young] {
+        for key in [layout::input(id, 0, "jpeg"), layout::video(id)] {
+            blobs.put_file(&key, &src, "image/jpeg").await.expect("put");
+        }
+    }
+    let foreign = format!("{}not-a-job/keep", layout::INPUTS);
+    blobs
+        .put_file(&foreign, &src, "text/plain")
+        .await
+        .expect("put");
+    let job = Job::new(
+        owned,
+        RenderSpec::default(),
+        vec![layout::input(owned, 0, "jpeg")],
+        Utc::now(),
+    );
+    jobs.create(&job).await.expect("create");
+
+    let mut reclaimer = Reclaimer::new(blobs, jobs, hour);
+    let swept = reclaimer.sweep().await.expect("sweep");
+    assert_eq!(
+        (swept.orphans, swept.objects),
+        (2, 2),
+        "the photos and the video of the old id without a record: {swept:?}"
+    );
+    for (id, kept) in [(owned, true), (orphan, false), (young, true)] {
+        for key in [layout::input(id, 0, "jpeg"), layout::video(id)] {
+            assert_eq!(
+                blobs.size(&key).await.expect("size").is_some(),
+                kept,
+                "{key} kept: {kept}"
+            );
+        }
+    }
+    assert!(
+        blobs.size(&foreign).await.expect("size").is_some(),
+        "not a job's folder"
+    );
+    let again = reclaimer.sweep().await.expect("sweep again");
+    assert_eq!((again.orphans, again.objects), (0, 0), "{again:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

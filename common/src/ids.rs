@@ -17,6 +17,19 @@ impl JobId {
     pub fn as_uuid(&self) -> Uuid {
         self.0
     }
+
+    /// How long ago the id was made: ids are UUIDv7, so they carry their creation time (to the
+    /// millisecond). An id without one (not made by [`JobId::new`]) counts as infinitely old.
+    pub fn age(&self) -> std::time::Duration {
+        let Some(ts) = self.0.get_timestamp() else {
+            return std::time::Duration::MAX;
+        };
+        let (secs, nanos) = ts.to_unix();
+        let made = std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
+        std::time::SystemTime::now()
+            .duration_since(made)
+            .unwrap_or(std::time::Duration::ZERO)
+    }
 }
 
 impl Default for JobId {

@@ -9,6 +9,7 @@
 //! - `contract` (feature `contract`): the test suites every adapter of a port must pass.
 
 pub mod codes;
+pub mod crash;
 pub mod error;
 pub mod fleet;
 pub mod ids;
@@ -17,6 +18,7 @@ pub mod layout;
 pub mod limits;
 pub mod ports;
 pub mod problem;
+pub mod reclaim;
 pub mod record;
 pub mod spec;
 

@@ -28,6 +28,19 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     async fn size(&self, key: &str) -> Result<Option<u64>>;
     /// Deletes every object whose key starts with `prefix`; returns how many.
     async fn delete_prefix(&self, prefix: &str) -> Result<u64>;
+    /// The names of the folders directly under `prefix` (which ends in `/`), in the order S3
+    /// lists them (ascending by `name/`), after `start_after` when given, at most `limit` of them:
+    /// under [`crate::layout::INPUTS`], the ids of the jobs that have photos stored.
+    async fn folders(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>>;
+    /// Removes what writes cut short by a crash left behind, once older than `older_than` (the
+    /// temporary files of a store that writes by rename); returns how many. A store whose
+    /// writes are atomic has none (S3's incomplete multipart uploads are its lifecycle rule's).
+    async fn remove_debris(&self, older_than: Duration) -> Result<u64>;
     /// An expiring URL anyone can `GET` the object from (with HTTP Range support).
     async fn url(&self, key: &str, ttl: Duration) -> Result<SignedUrl>;
     /// One cheap round trip proving the store can serve now (for readiness checks).

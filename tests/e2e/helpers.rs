@@ -95,6 +95,24 @@ impl App {
     pub fn log(&self) -> String {
         read(&self.log)
     }
+
+    /// Waits for the process to end by itself (a crash point fired), for at most `timeout`.
+    pub async fn exited(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "still running after {timeout:?}; log:\n{}",
+                read(&self.log)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 fn read(path: &Path) -> String {

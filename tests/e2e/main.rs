@@ -6,6 +6,7 @@ mod autoscale;
 mod aws;
 #[cfg(feature = "aws")]
 mod aws_fleet;
+mod crash;
 mod deploy;
 mod helpers;
 #[cfg(feature = "aws")]

@@ -171,7 +171,7 @@ impl Worker {
             // The API queues the id just before it writes the record, so a young message may
             // arrive first: try again shortly. A message whose record has not appeared within
             // `RECORD_GRACE` of the id's creation (the API died in between) is dropped.
-            Err(minimoto_common::Error::NotFound(_)) if id_age(job_id) < RECORD_GRACE => {
+            Err(minimoto_common::Error::NotFound(_)) if job_id.age() < RECORD_GRACE => {
                 tracing::info!(%job_id, "no record for this job yet; retrying shortly");
                 return Settle::RetryAfter(retry_delay(delivery.receive_count));
             }
@@ -391,11 +391,13 @@ impl Worker {
             .put_file(&video_key, &rendered.video, "video/mp4")
             .await
             .retry_storage()?;
+        minimoto_common::crash::point("output-video-stored");
         progress.set(Stage::Uploading, 0.9);
         self.blobs
             .put_file(&poster_key, &rendered.poster, "image/jpeg")
             .await
             .retry_storage()?;
+        minimoto_common::crash::point("output-stored");
         Ok(Outputs {
             video_key,
             poster_key,
@@ -410,18 +412,6 @@ impl Worker {
 
 /// How long after an id is made its record may still be on its way (see the NotFound claim).
 const RECORD_GRACE: Duration = Duration::from_secs(120);
-
-/// How old a job id is: ids are UUIDv7, so they carry their creation time.
-fn id_age(id: minimoto_common::JobId) -> Duration {
-    let Some(ts) = id.as_uuid().get_timestamp() else {
-        return Duration::MAX;
-    };
-    let (secs, nanos) = ts.to_unix();
-    let made = std::time::UNIX_EPOCH + Duration::new(secs, nanos);
-    std::time::SystemTime::now()
-        .duration_since(made)
-        .unwrap_or(Duration::ZERO)
-}
 
 /// The message of a job that was taken from us: ours to delete only if the job is final;
 /// otherwise another worker holds it and its message.

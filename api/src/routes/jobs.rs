@@ -12,7 +12,7 @@ use axum::{
 use chrono::Utc;
 use minimoto_common::ErrorCode;
 use minimoto_common::{
-    JobId,
+    JobId, crash,
     job::{Job, Status},
     layout,
 };
@@ -125,7 +125,10 @@ pub async fn create_job(State(state): State<AppState>, request: Request) -> ApiR
 async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
     let id = JobId::new();
     let prefix = layout::inputs_of(id);
+    // A crash at any line here leaves photos no job owns (the sweeper reclaims them after the
+    // orphan grace) or a message without a record (workers drop it; see their claim).
     let result = async {
+        crash::point("submit-staged");
         let mut keys = Vec::with_capacity(upload.images.len());
         for (i, image) in upload.images.iter().enumerate() {
             let key = layout::input(id, i, image.info.format);
@@ -134,13 +137,16 @@ async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
                 .put_file(&key, &image.path, &format!("image/{}", image.info.format))
                 .await?;
             keys.push(key);
+            crash::point("submit-photo-stored");
         }
         // The message goes out before the record exists: if this process dies in between, workers
         // drop the message after a few tries (see the worker's claim), whereas a record written
         // first and never queued would sit in `queued` forever.
         state.queue.send(id).await?;
+        crash::point("submit-queued");
         let job = Job::new(id, upload.options.clone(), keys, Utc::now());
         state.jobs.create(&job).await?;
+        crash::point("submit-created");
         Ok::<_, minimoto_common::Error>(job)
     }
     .await;

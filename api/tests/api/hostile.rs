@@ -384,6 +384,17 @@ impl BlobStore for Full {
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
         self.0.delete_prefix(prefix).await
     }
+    async fn folders(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        self.0.folders(prefix, after, limit).await
+    }
+    async fn remove_debris(&self, older_than: Duration) -> Result<u64> {
+        self.0.remove_debris(older_than).await
+    }
     async fn url(&self, key: &str, ttl: Duration) -> Result<SignedUrl> {
         self.0.url(key, ttl).await
     }

@@ -140,6 +140,12 @@ impl BlobStore for Down {
     async fn delete_prefix(&self, _: &str) -> Result<u64> {
         down()
     }
+    async fn folders(&self, _: &str, _: Option<&str>, _: usize) -> Result<Vec<String>> {
+        down()
+    }
+    async fn remove_debris(&self, _: Duration) -> Result<u64> {
+        down()
+    }
     async fn url(&self, _: &str, _: Duration) -> Result<SignedUrl> {
         down()
     }

@@ -465,6 +465,47 @@ impl BlobStore for S3BlobStore {
         delete_listed(&self.client, &self.bucket, Some(prefix)).await
     }
 
+    /// `ListObjectsV2` with a `/` delimiter: the common prefixes are the folders. `StartAfter`
+    /// takes a key: `<prefix>a/~` sorts after every key inside folder `a` (`~` comes after every
+    /// character a key may hold) and before the next folder.
+    async fn folders(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .set_start_after(start_after.map(|a| format!("{prefix}{a}/~")))
+            .into_paginator()
+            .send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error(S3, &format!("list {prefix}"), e))?;
+            names.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix())
+                    .filter_map(|p| p.strip_prefix(prefix)?.strip_suffix('/'))
+                    .map(str::to_owned),
+            );
+            if names.len() >= limit {
+                break;
+            }
+        }
+        names.truncate(limit);
+        Ok(names)
+    }
+
+    async fn remove_debris(&self, _older_than: Duration) -> Result<u64> {
+        // A PUT is atomic; an incomplete multipart upload is aborted by the bucket's lifecycle rule.
+        Ok(0)
+    }
+
     /// A presigned GET. The ttl is cut to whole seconds (what SigV4 signs) and must be 1 s to 7
     /// days. The URL is signed with the credentials in use: temporary ones (an instance role, SSO)
     /// stop it working when they expire, which can be before `expires_at`.

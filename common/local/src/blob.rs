@@ -70,7 +70,7 @@ impl BlobStore for LocalBlobStore {
         if let Some(dir) = dest.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
-        let tmp = dest.with_file_name(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+        let tmp = dest.with_file_name(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
         let size = match tokio::fs::copy(path, &tmp).await {
             Ok(size) => size,
             Err(e) => {
@@ -78,6 +78,7 @@ impl BlobStore for LocalBlobStore {
                 return Err(e.into());
             }
         };
+        minimoto_common::crash::point("blob-written");
         tokio::fs::rename(&tmp, &dest).await?;
         Ok(size)
     }
@@ -118,6 +119,55 @@ impl BlobStore for LocalBlobStore {
         Ok(count)
     }
 
+    async fn folders(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let dir = self.path_of(prefix.trim_end_matches('/'))?;
+        let after = start_after.map(str::to_owned);
+        let listed = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<String>> {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            let mut names = Vec::new();
+            for entry in entries {
+                let entry = entry?;
+                if !entry.file_type()?.is_dir() {
+                    continue;
+                }
+                // Compared as `name/`, the order S3 lists folders in.
+                if let Ok(name) = entry.file_name().into_string()
+                    && after
+                        .as_deref()
+                        .is_none_or(|a| format!("{name}/") > format!("{a}/"))
+                {
+                    names.push(name);
+                }
+            }
+            names.sort_unstable_by_key(|n| format!("{n}/"));
+            names.truncate(limit);
+            Ok(names)
+        })
+        .await
+        .map_err(|e| Error::backend("filesystem", e))??;
+        Ok(listed)
+    }
+
+    async fn remove_debris(&self, older_than: Duration) -> Result<u64> {
+        let root = self.root.clone();
+        let removed = tokio::task::spawn_blocking(move || remove_temp_files(&root, older_than))
+            .await
+            .map_err(|e| Error::backend("filesystem", e))??;
+        if removed > 0 {
+            tracing::info!(removed, "removed the temporary files of interrupted writes");
+        }
+        Ok(removed)
+    }
+
     async fn url(&self, key: &str, ttl: Duration) -> Result<SignedUrl> {
         check_key(key)?;
         let ttl = chrono::Duration::from_std(ttl)
@@ -133,6 +183,42 @@ impl BlobStore for LocalBlobStore {
         tokio::fs::create_dir_all(&self.root).await?;
         Ok(())
     }
+}
+
+/// The name prefix of a file being written (renamed to its key once complete).
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// Removes, under `dir`, the temporary files last modified more than `older_than` ago: a write
+/// in flight touches its file as it goes, so only a dead writer's file gets that old.
+fn remove_temp_files(dir: &Path, older_than: Duration) -> std::io::Result<u64> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            removed += remove_temp_files(&entry.path(), older_than)?;
+        } else if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            let age = entry
+                .metadata()?
+                .modified()?
+                .elapsed()
+                .unwrap_or(Duration::ZERO);
+            if age >= older_than {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    // Renamed into place, or removed by another sweeper, since it was listed.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(removed)
 }
 
 fn count_files(dir: &Path) -> std::io::Result<u64> {
@@ -169,5 +255,31 @@ mod tests {
         for good in ["a", "jobs/0191/inputs/001.jpg", "a-b_c.d"] {
             assert!(check_key(good).is_ok(), "{good:?} must be accepted");
         }
+    }
+
+    #[test]
+    fn only_temporary_files_older_than_the_bound_are_debris() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let job = dir.path().join("inputs/j1");
+        std::fs::create_dir_all(&job).expect("mkdir");
+        let old = job.join(".tmp-old");
+        let fresh = job.join(".tmp-fresh");
+        let object = job.join("0000.jpeg");
+        for f in [&old, &fresh, &object] {
+            std::fs::write(f, b"x").expect("write");
+        }
+        let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        for f in [&old, &object] {
+            std::fs::File::options()
+                .write(true)
+                .open(f)
+                .and_then(|f| f.set_modified(hour_ago))
+                .expect("age");
+        }
+        assert_eq!(
+            remove_temp_files(dir.path(), Duration::from_secs(600)).expect("sweep"),
+            1
+        );
+        assert!(!old.exists() && fresh.exists() && object.exists());
     }
 }

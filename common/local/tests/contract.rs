@@ -62,3 +62,13 @@ async fn sqlite_registry_keeps_the_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
     contract::worker_registry(&SqliteRegistry::new(db(&dir))).await;
 }
+
+#[tokio::test]
+async fn the_reclaimer_removes_what_no_job_owns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blobs = LocalBlobStore::new(
+        dir.path().join("blobs"),
+        UrlSigner::new(vec![7; 32], "http://127.0.0.1:1"),
+    );
+    contract::reclaimer(&blobs, &SqliteJobStore::new(db(&dir))).await;
+}

@@ -72,6 +72,7 @@ pub async fn start(
     preflight: impl FnOnce() -> anyhow::Result<()>,
 ) -> anyhow::Result<Started> {
     preflight()?;
+    minimoto_common::crash::arm();
     let data = &args.data_dir;
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;

@@ -56,6 +56,17 @@ impl BlobStore for Faulty {
     async fn delete_prefix(&self, prefix: &str) -> minimoto_common::Result<u64> {
         self.inner.delete_prefix(prefix).await
     }
+    async fn folders(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> minimoto_common::Result<Vec<String>> {
+        self.inner.folders(prefix, start_after, limit).await
+    }
+    async fn remove_debris(&self, older_than: Duration) -> minimoto_common::Result<u64> {
+        self.inner.remove_debris(older_than).await
+    }
     async fn url(&self, key: &str, ttl: Duration) -> minimoto_common::Result<SignedUrl> {
         self.inner.url(key, ttl).await
     }
