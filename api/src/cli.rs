@@ -32,6 +32,9 @@ pub struct ApiArgs {
     /// Uploads received at once, across all clients; one more gets 503 with `Retry-After`.
     #[arg(long, env = "MINIMOTO_MAX_UPLOADS", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_uploads: u64,
+    /// Free bytes the disk where uploads are staged keeps; below it uploads get 507 and `/readyz` fails.
+    #[arg(long, env = "MINIMOTO_MIN_FREE_BYTES", default_value_t = 1 << 30)]
+    pub min_free_bytes: u64,
     /// Files no job owns (photos of a submission cut short by a crash, temporary files of an
     /// interrupted write) are removed once this old.
     #[arg(long, env = "MINIMOTO_ORPHAN_GRACE_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
@@ -78,6 +81,7 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
         upload_stall: Duration::from_secs(args.upload_stall_seconds),
         upload_min_rate: args.upload_min_bytes_per_second,
         max_uploads: usize::try_from(args.max_uploads).unwrap_or(usize::MAX),
+        min_free_bytes: args.min_free_bytes,
         decode_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
     };
     let ports = Ports {

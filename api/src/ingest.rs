@@ -52,6 +52,29 @@ struct Received {
     bytes: u64,
 }
 
+/// Free bytes where uploads are staged; `StorageFull` when fewer than the server keeps free
+/// (`ApiConfig::min_free_bytes`), so an upload is refused before its first byte is read rather
+/// than when the disk runs out half-way.
+pub async fn staging_room(config: &crate::ApiConfig) -> minimoto_common::Result<u64> {
+    let (dir, min) = (config.scratch_dir.clone(), config.min_free_bytes);
+    let free = tokio::task::spawn_blocking(move || {
+        // The staging directory is made by the first upload: measure what holds it.
+        let existing = dir.ancestors().find(|d| d.exists()).unwrap_or(&dir);
+        minimoto_runtime::scratch::free_bytes(existing)
+    })
+    .await
+    .map_err(|e| minimoto_common::Error::backend("filesystem", e))??;
+    if free < min {
+        return Err(minimoto_common::Error::StorageFull {
+            backend: "filesystem",
+            message: format!(
+                "{free} bytes free where uploads are staged, fewer than the {min} this server keeps free"
+            ),
+        });
+    }
+    Ok(free)
+}
+
 /// What a failed read of the body means: the pace's verdict when it cut the stream (stalled,
 /// too slow, too much buffered), the body cap, or a malformed body.
 fn multipart_error(e: MultipartError, watch: &Watch) -> ApiError {

@@ -25,6 +25,9 @@ pub struct ApiConfig {
     pub upload_min_rate: u64,
     /// Uploads received at once, across all clients; one more is a 503 `server-busy`.
     pub max_uploads: usize,
+    /// Free bytes the staging disk keeps: below this, uploads get 507 `storage-full` before a byte
+    /// is read, and readiness fails.
+    pub min_free_bytes: u64,
     /// Full decodes of uploaded photos in flight, across all requests.
     pub decode_slots: usize,
 }

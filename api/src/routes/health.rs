@@ -38,7 +38,8 @@ pub async fn healthz() -> Json<Health> {
 #[schema(example = json!({"status": "ready", "checks": [
     {"name": "jobs", "ok": true, "millis": 2},
     {"name": "queue", "ok": true, "millis": 3, "visible": 0, "in_flight": 1},
-    {"name": "blobs", "ok": true, "millis": 1}]}))]
+    {"name": "blobs", "ok": true, "millis": 1},
+    {"name": "disk", "ok": true, "millis": 0, "free_bytes": 52613349376_u64}]}))]
 pub struct Readiness {
     /// `ready` when every check passed, else `unavailable`.
     status: &'static str,
@@ -48,7 +49,8 @@ pub struct Readiness {
 /// One dependency's answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Check {
-    /// `jobs` (the job store), `queue` or `blobs` (object storage).
+    /// `jobs` (the job store), `queue`, `blobs` (object storage) or `disk` (where uploads are
+    /// staged: ready while it has more than the server keeps free).
     name: &'static str,
     ok: bool,
     /// How long the round trip took (or until it was given up).
@@ -62,6 +64,9 @@ pub struct Check {
     /// Queue only: messages being worked on.
     #[serde(skip_serializing_if = "Option::is_none")]
     in_flight: Option<u64>,
+    /// Disk only: bytes free for uploads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    free_bytes: Option<u64>,
 }
 
 /// Runs one check under [`CHECK_TIMEOUT`].
@@ -87,6 +92,7 @@ async fn check<T>(
         error,
         visible: None,
         in_flight: None,
+        free_bytes: None,
     };
     (check, value)
 }
@@ -100,15 +106,17 @@ async fn check<T>(
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let ((jobs, _), (mut queue, depth), (blobs, _)) = tokio::join!(
+    let ((jobs, _), (mut queue, depth), (blobs, _), (mut disk, free)) = tokio::join!(
         check("jobs", state.jobs.ready()),
         check("queue", state.queue.depth()),
         check("blobs", state.blobs.ready()),
+        check("disk", crate::ingest::staging_room(&state.config)),
     );
     if let Some(d) = depth {
         (queue.visible, queue.in_flight) = (Some(d.visible), Some(d.in_flight));
     }
-    let checks = vec![jobs, queue, blobs];
+    disk.free_bytes = free;
+    let checks = vec![jobs, queue, blobs, disk];
     let ready = checks.iter().all(|c| c.ok);
     let body = Json(Readiness {
         status: if ready { "ready" } else { "unavailable" },

@@ -78,6 +78,7 @@ pub async fn create_job(State(state): State<AppState>, request: Request) -> ApiR
             ),
         )
     })?;
+    ingest::staging_room(&state.config).await?;
     let watch = Arc::new(Watch::default());
     let pace = Pace {
         stall: state.config.upload_stall,

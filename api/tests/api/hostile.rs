@@ -555,3 +555,38 @@ async fn downloads_follow_rfc_9110_ranges_and_never_serve_a_directory() {
     let res = client.get(dir_url).send().await.expect("get");
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn a_disk_below_its_reserve_refuses_uploads_before_reading_them_and_is_not_ready() {
+    let api = TestApi::start_tuned(Limits::default(), |c| c.min_free_bytes = u64::MAX, |p| p).await;
+    let form = reqwest::multipart::Form::new().part(
+        "images",
+        reqwest::multipart::Part::bytes(photo()).file_name("a.jpg"),
+    );
+    let res = reqwest::Client::new()
+        .post(api.url("/v1/jobs"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 507);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["code"], "storage-full");
+    assert!(leftovers(&api).is_empty(), "{:?}", leftovers(&api));
+
+    let res = reqwest::get(api.url("/readyz")).await.expect("get");
+    assert_eq!(res.status(), 503);
+    let body: Value = res.json().await.expect("json");
+    let disk = body["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "disk")
+        .expect("a disk check")
+        .clone();
+    assert_eq!(disk["ok"], false, "{body}");
+    assert!(
+        disk["error"].as_str().unwrap_or("").contains("bytes free"),
+        "{disk}"
+    );
+}

@@ -240,6 +240,12 @@ async fn readiness_reports_every_dependency_when_all_answer() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(names, ["jobs", "queue", "blobs"]);
+    assert_eq!(names, ["jobs", "queue", "blobs", "disk"]);
+    assert!(
+        body["checks"][3]["free_bytes"]
+            .as_u64()
+            .is_some_and(|b| b > 0),
+        "{body}"
+    );
     assert_eq!(body["checks"][1]["visible"], 0);
 }

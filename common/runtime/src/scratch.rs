@@ -44,6 +44,12 @@ impl Scratch {
     }
 }
 
+/// Bytes an unprivileged process can still write on the file system holding `path`.
+pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
+    let s = rustix::fs::statvfs(path)?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
 /// Removes the scratch directories of processes that are gone; logs and goes on on any error.
 fn sweep(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else {

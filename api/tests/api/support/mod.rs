@@ -69,6 +69,7 @@ impl TestApi {
             upload_stall: Duration::from_secs(10),
             upload_min_rate: 1024,
             max_uploads: 8,
+            min_free_bytes: 0,
             decode_slots: 2,
         };
         tune(&mut config);
