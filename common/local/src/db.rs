@@ -49,7 +49,13 @@ CREATE TABLE IF NOT EXISTS decisions (
 pub struct Db {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
+    /// For [`Db::probe_write`] alone, with a short busy timeout, so a readiness probe neither
+    /// queues behind the writer nor piles up while the database is stuck.
+    probe: Arc<Mutex<Connection>>,
 }
+
+/// How long a write probe waits for the write lock: under the readiness check's bound.
+const PROBE_WAIT: Duration = Duration::from_secs(2);
 
 impl Db {
     /// Opens (creating if needed) the database, in WAL mode so readers never block the writer,
@@ -69,10 +75,31 @@ impl Db {
         writer.execute_batch(SCHEMA)?;
         let reader = Connection::open(path)?;
         reader.busy_timeout(Duration::from_secs(10))?;
+        let probe = Connection::open(path)?;
+        probe.busy_timeout(PROBE_WAIT)?;
         Ok(Self {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
+            probe: Arc::new(Mutex::new(probe)),
         })
+    }
+
+    /// Proves a write could start now: takes the write lock and lets it go, writing nothing.
+    /// Fails when another process holds the lock past [`PROBE_WAIT`], or while an earlier probe
+    /// is still waiting.
+    pub async fn probe_write(&self) -> Result<()> {
+        let Ok(conn) = self.probe.clone().try_lock_owned() else {
+            return Err(Error::backend(
+                "sqlite",
+                "an earlier probe is still waiting for the write lock",
+            ));
+        };
+        tokio::task::spawn_blocking(move || {
+            conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK")
+                .map_err(|e| Error::backend("sqlite", format!("cannot take the write lock: {e}")))
+        })
+        .await
+        .map_err(|e| Error::backend("sqlite", e))?
     }
 
     /// Runs `f` with the writing connection on a blocking thread.
@@ -139,7 +166,11 @@ mod tests {
         .expect("the read answers while the write waits")
         .expect("read");
         assert_eq!(read, 0);
+        // Readiness sees that writes are stuck, within its bound.
+        let probe = db.probe_write().await.expect_err("the write lock is held");
+        assert!(probe.to_string().contains("write lock"), "{probe}");
         other.execute_batch("COMMIT").expect("release");
         assert_eq!(writing.await.expect("join").expect("write"), 1);
+        db.probe_write().await.expect("writable again");
     }
 }

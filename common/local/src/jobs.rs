@@ -97,6 +97,8 @@ impl JobStore for SqliteJobStore {
     async fn ready(&self) -> Result<()> {
         self.db
             .read(|c| Ok(c.query_row("SELECT count(*) FROM jobs WHERE 0", [], |_| Ok(()))?))
-            .await
+            .await?;
+        // Reads go on while another process holds the write lock: ready means writable too.
+        self.db.probe_write().await
     }
 }
