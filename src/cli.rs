@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the API and render workers in one process (embedded backend unless `--backend aws`).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run render workers only, no HTTP (the same as the `minimoto-worker` binary).
     Worker(WorkerOnlyArgs),
     /// Submit photos to a running server; optionally wait and download the video.
@@ -65,6 +65,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve(a) => {
+                let a = *a;
                 let autoscale = a.autoscale.then_some(a.policy);
                 crate::serve::serve(a.api, a.worker, a.common, autoscale).await
             }

@@ -32,6 +32,10 @@ pub struct ApiArgs {
     /// Uploads received at once, across all clients; one more gets 503 with `Retry-After`.
     #[arg(long, env = "MINIMOTO_MAX_UPLOADS", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_uploads: u64,
+    /// Memory the checks of uploaded photos may hold together, in MiB (each takes what its header
+    /// says it may need, and waits while the rest is in use).
+    #[arg(long, env = "MINIMOTO_DECODE_MEMORY_MIB", default_value_t = 192, value_parser = clap::value_parser!(u64).range(16..=1 << 20))]
+    pub decode_memory_mib: u64,
     /// Free bytes the disk where uploads are staged keeps; below it uploads get 507 and `/readyz` fails.
     #[arg(long, env = "MINIMOTO_MIN_FREE_BYTES", default_value_t = 1 << 30)]
     pub min_free_bytes: u64,
@@ -83,6 +87,7 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
         max_uploads: usize::try_from(args.max_uploads).unwrap_or(usize::MAX),
         min_free_bytes: args.min_free_bytes,
         decode_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        decode_memory: args.decode_memory_mib << 20,
     };
     let ports = Ports {
         jobs: backend.jobs.clone(),

@@ -15,10 +15,11 @@ use axum::{
 };
 use futures_util::{StreamExt, stream};
 use minimoto_common::{limits::Limits, spec::RenderSpec};
-use minimoto_photo::{self as photo, PhotoInfo};
-use tokio::{io::AsyncWriteExt, sync::Semaphore};
+use minimoto_photo::{self as photo, PhotoError, PhotoInfo};
+use tokio::io::AsyncWriteExt;
 
 use crate::{
+    decodes::Decodes,
     error::{ApiError, ApiResult},
     pace::Watch,
 };
@@ -102,7 +103,7 @@ pub async fn receive(
     watch: &Watch,
     limits: &Limits,
     scratch: &Path,
-    decode_slots: &Arc<Semaphore>,
+    decodes: &Arc<Decodes>,
 ) -> ApiResult<Upload> {
     tokio::fs::create_dir_all(scratch)
         .await
@@ -177,7 +178,7 @@ pub async fn receive(
         return Err(ApiError::invalid_options(violations));
     }
 
-    let images = inspect_all(received, limits, decode_slots).await?;
+    let images = inspect_all(received, limits, decodes).await?;
     Ok(Upload {
         images,
         options,
@@ -240,25 +241,34 @@ async fn read_small(mut field: Field<'_>, watch: &Watch, max: usize) -> ApiResul
     Ok(buf)
 }
 
-/// Checks every photo (header first, then a full decode). Decodes take a permit of `slots`, shared
-/// by all requests, so concurrent uploads cannot pile up decodes beyond the cores (a permit is held
-/// by the decode itself, which runs to its end even if the client goes away); the first bad photo
-/// (in upload order) is the one reported.
+/// Checks every photo (its header, then a decode that reads all of it). Each check is admitted by
+/// the [`Decodes`] every request shares, with the memory its header says it may need, so
+/// concurrent uploads hold at most the cores and the budget; the first bad photo (in upload
+/// order) is the one reported.
 async fn inspect_all(
     received: Vec<Received>,
     limits: &Limits,
-    slots: &Arc<Semaphore>,
+    decodes: &Arc<Decodes>,
 ) -> ApiResult<Vec<StagedImage>> {
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     let results: Vec<_> = stream::iter(received.into_iter().enumerate())
         .map(|(i, r)| {
             let limits = limits.clone();
-            let slots = slots.clone();
+            let decodes = decodes.clone();
             async move {
                 let path = r.path.clone();
-                let permit = slots.acquire_owned().await.map_err(ApiError::internal)?;
+                let photo_error =
+                    |e: PhotoError| ApiError::photo(i + 1, r.file_name.as_deref(), &e);
+                let cost = {
+                    let (path, limits) = (path.clone(), limits.clone());
+                    tokio::task::spawn_blocking(move || photo::inspect_cost(&path, &limits))
+                        .await
+                        .map_err(ApiError::internal)?
+                        .map_err(photo_error)?
+                };
+                let admission = decodes.admit(cost).await;
                 let info = tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
+                    let _admission = admission;
                     photo::inspect(&path, &limits)
                 })
                 .await

@@ -7,6 +7,7 @@
 
 pub mod accept;
 pub mod cli;
+pub mod decodes;
 pub mod error;
 pub mod ingest;
 pub mod pace;

@@ -28,8 +28,10 @@ pub struct ApiConfig {
     /// Free bytes the staging disk keeps: below this, uploads get 507 `storage-full` before a byte
     /// is read, and readiness fails.
     pub min_free_bytes: u64,
-    /// Full decodes of uploaded photos in flight, across all requests.
+    /// Photo checks (decodes) in flight, across all requests: the cores they may use …
     pub decode_slots: usize,
+    /// … and the memory they may hold together, in bytes.
+    pub decode_memory: u64,
 }
 
 /// The storage the API reaches, through the ports only.
@@ -50,8 +52,8 @@ pub struct AppState {
     pub jobs: Arc<dyn JobStore>,
     pub queue: Arc<dyn JobQueue>,
     pub blobs: Arc<dyn BlobStore>,
-    /// Full decodes of uploaded photos in flight, across all requests (`config.decode_slots`).
-    pub decode_slots: Arc<tokio::sync::Semaphore>,
+    /// The cores and memory photo checks share (`config.decode_slots`, `config.decode_memory`).
+    pub decodes: Arc<crate::decodes::Decodes>,
     /// Uploads being received (`config.max_uploads`).
     pub upload_slots: Arc<tokio::sync::Semaphore>,
 }
@@ -59,7 +61,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: ApiConfig, ports: &Ports) -> Self {
         Self {
-            decode_slots: Arc::new(tokio::sync::Semaphore::new(config.decode_slots.max(1))),
+            decodes: Arc::new(crate::decodes::Decodes::new(
+                config.decode_slots,
+                config.decode_memory,
+            )),
             upload_slots: Arc::new(tokio::sync::Semaphore::new(config.max_uploads.max(1))),
             config,
             jobs: ports.jobs.clone(),

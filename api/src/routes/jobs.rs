@@ -86,21 +86,38 @@ pub async fn create_job(State(state): State<AppState>, request: Request) -> ApiR
         max_unparsed: ingest::MAX_UNPARSED_BYTES,
     };
     let (parts, body) = request.into_parts();
+    let says_multipart = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
     let body = Body::from_stream(Paced::new(body.into_data_stream(), pace, watch.clone()));
     let multipart = Multipart::from_request(Request::from_parts(parts, body), &state)
         .await
         .map_err(|e| {
-            ApiError::new(
-                ErrorCode::NotMultipart,
-                format!("send the job as multipart/form-data ({})", e.body_text()),
-            )
+            if says_multipart {
+                // The right media type with a broken parameter: the framing is wrong, not the format.
+                ApiError::new(
+                    ErrorCode::BadMultipart,
+                    "the multipart/form-data content type needs a valid `boundary` parameter",
+                )
+            } else {
+                ApiError::new(
+                    ErrorCode::NotMultipart,
+                    format!("send the job as multipart/form-data ({})", e.body_text()),
+                )
+            }
         })?;
     let upload = ingest::receive(
         multipart,
         &watch,
         &state.config.limits,
         &state.config.scratch_dir,
-        &state.decode_slots,
+        &state.decodes,
     )
     .await?;
     // Storing, queueing and writing run in their own task: a client that disconnects midway must

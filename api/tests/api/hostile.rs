@@ -187,7 +187,7 @@ async fn a_job_too_heavy_to_render_in_minutes_is_refused_at_submit() {
 /// Files left in the API's data dir, besides the database and the (empty) scratch dir.
 fn leftovers(api: &TestApi) -> Vec<String> {
     let mut out = Vec::new();
-    for dir in ["blobs", "scratch/uploads"] {
+    for dir in ["blobs", "scratch"] {
         let root = api.data().join(dir);
         for entry in walk(&root) {
             out.push(entry);

@@ -2,6 +2,7 @@
 //! `minimoto-api` binary itself (`binary`), and the OpenAPI document (`openapi`).
 
 mod binary;
+mod corpus;
 mod hostile;
 mod http;
 mod ingest;

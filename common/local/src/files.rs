@@ -42,6 +42,31 @@ fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
     res
 }
 
+/// `bytes=-0`: a valid range of the last zero bytes, which RFC 9110 §14.1.1 makes unsatisfiable
+/// (the parser refuses it, so it would otherwise be ignored as malformed).
+fn is_empty_suffix_range(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+        .and_then(|spec| spec.trim().strip_prefix('-'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b == b'0'))
+}
+
+/// A 416 problem that says the file's size, as `ServeFile` answers a range past the end.
+async fn unsatisfiable(path: &std::path::Path) -> Response {
+    let size = tokio::fs::metadata(path).await.map_or(0, |m| m.len());
+    let mut res = problem(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "range-not-satisfiable",
+        "the range selects no bytes of the file (see Content-Range for its size)",
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+        res.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    res
+}
+
 /// Drops a `Range` header the server should ignore rather than refuse (RFC 9110 §14.2): one in
 /// a unit other than bytes, one that does not parse, and one of several ranges (a multipart 206
 /// is optional; the whole file with 200 is a correct answer). A single byte range goes on to
@@ -92,6 +117,9 @@ async fn download(
         }
     }
     let mut request = request;
+    if is_empty_suffix_range(request.headers()) {
+        return unsatisfiable(&path).await;
+    }
     ignore_unservable_range(request.headers_mut());
     match ServeFile::new(path).oneshot(request).await {
         Ok(res) => res.map(Body::new).into_response(),

@@ -3,12 +3,24 @@
 //! Every photo goes through the same gate, in order of cost:
 //! 1. the format is detected from the content (never the file name) and must be one we decode:
 //!    JPEG, PNG, WebP, GIF, BMP or TIFF;
-//! 2. the dimensions are read from the header alone and width × height is checked against
-//!    [`Limits::max_image_pixels`], so a decompression bomb (a small file claiming a huge image) is
-//!    refused before a single pixel buffer is allocated;
-//! 3. the whole image is decoded under an allocation budget derived from that same limit, so a
-//!    header that lies cannot blow memory either, and a truncated or damaged file is refused here
-//!    rather than half-way through a render.
+//! 2. the dimensions are read from the header alone, by this crate (a few bytes per format, see
+//!    `header`), and width × height is checked against [`Limits::max_image_pixels`], so a
+//!    decompression bomb (a small file claiming a huge image) is refused as
+//!    [`PhotoError::TooLarge`] whatever its format, before any decoder is built; a JPEG in a
+//!    coding process we do not decode (lossless, hierarchical, arithmetic, 12-bit) is refused here
+//!    too, as [`PhotoError::Unsupported`];
+//! 3. cheap structural walks prove the file whole before paying for a decode: a JPEG's segments
+//!    must reach the end marker and its scans hold enough data for the claimed size (the decoder
+//!    would paint the rest grey); a PNG's chunks must reach the end chunk, and its metadata (text,
+//!    ICC, EXIF), inflated as a stream, must come to 8 MiB at most (compressed chunks are the one
+//!    way a small file grows past its own size in memory);
+//! 4. the pixels are decoded under an allocation budget derived from the actual image's decoded
+//!    size (not from the largest allowed), so a header that lies cannot blow memory either.
+//!
+//! [`inspect`] proves a photo decodable with the least memory: a JPEG is decoded at 1/8 scale
+//! (every coefficient is still read, but the output is 1/64 of the image), a PNG row by row.
+//! [`inspect_cost`] tells, from the header alone, how much memory that will take, so that callers
+//! can share a memory budget among concurrent checks.
 //!
 //! [`decode`] also applies the EXIF orientation (all eight values, mirrored ones included), because
 //! phone photos are stored sideways and nothing downstream (ffmpeg included) would fix them.
@@ -16,17 +28,21 @@
 //! [`decode_scaled`] is [`decode`] for a photo that will be shown much smaller than it is: a JPEG
 //! is then decoded at 1/2, 1/4 or 1/8 of its size by DCT scaling (`jpeg-decoder`), which skips most
 //! of the inverse transform and colour conversion and needs a quarter of the memory or less. The
-//! same gate applies (header limits first, truncation check, orientation).
+//! same gate applies (header limits first, structural checks, orientation).
+
+mod header;
+mod jpeg;
+mod png_file;
 
 use std::{
     fs::File,
-    io::{self, BufRead, BufReader, Read, Seek, SeekFrom},
-    panic::{self, AssertUnwindSafe},
+    io::{self, Read},
     path::Path,
 };
 
 use image::{
-    DynamicImage, GrayImage, ImageDecoder, ImageError, ImageFormat, ImageReader, RgbImage,
+    DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, RgbImage,
+    metadata::Orientation,
 };
 
 use minimoto_common::{ErrorCode, limits::Limits};
@@ -44,12 +60,16 @@ pub struct PhotoInfo {
 
 /// Why a photo was refused. Messages are for the person who sent it: they name the limit that was
 /// broken and never mention paths or other internals.
+///
+/// Hostile content that is not too many pixels (a JPEG whose header claims more than its data
+/// holds, metadata inflating past its limit) is [`PhotoError::Corrupt`]: the file is not a sound
+/// image, and asking for a smaller one ([`PhotoError::TooLarge`]) would mislead.
 #[derive(Debug, thiserror::Error)]
 pub enum PhotoError {
-    /// Not an image, or an image format we do not decode.
+    /// Not an image, or an image format (or JPEG coding process) we do not decode.
     #[error("{0}")]
     Unsupported(String),
-    /// More pixels than [`Limits::max_image_pixels`] allows.
+    /// More pixels than [`Limits::max_image_pixels`] allows, as claimed by the header.
     #[error(
         "the image is {width}x{height} pixels ({pixels} pixels), more than the limit of {max_pixels} pixels",
         pixels = u64::from(*width) * u64::from(*height)
@@ -59,7 +79,7 @@ pub enum PhotoError {
         height: u32,
         max_pixels: u64,
     },
-    /// The file claims to be an image but cannot be decoded: truncated or damaged.
+    /// The file claims to be an image but cannot be decoded: truncated, damaged, or hostile.
     #[error("the image is corrupt or truncated ({0})")]
     Corrupt(String),
     /// Reading the file failed (not the photo's fault: worth a retry).
@@ -88,16 +108,83 @@ impl PhotoError {
 /// The formats we accept, as the user would name them.
 const ACCEPTED: &str = "JPEG, PNG, WebP, GIF, BMP or TIFF";
 
-/// Checks a photo completely: format, header dimensions, then a full decode that proves the file
-/// is whole. Costs one decode; the pixels are dropped.
+/// Checks a photo completely: format, header dimensions, structure, then a decode of every pixel
+/// that proves the file whole, with the least memory it can (see [`inspect_cost`]); the pixels
+/// are dropped. Reports the same size and orientation as [`decode`] would.
 pub fn inspect(path: &Path, limits: &Limits) -> Result<PhotoInfo, PhotoError> {
-    read(path, limits, Depth::Full(None)).map(|(info, _)| info)
+    let gate = Gate::open(path, limits, Depth::Whole)?;
+    let orientation = match &gate.kind {
+        Kind::Jpeg(header) => {
+            if !jpeg::prove_whole(path, gate.stored)? {
+                // `jpeg-decoder` does not read this kind of JPEG: prove it with zune-jpeg, the
+                // decoder a full-size render uses.
+                let decoder = gate.image_decoder()?;
+                DynamicImage::from_decoder(decoder).map_err(|e| gate.decode_error(e))?;
+            }
+            exif_orientation(header.exif.as_deref())
+        }
+        Kind::Png(ihdr) => {
+            let reader = png_file::reader(path, ihdr)?;
+            let orientation = png_file::orientation(&reader);
+            png_file::stream_rows(reader)?;
+            orientation
+        }
+        Kind::Other => {
+            let mut decoder = gate.image_decoder()?;
+            let orientation = decoder
+                .orientation()
+                .map_err(|e| classify(e, metadata_too_large))?;
+            DynamicImage::from_decoder(decoder).map_err(|e| gate.decode_error(e))?;
+            orientation
+        }
+    };
+    Ok(gate.info(orientation))
 }
 
-/// The cheap part of [`inspect`]: format and header dimensions only. It does not prove that the
-/// file is whole; use it to refuse hopeless inputs early, before paying for a decode.
+/// The cheap part of [`inspect`]: format, header dimensions and orientation only. It does not
+/// prove that the file is whole; use it to refuse hopeless inputs early, before paying for a
+/// decode.
 pub fn probe(path: &Path, limits: &Limits) -> Result<PhotoInfo, PhotoError> {
-    read(path, limits, Depth::Header).map(|(info, _)| info)
+    let gate = Gate::open(path, limits, Depth::Header)?;
+    let orientation = gate.orientation()?;
+    Ok(gate.info(orientation))
+}
+
+/// An upper estimate of the peak heap memory, in bytes, that [`inspect`] allocates for the photo at
+/// `path`, read from its header alone (it refuses what [`probe`] refuses, as [`inspect`] would).
+/// Meant as a weighted semaphore's weight, so concurrent checks share one memory budget.
+///
+/// It is what [`inspect`]'s decoders hold by design, counted generously, plus a fixed 4 MiB for
+/// readers, tables and threads:
+/// - a JPEG that `jpeg-decoder` reads is decoded at 1/8: about 5 bytes per 8×8 block, a bounded
+///   queue of coefficient rows for its threads, and for a progressive JPEG every coefficient
+///   (2 bytes per sample, padded to whole MCUs), which any decoder of progressive JPEG holds;
+///   any other JPEG costs a full decode by zune-jpeg: the file, the full-size pixels, and a
+///   progressive JPEG's coefficients;
+/// - a PNG is decoded a row at a time: 16 rows of 4 channels at its bit depth, 1 MiB of inflate
+///   and unfilter windows, and room for its EXIF chunk;
+/// - any other format is decoded whole under the allocation budget [`decode`] uses (twice the
+///   decoded size, plus the file, plus 16 MiB), on top of the decoded pixels themselves.
+pub fn inspect_cost(path: &Path, limits: &Limits) -> Result<u64, PhotoError> {
+    /// Buffered readers (64 KiB each), Huffman and quantisation tables, inflate state, and the
+    /// heap and stack pages that `jpeg-decoder`'s threads touch.
+    const FIXED: u64 = 4 << 20;
+    let gate = Gate::open(path, limits, Depth::Header)?;
+    let (width, height) = (u64::from(gate.stored.0), u64::from(gate.stored.1));
+    Ok(FIXED
+        + match &gate.kind {
+            Kind::Jpeg(header) => {
+                let frame = &header.frame;
+                let total = width * height * frame.output_channels();
+                let scaled = jpeg::scaling_decoder_reads(path, gate.stored);
+                jpeg::inspect_cost(frame, scaled, gate.file_bytes, total)
+            }
+            Kind::Png(ihdr) => ihdr.inspect_cost(gate.file_bytes),
+            Kind::Other => {
+                let total = gate.image_decoder()?.total_bytes();
+                total + decode_budget(total, gate.file_bytes)
+            }
+        })
 }
 
 /// Decodes a photo after the same checks as [`inspect`], upright (EXIF orientation applied).
@@ -106,7 +193,7 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<PhotoInfo, PhotoError> {
 /// multiplied by its alpha): a video has no alpha, and premultiplying gives the same, deterministic
 /// result whatever colour an encoder left under fully transparent pixels.
 pub fn decode(path: &Path, limits: &Limits) -> Result<RgbImage, PhotoError> {
-    decoded(read(path, limits, Depth::Full(None)))
+    decode_upright(path, limits, None).map(flatten)
 }
 
 /// [`decode`] for a photo that will be shown at `min_scale(info)` times its size or less
@@ -115,56 +202,272 @@ pub fn decode(path: &Path, limits: &Limits) -> Result<RgbImage, PhotoError> {
 /// A JPEG is decoded at the smallest of 1/8, 1/4, 1/2 of its size that is still at least
 /// `min_scale` (DCT scaling: far less work and memory than a full decode followed by a downscale);
 /// when none is small enough, for other formats, and for the rare JPEG the scaling decoder cannot
-/// read (CMYK, 12-bit, arithmetic coding, or a file only the lenient full decoder accepts), the
-/// photo is decoded at full size exactly as by [`decode`]. Orientation and limits apply either
-/// way; the result may be a pixel larger than the exact scale (sizes round up).
+/// read (CMYK, unusual sampling, or a file only the lenient full decoder accepts), the photo is
+/// decoded at full size exactly as by [`decode`]. Orientation and limits apply either way; the
+/// result may be a pixel larger than the exact scale (sizes round up).
 pub fn decode_scaled(
     path: &Path,
     limits: &Limits,
     min_scale: impl Fn(PhotoInfo) -> f64,
 ) -> Result<RgbImage, PhotoError> {
-    decoded(read(path, limits, Depth::Full(Some(&min_scale))))
+    decode_upright(path, limits, Some(&min_scale)).map(flatten)
 }
 
-/// How much of a photo [`read`] reads.
-enum Depth<'a> {
-    /// Format and header only.
-    Header,
-    /// Every pixel, oriented; at a reduced scale when a `min_scale` allows (see [`decode_scaled`]).
-    Full(Option<&'a dyn Fn(PhotoInfo) -> f64>),
-}
-
-fn decoded(
-    read: Result<(PhotoInfo, Option<DynamicImage>), PhotoError>,
-) -> Result<RgbImage, PhotoError> {
-    let (_, image) = read?;
-    let image = image.ok_or_else(|| PhotoError::Corrupt("no pixels were decoded".into()))?;
-    Ok(flatten(image))
-}
-
-/// The shared gate: detect, check the header, and (for [`Depth::Full`]) decode and orient.
-fn read(
+/// The shared decode: gate, pixels (DCT-scaled when a `min_scale` allows), orientation.
+fn decode_upright(
     path: &Path,
     limits: &Limits,
-    depth: Depth<'_>,
-) -> Result<(PhotoInfo, Option<DynamicImage>), PhotoError> {
+    min_scale: Option<&dyn Fn(PhotoInfo) -> f64>,
+) -> Result<DynamicImage, PhotoError> {
+    let gate = Gate::open(path, limits, Depth::Whole)?;
+    let mut decoder = match &gate.kind {
+        Kind::Jpeg(header) => {
+            let orientation = exif_orientation(header.exif.as_deref());
+            if let Some(min_scale) = min_scale {
+                let denominator = dct_denominator(min_scale(gate.info(orientation)));
+                if denominator > 1 {
+                    let budget = decode_budget(
+                        u64::from(gate.stored.0) * u64::from(gate.stored.1) * 4,
+                        gate.file_bytes,
+                    );
+                    if let Some(mut image) =
+                        jpeg::decode_scaled(path, gate.stored, denominator, budget)
+                    {
+                        image.apply_orientation(orientation);
+                        return Ok(image);
+                    }
+                    tracing::debug!("the scaling JPEG decoder declined; decoding at full size");
+                }
+            }
+            gate.image_decoder()?
+        }
+        Kind::Png(_) | Kind::Other => gate.image_decoder()?,
+    };
+    let orientation = match &gate.kind {
+        Kind::Jpeg(header) => exif_orientation(header.exif.as_deref()),
+        _ => decoder
+            .orientation()
+            .map_err(|e| classify(e, metadata_too_large))?,
+    };
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| gate.decode_error(e))?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// The formats we decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Jpeg,
+    Png,
+    WebP,
+    Gif,
+    Bmp,
+    Tiff,
+}
+
+impl Format {
+    /// The short name of an accepted format, or `None` for anything else.
+    fn accepted(format: ImageFormat) -> Option<Self> {
+        Some(match format {
+            ImageFormat::Jpeg => Self::Jpeg,
+            ImageFormat::Png => Self::Png,
+            ImageFormat::WebP => Self::WebP,
+            ImageFormat::Gif => Self::Gif,
+            ImageFormat::Bmp => Self::Bmp,
+            ImageFormat::Tiff => Self::Tiff,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpeg",
+            Self::Png => "png",
+            Self::WebP => "webp",
+            Self::Gif => "gif",
+            Self::Bmp => "bmp",
+            Self::Tiff => "tiff",
+        }
+    }
+}
+
+/// How far [`Gate::open`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    /// Format and header only.
+    Header,
+    /// Also the structural walk that proves the file whole (JPEG and PNG) before a decode.
+    Whole,
+}
+
+/// A photo past the header checks: format known, claimed size within the limit.
+#[derive(Debug)]
+struct Gate<'a> {
+    path: &'a Path,
+    format: Format,
+    /// The size before orientation, as the header claims it (and the decoders agree).
+    stored: (u32, u32),
+    file_bytes: u64,
+    kind: Kind,
+}
+
+/// What the header walk kept for the decode.
+#[derive(Debug)]
+enum Kind {
+    Jpeg(jpeg::Header),
+    Png(png_file::Ihdr),
+    /// WebP, GIF, BMP or TIFF: `image` reads their metadata.
+    Other,
+}
+
+impl<'a> Gate<'a> {
+    fn open(path: &'a Path, limits: &Limits, depth: Depth) -> Result<Self, PhotoError> {
+        let format = detect(path)?;
+        let file_bytes = std::fs::metadata(path)?.len();
+        let max_pixels = limits.max_image_pixels;
+        let mut head = Vec::with_capacity(32);
+        File::open(path)?.take(32).read_to_end(&mut head)?;
+        let (claim, kind) = match format {
+            Format::Jpeg => {
+                let mut walk = jpeg::Walk::open(path)?;
+                let header = walk.header()?;
+                let claim = (header.frame.width.into(), header.frame.height.into());
+                within(claim, max_pixels)?;
+                if depth == Depth::Whole {
+                    walk.finish()?;
+                }
+                (claim, Kind::Jpeg(header))
+            }
+            Format::Png => {
+                let ihdr = png_file::Ihdr::read(&head)?;
+                let claim = (ihdr.width, ihdr.height);
+                within(claim, max_pixels)?;
+                if depth == Depth::Whole {
+                    png_file::walk(path)?;
+                }
+                (claim, Kind::Png(ihdr))
+            }
+            Format::WebP | Format::Gif | Format::Bmp | Format::Tiff => {
+                let claim = match format {
+                    Format::WebP => header::webp(&head)?,
+                    Format::Gif => header::gif(&head)?,
+                    Format::Bmp => header::bmp(&head)?,
+                    _ => header::tiff(path)?,
+                };
+                within(claim, max_pixels)?;
+                if format == Format::Bmp && claim.0.max(claim.1) > 0xFFFF {
+                    // `image`'s BMP decoder refuses these, however few pixels they have.
+                    return Err(PhotoError::Unsupported(
+                        "BMP images wider or taller than 65535 pixels are not supported; send \
+                         PNG or TIFF"
+                            .into(),
+                    ));
+                }
+                (claim, Kind::Other)
+            }
+        };
+        Ok(Self {
+            path,
+            format,
+            stored: claim,
+            file_bytes,
+            kind,
+        })
+    }
+
+    fn info(&self, orientation: Orientation) -> PhotoInfo {
+        let (width, height) = self.stored;
+        let swaps = matches!(
+            orientation,
+            Orientation::Rotate90
+                | Orientation::Rotate270
+                | Orientation::Rotate90FlipH
+                | Orientation::Rotate270FlipH
+        );
+        let (width, height) = if swaps {
+            (height, width)
+        } else {
+            (width, height)
+        };
+        PhotoInfo {
+            format: self.format.name(),
+            width,
+            height,
+        }
+    }
+
+    /// The EXIF orientation, read as [`decode`] reads it.
+    fn orientation(&self) -> Result<Orientation, PhotoError> {
+        match &self.kind {
+            Kind::Jpeg(header) => Ok(exif_orientation(header.exif.as_deref())),
+            Kind::Png(ihdr) => Ok(png_file::orientation(&png_file::reader(self.path, ihdr)?)),
+            Kind::Other => self
+                .image_decoder()?
+                .orientation()
+                .map_err(|e| classify(e, metadata_too_large)),
+        }
+    }
+
+    /// An `image` decoder for the photo, bounded: PNG's own buffers by its metadata limit (the
+    /// only one `image` passes on when the decoder is built), then every decoder by
+    /// [`decode_budget`] for the decoded size it reports.
+    fn image_decoder(&self) -> Result<Box<dyn ImageDecoder>, PhotoError> {
+        let mut reader = ImageReader::open(self.path)?;
+        // `open` guesses from the extension; forget that so only the content decides.
+        reader.clear_format();
+        let mut reader = reader.with_guessed_format()?;
+        let mut limits = image::Limits::default();
+        limits.max_alloc = match &self.kind {
+            Kind::Png(ihdr) => Some(ihdr.decoder_limit()),
+            _ => None,
+        };
+        reader.limits(limits.clone());
+        let mut decoder = reader
+            .into_decoder()
+            .map_err(|e| classify(e, metadata_too_large))?;
+        let (width, height) = decoder.dimensions();
+        // The header was read by this crate; a decoder reading another size (`image-webp` reads
+        // a 16 384-pixel lossless side as 0) would decode something else than was checked.
+        if (width, height) != self.stored {
+            let (w, h) = self.stored;
+            return Err(PhotoError::Corrupt(format!(
+                "its header says {w}x{h} pixels but the decoder reads {width}x{height}"
+            )));
+        }
+        limits.max_alloc = Some(decode_budget(decoder.total_bytes(), self.file_bytes));
+        limits.max_image_width = Some(width);
+        limits.max_image_height = Some(height);
+        decoder
+            .set_limits(limits)
+            .map_err(|e| self.decode_error(e))?;
+        Ok(Box::new(decoder))
+    }
+
+    /// Maps a decoding error; a limit tripping now means a decoder wanted more memory than the
+    /// image's own size accounts for.
+    fn decode_error(&self, e: ImageError) -> PhotoError {
+        let (width, height) = self.stored;
+        classify(e, || {
+            PhotoError::Corrupt(format!(
+                "decoding it needs more memory than a {width}x{height} image should"
+            ))
+        })
+    }
+}
+
+/// Detects the format from the content and refuses any we do not decode.
+fn detect(path: &Path) -> Result<Format, PhotoError> {
     let mut reader = ImageReader::open(path)?;
-    // `open` guesses from the extension; forget that so only the content decides.
     reader.clear_format();
-    let mut reader = reader.with_guessed_format()?;
-    let format = match reader.format() {
-        None if is_heif(path)? => {
-            return Err(PhotoError::Unsupported(format!(
-                "HEIC/HEIF photos (the iPhone default) are not supported; send {ACCEPTED} \
-                 (on iPhone: Settings → Camera → Formats → Most Compatible)"
-            )));
-        }
-        None => {
-            return Err(PhotoError::Unsupported(format!(
-                "the file is not a recognised image; send {ACCEPTED}"
-            )));
-        }
-        Some(f) => accepted(f).ok_or_else(|| {
+    match reader.with_guessed_format()?.format() {
+        None if is_heif(path)? => Err(PhotoError::Unsupported(format!(
+            "HEIC/HEIF photos (the iPhone default) are not supported; send {ACCEPTED} \
+             (on iPhone: Settings → Camera → Formats → Most Compatible)"
+        ))),
+        None => Err(PhotoError::Unsupported(format!(
+            "the file is not a recognised image; send {ACCEPTED}"
+        ))),
+        Some(f) => Format::accepted(f).ok_or_else(|| {
             PhotoError::Unsupported(format!(
                 "{} images are not supported; send {ACCEPTED}",
                 f.extensions_str()
@@ -172,81 +475,35 @@ fn read(
                     .map_or("these", |e| e)
                     .to_uppercase()
             ))
-        })?,
-    };
-    let budget = alloc_budget(limits.max_image_pixels);
-    // Only the allocation budget here: the pixel rule is checked just below with a message that
-    // names the dimensions (PNG needs it at construction to bound its own buffers).
-    let mut image_limits = image::Limits::default();
-    image_limits.max_alloc = Some(budget);
-    reader.limits(image_limits.clone());
+        }),
+    }
+}
 
-    let mut decoder = reader.into_decoder().map_err(|e| classify(e, None))?;
-    let (width, height) = decoder.dimensions();
-    let too_large = || PhotoError::TooLarge {
-        width,
-        height,
-        max_pixels: limits.max_image_pixels,
-    };
-    if u64::from(width) * u64::from(height) > limits.max_image_pixels
-        || decoder.total_bytes() > budget
-    {
-        return Err(too_large());
+/// Refuses a claimed size over the pixel limit, and one with no pixels at all (a header that
+/// says 0 wide or high is a broken file, whatever the format's decoder would make of it).
+fn within((width, height): header::Claim, max_pixels: u64) -> Result<(), PhotoError> {
+    if width == 0 || height == 0 {
+        return Err(PhotoError::Corrupt(format!(
+            "the header says the image is {width}x{height} pixels: it has no pixels"
+        )));
     }
-    let orientation = decoder
-        .orientation()
-        .map_err(|e| classify(e, Some(too_large())))?;
-    let swaps = matches!(
-        orientation,
-        image::metadata::Orientation::Rotate90
-            | image::metadata::Orientation::Rotate270
-            | image::metadata::Orientation::Rotate90FlipH
-            | image::metadata::Orientation::Rotate270FlipH
-    );
-    let (w, h) = if swaps {
-        (height, width)
-    } else {
-        (width, height)
-    };
-    let info = PhotoInfo {
-        format,
-        width: w,
-        height: h,
-    };
-    let Depth::Full(min_scale) = depth else {
-        return Ok((info, None));
-    };
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(PhotoError::TooLarge {
+            width,
+            height,
+            max_pixels,
+        });
+    }
+    Ok(())
+}
 
-    // Now that the header is known to be sane, also bound each side, in case a decoder trusts a
-    // different size than the one it advertised.
-    image_limits.max_image_width = Some(width);
-    image_limits.max_image_height = Some(height);
-    decoder
-        .set_limits(image_limits)
-        .map_err(|e| classify(e, Some(too_large())))?;
-    // Cheap structural checks first, so a cut-off upload fails before paying for a decode.
-    match format {
-        // The JPEG decoder is lenient: it fills a truncated scan with grey and reports success.
-        "jpeg" => ensure_jpeg_complete(path)?,
-        // The PNG decoder stops after the last pixel row and never reads the end chunk.
-        "png" => ensure_png_complete(path)?,
-        _ => {}
-    }
-    if let (Some(min_scale), "jpeg") = (min_scale, format) {
-        let denominator = dct_denominator(min_scale(info));
-        if denominator > 1 {
-            if let Some(mut image) = decode_jpeg_scaled(path, (width, height), denominator, budget)
-            {
-                image.apply_orientation(orientation);
-                return Ok((info, Some(image)));
-            }
-            tracing::debug!("the scaling JPEG decoder declined; decoding at full size");
-        }
-    }
-    let mut image =
-        DynamicImage::from_decoder(decoder).map_err(|e| classify(e, Some(too_large())))?;
-    image.apply_orientation(orientation);
-    Ok((info, Some(image)))
+fn metadata_too_large() -> PhotoError {
+    png_file::metadata_too_large()
+}
+
+fn exif_orientation(exif: Option<&[u8]>) -> Orientation {
+    exif.and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms)
 }
 
 /// The largest DCT scaling denominator (8, 4, 2, or 1 for none) that still gives at least
@@ -256,53 +513,6 @@ fn dct_denominator(min_scale: f64) -> u32 {
         .into_iter()
         .find(|&d| 1.0 / f64::from(d) >= min_scale)
         .unwrap_or(1)
-}
-
-/// Decodes a JPEG at 1/`denominator` of its `stored` size (before orientation) with
-/// `jpeg-decoder`, whose IDCT can output 1/2, 1/4 and 1/8 sized blocks directly. `None` whenever
-/// it cannot (unsupported colour model or coding, a header disagreeing with the one already
-/// checked, any decoding error, even a panic): the caller then decodes at full size, so a photo
-/// that passed [`inspect`] at upload never fails here for want of this shortcut.
-fn decode_jpeg_scaled(
-    path: &Path,
-    stored: (u32, u32),
-    denominator: u32,
-    budget: u64,
-) -> Option<DynamicImage> {
-    let attempt = || -> Option<DynamicImage> {
-        let file = File::open(path).ok()?;
-        let mut decoder = jpeg_decoder::Decoder::new(BufReader::with_capacity(64 << 10, file));
-        decoder.set_max_decoding_buffer_size(usize::try_from(budget).unwrap_or(usize::MAX));
-        decoder.read_info().ok()?;
-        let info = decoder.info()?;
-        if (u32::from(info.width), u32::from(info.height)) != stored {
-            return None;
-        }
-        let side = |s: u32| u16::try_from(s.div_ceil(denominator)).ok();
-        let (w, h) = decoder.scale(side(stored.0)?, side(stored.1)?).ok()?;
-        let (w, h) = (u32::from(w), u32::from(h));
-        // `scale` picks the smallest factor reaching the request in either axis: the one asked.
-        if (w, h)
-            != (
-                stored.0.div_ceil(denominator),
-                stored.1.div_ceil(denominator),
-            )
-        {
-            return None;
-        }
-        match info.pixel_format {
-            jpeg_decoder::PixelFormat::RGB24 => {
-                RgbImage::from_raw(w, h, decoder.decode().ok()?).map(DynamicImage::ImageRgb8)
-            }
-            jpeg_decoder::PixelFormat::L8 => {
-                GrayImage::from_raw(w, h, decoder.decode().ok()?).map(DynamicImage::ImageLuma8)
-            }
-            jpeg_decoder::PixelFormat::L16 | jpeg_decoder::PixelFormat::CMYK32 => None,
-        }
-    };
-    panic::catch_unwind(AssertUnwindSafe(attempt))
-        .ok()
-        .flatten()
 }
 
 /// True for an ISO-BMFF file with a HEIF brand (`ftypheic`, `ftypmif1`, …): worth naming, since
@@ -316,34 +526,24 @@ fn is_heif(path: &Path) -> io::Result<bool> {
     Ok(head.len() == 12 && &head[4..8] == b"ftyp" && BRANDS.contains(&&head[8..12]))
 }
 
-/// The short name of an accepted format, or `None` for anything else.
-fn accepted(format: ImageFormat) -> Option<&'static str> {
-    Some(match format {
-        ImageFormat::Jpeg => "jpeg",
-        ImageFormat::Png => "png",
-        ImageFormat::WebP => "webp",
-        ImageFormat::Gif => "gif",
-        ImageFormat::Bmp => "bmp",
-        ImageFormat::Tiff => "tiff",
-        _ => return None,
-    })
+/// Bytes an `image` decoder may allocate for a photo that decodes to `total_bytes`: those bytes
+/// twice (TIFF's decoder, for one, decodes into its own buffer and then copies), plus the file
+/// (a chunk of compressed data may be read whole) and 16 MiB of working room. Bounded by the
+/// photo's actual size, not by the largest allowed, so a small photo cannot make a decoder
+/// reserve room for a huge one.
+fn decode_budget(total_bytes: u64, file_bytes: u64) -> u64 {
+    total_bytes
+        .saturating_mul(2)
+        .saturating_add(file_bytes)
+        .saturating_add(16 << 20)
 }
 
-/// Bytes a decoder may allocate: the largest allowed image at 8 bytes a pixel (16-bit RGBA), plus
-/// some room for the decoder's own working buffers.
-fn alloc_budget(max_pixels: u64) -> u64 {
-    max_pixels.saturating_mul(8).saturating_add(64 << 20)
-}
-
-/// Maps a decoder error to what it means for the sender. `too_large` is the error to report when
-/// a limit trips (known once the header has been read).
-fn classify(e: ImageError, too_large: Option<PhotoError>) -> PhotoError {
+/// Maps a decoder error to what it means for the sender. `on_limit` gives the error to report
+/// when an allocation limit trips (the pixel count was checked before: what trips then is a
+/// metadata or decoding budget).
+fn classify(e: ImageError, on_limit: impl FnOnce() -> PhotoError) -> PhotoError {
     match e {
-        ImageError::Limits(l) => too_large.unwrap_or_else(|| {
-            PhotoError::Unsupported(format!(
-                "the image is larger than this service accepts ({l})"
-            ))
-        }),
+        ImageError::Limits(_) => on_limit(),
         ImageError::Unsupported(u) => {
             PhotoError::Unsupported(format!("this kind of image is not supported ({u})"))
         }
@@ -359,90 +559,6 @@ fn classify(e: ImageError, too_large: Option<PhotoError>) -> PhotoError {
         ImageError::IoError(io) => PhotoError::Io(io),
         other => PhotoError::Corrupt(other.to_string()),
     }
-}
-
-/// Walks a JPEG's segments up to the end-of-image marker and fails if the file ends first.
-///
-/// Streams through the file (no second copy in memory), skipping entropy-coded data with
-/// `skip_until` (a memchr), so it costs little next to the decode. Bytes after EOI are allowed:
-/// some cameras append data there.
-fn ensure_jpeg_complete(path: &Path) -> Result<(), PhotoError> {
-    let mut r = BufReader::with_capacity(64 << 10, File::open(path)?);
-    if (next_byte(&mut r)?, next_byte(&mut r)?) != (0xFF, 0xD8) {
-        return Err(PhotoError::Corrupt("missing the JPEG start marker".into()));
-    }
-    let mut in_scan = false;
-    loop {
-        if in_scan {
-            // Entropy-coded data runs up to the next 0xFF; running out shows as EOF just below.
-            r.skip_until(0xFF).map_err(jpeg_read_error)?;
-        } else if next_byte(&mut r)? != 0xFF {
-            return Err(PhotoError::Corrupt(
-                "bytes out of place between JPEG segments".into(),
-            ));
-        }
-        let mut marker = next_byte(&mut r)?;
-        while marker == 0xFF {
-            marker = next_byte(&mut r)?; // fill bytes
-        }
-        match marker {
-            0x00 | 0xD0..=0xD7 if in_scan => continue, // stuffed 0xFF or restart marker
-            0xD9 => return Ok(()),
-            0x01 | 0xD0..=0xD7 => continue, // standalone markers without a length
-            _ => {
-                let len = u16::from_be_bytes([next_byte(&mut r)?, next_byte(&mut r)?]);
-                let body = len
-                    .checked_sub(2)
-                    .ok_or_else(|| PhotoError::Corrupt("a JPEG segment has a bad length".into()))?;
-                skip(&mut r, u64::from(body)).map_err(jpeg_read_error)?;
-                in_scan = marker == 0xDA;
-            }
-        }
-    }
-}
-
-/// Fails unless the file's tail holds PNG's end chunk (IEND, with its fixed CRC).
-fn ensure_png_complete(path: &Path) -> Result<(), PhotoError> {
-    const IEND: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82];
-    let mut file = File::open(path)?;
-    let len = file.metadata()?.len();
-    // Tolerate a little trailing junk after IEND, as other readers do.
-    let tail_len = len.min(4096);
-    file.seek(SeekFrom::Start(len - tail_len))?;
-    let mut tail = Vec::with_capacity(tail_len as usize);
-    file.take(tail_len).read_to_end(&mut tail)?;
-    if tail.windows(IEND.len()).any(|w| w == IEND) {
-        Ok(())
-    } else {
-        Err(PhotoError::Corrupt(
-            "the file ends before the end of the image".into(),
-        ))
-    }
-}
-
-/// One byte of a JPEG being walked; running out is truncation.
-fn next_byte(r: &mut impl Read) -> Result<u8, PhotoError> {
-    let mut b = [0u8; 1];
-    r.read_exact(&mut b).map_err(jpeg_read_error)?;
-    Ok(b[0])
-}
-
-fn jpeg_read_error(e: io::Error) -> PhotoError {
-    match e.kind() {
-        io::ErrorKind::UnexpectedEof => {
-            PhotoError::Corrupt("the file ends before the end of the image".into())
-        }
-        _ => PhotoError::Io(e),
-    }
-}
-
-/// Skips exactly `n` bytes or fails with `UnexpectedEof`.
-fn skip(r: &mut impl BufRead, n: u64) -> io::Result<()> {
-    let skipped = io::copy(&mut r.by_ref().take(n), &mut io::sink())?;
-    if skipped < n {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    Ok(())
 }
 
 /// Drops alpha by compositing over black (premultiplying); opaque images are not copied.

@@ -71,6 +71,7 @@ impl TestApi {
             max_uploads: 8,
             min_free_bytes: 0,
             decode_slots: 2,
+            decode_memory: 64 << 20,
         };
         tune(&mut config);
         let shutdown = CancellationToken::new();
