@@ -85,7 +85,7 @@ impl Db {
     }
 
     /// Proves a write could start now: takes the write lock and lets it go, writing nothing.
-    /// Fails when another process holds the lock past [`PROBE_WAIT`], or while an earlier probe
+    /// Fails when another process holds the lock past `PROBE_WAIT` (2 s), or while an earlier probe
     /// is still waiting.
     pub async fn probe_write(&self) -> Result<()> {
         let Ok(conn) = self.probe.clone().try_lock_owned() else {
