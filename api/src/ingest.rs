@@ -116,11 +116,12 @@ pub async fn receive(
     let mut options: Option<Vec<u8>> = None;
     let mut total: u64 = 0;
 
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| multipart_error(e, watch))?
-    {
+    while let Some(field) = {
+        watch.awaiting_part(true);
+        let next = multipart.next_field().await;
+        watch.awaiting_part(false);
+        next.map_err(|e| multipart_error(e, watch))?
+    } {
         match field.name() {
             Some("images") => {
                 if received.len() as u64 >= u64::from(limits.max_images) {

@@ -1,25 +1,29 @@
 //! The body of an upload, watched as it arrives: how fast the client sends, and how much the
 //! multipart parser has read that it has not handed on yet.
 //!
-//! The parser (multer) buffers a part's headers, and everything before the first boundary, until
-//! it finds their end, bounded by nothing but the whole-body cap: one connection could make the
-//! API hold hundreds of MB. It also cannot tell a client that trickles a byte a minute from one
-//! that sends. [`Paced`] wraps the body stream under the parser and fails it, with a [`Fault`]
-//! the handler turns into a precise answer, when
-//! - the parser holds more than `max_unparsed` bytes it has not returned as part data,
-//! - the client sends nothing for `stall`, or
-//! - the client sends slower than `min_rate` over a window of `stall`.
+//! The parser (multer) reads every byte the stream has ready into its buffer before it parses
+//! any, and buffers a part's headers, and everything before the first boundary, until it finds
+//! their end: bounded by nothing but the whole-body cap, one connection could make the API hold
+//! hundreds of MB. It also cannot tell a client that trickles a byte a minute from one that
+//! sends. [`Paced`] wraps the body stream under the parser:
+//! - it holds the stream back (backpressure, down to the socket) while the parser holds
+//!   `max_unparsed` bytes it has not handed on as part data, so a fast client on a slow disk
+//!   costs no memory;
+//! - if the parser is held back while it looks for a part's headers and cannot find them within
+//!   `HOLD` (2 s), they are too large: the stream fails with [`Fault::Unparsed`];
+//! - it fails the stream when the client sends nothing for `stall`, or slower than `min_rate`
+//!   over a window of `stall`.
 //!
-//! Time counts only while the server waits for the client (the stream is pending), so a slow disk
-//! on our side never counts against the client.
+//! The handler turns the [`Fault`] into a precise answer. Time counts against the client only
+//! while the server waits for it (the stream is pending), never while the server holds back.
 
 use std::{
     pin::Pin,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
@@ -81,19 +85,40 @@ impl Fault {
     }
 }
 
-/// What the handler and the stream share: bytes received, bytes handed on as part data, and the
+/// How long the parser may be held back while it looks for a part's headers: it has every byte
+/// it may buffer, so a part whose headers end in them is found at once.
+const HOLD: Duration = Duration::from_secs(2);
+
+/// What the handler and the stream share: bytes received, bytes handed on as part data, whether
+/// the handler waits for a part's headers, the stream's waker while it is held back, and the
 /// fault that cut the stream, if any.
 #[derive(Debug, Default)]
 pub struct Watch {
     received: AtomicU64,
     parsed: AtomicU64,
+    in_headers: AtomicBool,
+    held: Mutex<Option<Waker>>,
     fault: Mutex<Option<Fault>>,
 }
 
 impl Watch {
-    /// The handler got `n` bytes of part data from the parser.
+    /// The handler got `n` bytes of part data from the parser: a held-back stream may go on.
     pub fn parsed(&self, n: usize) {
         self.parsed.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(waker) = self.held.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            waker.wake();
+        }
+    }
+
+    /// The handler waits for the next part's headers (`true`), or has them (`false`).
+    pub fn awaiting_part(&self, yes: bool) {
+        self.in_headers.store(yes, Ordering::Relaxed);
+    }
+
+    fn unparsed(&self) -> u64 {
+        self.received
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.parsed.load(Ordering::Relaxed))
     }
 
     pub fn fault(&self) -> Option<Fault> {
@@ -113,6 +138,9 @@ pub struct Paced<S> {
     /// When the current wait for the client began (`None` while we are not waiting).
     waiting_since: Option<Instant>,
     stall_timer: Pin<Box<Sleep>>,
+    /// Whether the stream is held back, and until when the parser may look for headers.
+    holding: bool,
+    hold_timer: Pin<Box<Sleep>>,
     /// Time spent waiting, and bytes received, in the current rate window.
     window_waited: Duration,
     window_bytes: u64,
@@ -135,9 +163,44 @@ impl<S> Paced<S> {
             watch,
             waiting_since: None,
             stall_timer: Box::pin(tokio::time::sleep(pace.stall)),
+            holding: false,
+            hold_timer: Box::pin(tokio::time::sleep(HOLD)),
             window_waited: Duration::ZERO,
             window_bytes: 0,
         }
+    }
+
+    /// Holds the stream back while the parser has `max_unparsed` bytes in hand; `Some` to answer
+    /// now (held, or cut), `None` to go on reading.
+    fn hold(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<Option<Result<Bytes, std::io::Error>>>> {
+        if self.watch.unparsed() < self.pace.max_unparsed {
+            self.holding = false;
+            return None;
+        }
+        *self.watch.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
+        // The handler may have taken data since: look again now that it would wake us.
+        if self.watch.unparsed() < self.pace.max_unparsed {
+            self.holding = false;
+            return None;
+        }
+        if !self.holding {
+            self.holding = true;
+            let until = Instant::now() + HOLD;
+            self.hold_timer.as_mut().reset(until);
+        }
+        while self.hold_timer.as_mut().poll(cx).is_ready() {
+            if self.watch.in_headers.load(Ordering::Relaxed) {
+                let limit = self.pace.max_unparsed;
+                return Some(self.cut(Fault::Unparsed(limit)));
+            }
+            // Held back while the handler stores data (a slow disk): not the client's doing.
+            let until = Instant::now() + HOLD;
+            self.hold_timer.as_mut().reset(until);
+        }
+        Some(Poll::Pending)
     }
 
     fn cut(&self, fault: Fault) -> Poll<Option<Result<Bytes, std::io::Error>>> {
@@ -151,11 +214,7 @@ impl<S> Paced<S> {
             self.window_waited += since.elapsed();
         }
         self.window_bytes += len as u64;
-        let received = self.watch.received.fetch_add(len as u64, Ordering::Relaxed) + len as u64;
-        let unparsed = received.saturating_sub(self.watch.parsed.load(Ordering::Relaxed));
-        if unparsed > self.pace.max_unparsed {
-            return Some(Fault::Unparsed(self.pace.max_unparsed));
-        }
+        self.watch.received.fetch_add(len as u64, Ordering::Relaxed);
         if self.window_waited >= self.pace.stall {
             let rate = self.window_bytes as f64 / self.window_waited.as_secs_f64();
             if rate < self.pace.min_rate as f64 {
@@ -181,6 +240,9 @@ where
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.watch.fault().is_some() {
             return Poll::Ready(None);
+        }
+        if let Some(answer) = self.hold(cx) {
+            return answer;
         }
         match Pin::new(&mut self.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => match self.arrived(chunk.len()) {
@@ -244,17 +306,38 @@ mod tests {
         assert_eq!(watch.fault(), None);
     }
 
-    #[tokio::test]
-    async fn a_parser_holding_too_much_cuts_the_body() {
+    #[tokio::test(start_paused = true)]
+    async fn a_parser_that_cannot_find_a_parts_headers_in_its_buffer_cuts_the_body() {
         let watch = Arc::new(Watch::default());
+        watch.awaiting_part(true);
         let mut body = Paced::new(chunks(&[60, 60, 60]), pace(), watch.clone());
         assert!(body.next().await.expect("first").is_ok());
-        assert!(body.next().await.expect("second").is_err());
+        assert!(body.next().await.expect("second").is_ok());
+        // 120 bytes in hand, none handed on: held back, then cut after HOLD.
+        assert!(body.next().await.expect("an error item").is_err());
         assert_eq!(watch.fault(), Some(Fault::Unparsed(100)));
         assert!(body.next().await.is_none(), "a cut body stays ended");
         let e = watch.fault().expect("fault").to_api_error();
         assert_eq!(e.code, ErrorCode::PartHeadersTooLarge);
         assert!(e.detail.contains("100 bytes"), "{}", e.detail);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_parser_with_data_in_hand_is_held_back_not_cut() {
+        let watch = Arc::new(Watch::default());
+        let mut body = Paced::new(chunks(&[80, 80, 80]), pace(), watch.clone());
+        assert!(body.next().await.expect("first").is_ok());
+        assert!(body.next().await.expect("second").is_ok());
+        // 160 in hand: the stream waits, well past HOLD, until the handler takes data.
+        let third = tokio::spawn(async move { body.next().await.map(|r| r.is_ok()) });
+        tokio::time::sleep(HOLD * 5).await;
+        assert!(
+            !third.is_finished(),
+            "held back while the parser has enough"
+        );
+        watch.parsed(160);
+        assert_eq!(third.await.expect("join"), Some(true));
+        assert_eq!(watch.fault(), None);
     }
 
     #[tokio::test(start_paused = true)]
