@@ -27,8 +27,10 @@
 //!
 //! [`decode_scaled`] is [`decode`] for a photo that will be shown much smaller than it is: a JPEG
 //! is then decoded at 1/2, 1/4 or 1/8 of its size by DCT scaling (`jpeg-decoder`), which skips most
-//! of the inverse transform and colour conversion and needs a quarter of the memory or less. The
-//! same gate applies (header limits first, structural checks, orientation).
+//! of the inverse transform and colour conversion and needs a quarter of the memory or less; a PNG
+//! is reduced by an integer factor as its rows stream, in memory bounded by the output (a 100 MP
+//! PNG shown at 1280×720 never exists at full size). The same gate applies (header limits first,
+//! structural checks, orientation).
 
 mod header;
 mod jpeg;
@@ -200,8 +202,13 @@ pub fn decode(path: &Path, limits: &Limits) -> Result<RgbImage, PhotoError> {
 /// (`info` is what [`probe`] returns: the displayed size).
 ///
 /// A JPEG is decoded at the smallest of 1/8, 1/4, 1/2 of its size that is still at least
-/// `min_scale` (DCT scaling: far less work and memory than a full decode followed by a downscale);
-/// when none is small enough, for other formats, and for the rare JPEG the scaling decoder cannot
+/// `min_scale` (DCT scaling: far less work and memory than a full decode followed by a downscale).
+/// A PNG is reduced by the largest integer factor `f` with 1/`f` ≥ `min_scale` (any integer, up
+/// to 4096): its rows are streamed and each `f`×`f` block averaged (a box filter) into 8-bit RGB,
+/// giving exactly [`decode`]'s pixels box-filtered, with the ragged blocks at the right and bottom.
+/// That holds the output and a row of sums, never the full image; an interlaced PNG holds sums for
+/// the whole output (12 bytes an output pixel), still less than its full decode. When no
+/// reduction is small enough, for other formats, and for the rare JPEG the scaling decoder cannot
 /// read (CMYK, unusual sampling, or a file only the lenient full decoder accepts), the photo is
 /// decoded at full size exactly as by [`decode`]. Orientation and limits apply either way; the
 /// result may be a pixel larger than the exact scale (sizes round up).
@@ -213,7 +220,8 @@ pub fn decode_scaled(
     decode_upright(path, limits, Some(&min_scale)).map(flatten)
 }
 
-/// The shared decode: gate, pixels (DCT-scaled when a `min_scale` allows), orientation.
+/// The shared decode: gate, pixels (reduced while decoding when a `min_scale` allows),
+/// orientation.
 fn decode_upright(
     path: &Path,
     limits: &Limits,
@@ -241,7 +249,21 @@ fn decode_upright(
             }
             gate.image_decoder()?
         }
-        Kind::Png(_) | Kind::Other => gate.image_decoder()?,
+        Kind::Png(ihdr) => {
+            if let Some(min_scale) = min_scale {
+                let reader = png_file::reader(path, ihdr)?;
+                let orientation = png_file::orientation(&reader);
+                // At most 4096 (so block sums fit `u32`), and no more than shrinks the longer side to 1.
+                let cap = gate.stored.0.max(gate.stored.1).min(4096);
+                let factor = box_factor(min_scale(gate.info(orientation)), cap);
+                if factor > 1 {
+                    let image = png_file::decode_reduced(reader, factor, orientation)?;
+                    return Ok(DynamicImage::ImageRgb8(image));
+                }
+            }
+            gate.image_decoder()?
+        }
+        Kind::Other => gate.image_decoder()?,
     };
     let orientation = match &gate.kind {
         Kind::Jpeg(header) => exif_orientation(header.exif.as_deref()),
@@ -506,6 +528,25 @@ fn exif_orientation(exif: Option<&[u8]>) -> Orientation {
         .unwrap_or(Orientation::NoTransforms)
 }
 
+/// The largest integer factor `f` (at most `cap`) such that 1/`f` is still at least `min_scale`:
+/// 1 when no reduction is allowed (or `min_scale` is NaN).
+///
+/// Any integer, not only the powers of two DCT scaling offers: a box filter is the same code for
+/// every factor, and a closer fit leaves less to the render's own resize.
+fn box_factor(min_scale: f64, cap: u32) -> u32 {
+    let fits = |f: u32| 1.0 / f64::from(f) >= min_scale;
+    // A guess from the reciprocal (`as` saturates, and gives 0 for NaN), then corrected by the
+    // comparison itself against a rounding error either way.
+    let mut f = ((1.0 / min_scale) as u32).clamp(1, cap.max(1));
+    while f > 1 && !fits(f) {
+        f -= 1;
+    }
+    while f < cap && fits(f + 1) {
+        f += 1;
+    }
+    f
+}
+
 /// The largest DCT scaling denominator (8, 4, 2, or 1 for none) that still gives at least
 /// `min_scale` of the full size.
 fn dct_denominator(min_scale: f64) -> u32 {
@@ -571,10 +612,14 @@ fn flatten(image: DynamicImage) -> RgbImage {
     let mut out = RgbImage::new(w, h);
     for (dst, src) in out.pixels_mut().zip(rgba.pixels()) {
         let [r, g, b, a] = src.0;
-        let mul = |c: u8| ((u16::from(c) * u16::from(a) + 127) / 255) as u8;
-        dst.0 = [mul(r), mul(g), mul(b)];
+        dst.0 = [r, g, b].map(|c| premultiply(c, a));
     }
     out
+}
+
+/// `c` composited over black at opacity `a`, rounded.
+fn premultiply(c: u8, a: u8) -> u8 {
+    ((u16::from(c) * u16::from(a) + 127) / 255) as u8
 }
 
 #[cfg(test)]
@@ -1019,10 +1064,60 @@ mod tests {
     }
 
     #[test]
+    fn box_factor_is_the_largest_integer_that_keeps_enough_pixels() {
+        for (min_scale, factor) in [
+            (0.1, 10),
+            (0.125, 8),
+            (0.128, 7),
+            (0.2, 5),
+            (0.3, 3),
+            (1.0 / 3.0, 3),
+            // A plate over a photo size: the ratio is not exact in binary.
+            (720.0 / 2160.0, 3),
+            (0.5, 2),
+            (0.51, 1),
+            (1.0, 1),
+            (3.0, 1),
+            (1e-12, 4096),
+            (0.0, 4096),
+            (-1.0, 4096),
+            (f64::NAN, 1),
+        ] {
+            assert_eq!(box_factor(min_scale, 4096), factor, "{min_scale}");
+        }
+        assert_eq!(box_factor(0.01, 64), 64, "capped");
+        assert_eq!(box_factor(0.01, 0), 1, "a zero cap is no reduction");
+    }
+
+    #[test]
+    fn a_png_is_reduced_by_an_integer_factor() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(
+            dir.path(),
+            "p.png",
+            &encode(&DynamicImage::ImageRgb8(big_quadrants(2)), ImageFormat::Png),
+        );
+        for (min_scale, size) in [
+            (0.1, (13, 7)),
+            (0.3, (43, 22)),
+            (0.5, (64, 32)),
+            (0.6, (128, 64)),
+            (1.7, (128, 64)),
+            // Never less than a pixel: the factor stops at the longer side.
+            (1e-6, (1, 1)),
+        ] {
+            let img = decode_scaled(&path, &limits(), |_| min_scale).expect("decode");
+            assert_eq!(img.dimensions(), size, "min_scale {min_scale}");
+        }
+        let quarter = decode_scaled(&path, &limits(), |_| 0.25).expect("decode");
+        assert_eq!(corners(&quarter), ("red", "green", "blue"));
+    }
+
+    #[test]
     fn other_formats_ignore_the_scale() {
         let dir = tempfile::tempdir().expect("tempdir");
         let rgb = DynamicImage::ImageRgb8(big_quadrants(2));
-        for format in [ImageFormat::Png, ImageFormat::WebP, ImageFormat::Bmp] {
+        for format in [ImageFormat::WebP, ImageFormat::Bmp] {
             let image = if format == ImageFormat::WebP {
                 DynamicImage::ImageRgba8(rgb.to_rgba8())
             } else {

@@ -1,5 +1,5 @@
-//! PNG: the header, a structural walk over the chunks that bounds the metadata, and a decode that
-//! streams rows.
+//! PNG: the header, a structural walk over the chunks that bounds the metadata, a decode that
+//! streams rows, and one that reduces them as they stream.
 
 use std::{
     fs::File,
@@ -8,9 +8,9 @@ use std::{
 };
 
 use flate2::read::ZlibDecoder;
-use image::metadata::Orientation;
+use image::{DynamicImage, RgbImage, metadata::Orientation};
 
-use crate::PhotoError;
+use crate::{PhotoError, premultiply};
 
 /// Most bytes of metadata a PNG may carry, counted once inflated: text (tEXt, zTXt, iTXt), ICC
 /// profile (iCCP) and EXIF (eXIf) together.
@@ -198,6 +198,276 @@ pub(crate) fn orientation(reader: &png::Reader<BufReader<File>>) -> Orientation 
 pub(crate) fn stream_rows(mut reader: png::Reader<BufReader<File>>) -> Result<(), PhotoError> {
     while reader.next_row().map_err(decoding_error)?.is_some() {}
     Ok(())
+}
+
+/// Decodes the PNG `factor` times smaller on each side, upright: each `factor`×`factor` block of
+/// pixels becomes its mean (a box filter), so the result is ceil(w/f)×ceil(h/f) before the
+/// orientation turns it.
+///
+/// Each pixel is made 8-bit RGB exactly as a full decode and [`crate::flatten`] make it (16-bit
+/// samples rounded as `image` rounds them, alpha premultiplied over black) before it is averaged:
+/// the result is the full upright decode box-filtered, each mean rounded. Blocks are laid out so
+/// that the ragged ones (a side not a multiple of `factor`) end up right and bottom once the
+/// orientation is applied, as in that reference.
+///
+/// Memory is the output, one row of sums and `png`'s row buffers, however large the PNG. An
+/// interlaced (Adam7) PNG spreads each block over seven passes, so it keeps sums for the whole
+/// output instead (12 bytes an output pixel, so at most 3 a stored pixel): more than a streamed
+/// PNG, but less than its full decode.
+pub(crate) fn decode_reduced(
+    mut reader: png::Reader<BufReader<File>>,
+    factor: u32,
+    orientation: Orientation,
+) -> Result<RgbImage, PhotoError> {
+    let info = reader.info();
+    let (width, height, interlaced) = (info.width, info.height, info.interlaced);
+    let (color, depth) = reader.output_color_type();
+    let wide = depth == png::BitDepth::Sixteen;
+    let channels = color.samples();
+    let pixel_bytes = channels * if wide { 2 } else { 1 };
+    let mut boxes = Boxes::new((width, height), factor, orientation, interlaced);
+    let passes: &[Pass] = if interlaced { &ADAM7 } else { &[WHOLE] };
+    // Where each row the reader returns lies: (pass, its number from 1, line within it).
+    let mut lines = passes
+        .iter()
+        .zip(1u8..)
+        .filter(|(pass, _)| pass.samples(width) > 0)
+        .flat_map(|(pass, number)| (0..pass.lines(height)).map(move |line| (pass, number, line)));
+    let out_of_step =
+        || PhotoError::Corrupt("the PNG's rows do not match the size in its header".into());
+    while let Some(row) = reader.next_interlaced_row().map_err(decoding_error)? {
+        let (pass, number, line) = lines.next().ok_or_else(out_of_step)?;
+        if let png::InterlaceInfo::Adam7(got) = row.interlace()
+            && *got != png::Adam7Info::new(number, line, width)
+        {
+            return Err(out_of_step());
+        }
+        let data = row.data();
+        if data.len() != pass.samples(width) as usize * pixel_bytes {
+            return Err(out_of_step());
+        }
+        let y = pass.y0 + line * pass.dy;
+        let at = (pass.x0, pass.dx);
+        // One arm per sample layout, so that each gets its own inlined loop.
+        match (channels, wide) {
+            (1, false) => boxes.add(y, at, data, pixel::<1, 1, false>),
+            (1, true) => boxes.add(y, at, data, pixel::<1, 2, true>),
+            (2, false) => boxes.add(y, at, data, pixel::<2, 2, false>),
+            (2, true) => boxes.add(y, at, data, pixel::<2, 4, true>),
+            (3, false) => boxes.add(y, at, data, pixel::<3, 3, false>),
+            (3, true) => boxes.add(y, at, data, pixel::<3, 6, true>),
+            (4, false) => boxes.add(y, at, data, pixel::<4, 4, false>),
+            (4, true) => boxes.add(y, at, data, pixel::<4, 8, true>),
+            // EXPAND leaves grey, grey + alpha, RGB or RGBA: a palette is always expanded.
+            _ => return Err(out_of_step()),
+        }
+        if !interlaced {
+            boxes.row_done(y);
+        }
+    }
+    if lines.next().is_some() {
+        return Err(out_of_step());
+    }
+    let mut image = DynamicImage::ImageRgb8(boxes.finish());
+    image.apply_orientation(orientation);
+    Ok(image.into_rgb8())
+}
+
+/// The pixels of one interlacing pass: every `dx`-th from `x0` of every `dy`-th row from `y0`.
+#[derive(Debug, Clone, Copy)]
+struct Pass {
+    x0: u32,
+    y0: u32,
+    dx: u32,
+    dy: u32,
+}
+
+impl Pass {
+    fn samples(&self, width: u32) -> u32 {
+        width.saturating_sub(self.x0).div_ceil(self.dx)
+    }
+
+    fn lines(&self, height: u32) -> u32 {
+        height.saturating_sub(self.y0).div_ceil(self.dy)
+    }
+}
+
+/// A PNG that is not interlaced: one pass of every pixel.
+const WHOLE: Pass = Pass {
+    x0: 0,
+    y0: 0,
+    dx: 1,
+    dy: 1,
+};
+
+/// The seven Adam7 passes, in file order (`png` skips the empty ones, as do we).
+const ADAM7: [Pass; 7] = {
+    const fn pass(x0: u32, y0: u32, dx: u32, dy: u32) -> Pass {
+        Pass { x0, y0, dx, dy }
+    }
+    [
+        pass(0, 0, 8, 8),
+        pass(4, 0, 8, 8),
+        pass(0, 4, 4, 8),
+        pass(2, 0, 4, 4),
+        pass(0, 2, 2, 4),
+        pass(1, 0, 2, 2),
+        pass(0, 1, 1, 2),
+    ]
+};
+
+/// One pixel of `CHANNELS` samples (big-endian when `WIDE`) as 8-bit RGB over black, as `image`
+/// converts it and [`crate::flatten`] composites it.
+fn pixel<const CHANNELS: usize, const BYTES: usize, const WIDE: bool>(p: &[u8; BYTES]) -> [u8; 3] {
+    let sample = |i: usize| {
+        if WIDE {
+            // `image`'s 16-to-8-bit rounding.
+            ((u32::from(u16::from_be_bytes([p[2 * i], p[2 * i + 1]])) + 128) / 257) as u8
+        } else {
+            p[i]
+        }
+    };
+    match CHANNELS {
+        1 => [sample(0); 3],
+        2 => [premultiply(sample(0), sample(1)); 3],
+        3 => [sample(0), sample(1), sample(2)],
+        _ => {
+            let a = sample(3);
+            [sample(0), sample(1), sample(2)].map(|c| premultiply(c, a))
+        }
+    }
+}
+
+/// Sums of 8-bit RGB over blocks of `factor`×`factor` stored pixels, turned into means a row of
+/// blocks (a band) at a time.
+#[derive(Debug)]
+struct Boxes {
+    factor: u32,
+    /// The stored size.
+    size: (u32, u32),
+    /// Added to a stored coordinate before dividing by `factor`: on an axis the orientation
+    /// reverses, the ragged block comes first.
+    shift: (u32, u32),
+    /// The output size, in blocks.
+    blocks: (u32, u32),
+    /// The means, 8-bit RGB, stored orientation.
+    out: Vec<u8>,
+    /// Three sums per block of each band held.
+    sums: Vec<u32>,
+    /// Bands held: one when rows come in order, all of them when interlaced.
+    bands: u32,
+}
+
+impl Boxes {
+    /// `factor` is at most 4096, so that a block's sums (255 × 4096² at most) fit a `u32`.
+    fn new(size: (u32, u32), factor: u32, orientation: Orientation, interlaced: bool) -> Self {
+        debug_assert!((1..=4096).contains(&factor));
+        let (reverse_x, reverse_y) = reversed_axes(orientation);
+        let ragged = |side: u32, reversed: bool| {
+            if reversed {
+                (factor - side % factor) % factor
+            } else {
+                0
+            }
+        };
+        let blocks = (size.0.div_ceil(factor), size.1.div_ceil(factor));
+        let bands = if interlaced { blocks.1 } else { 1 };
+        let row = blocks.0 as usize * 3;
+        Self {
+            factor,
+            size,
+            shift: (ragged(size.0, reverse_x), ragged(size.1, reverse_y)),
+            blocks,
+            out: vec![0; row * blocks.1 as usize],
+            sums: vec![0; row * bands as usize],
+            bands,
+        }
+    }
+
+    /// Adds the pixels of stored row `y` at `x0`, `x0 + dx`, …: `data` holds them, `N` bytes
+    /// each, and `pixel` converts one.
+    fn add<const N: usize>(
+        &mut self,
+        y: u32,
+        (x0, dx): (u32, u32),
+        data: &[u8],
+        pixel: impl Fn(&[u8; N]) -> [u8; 3],
+    ) {
+        let factor = self.factor;
+        let row = self.blocks.0 as usize * 3;
+        let band = ((y + self.shift.1) / factor % self.bands) as usize;
+        let sums = &mut self.sums[band * row..][..row];
+        // Pixels come left to right: step to the next block at its edge rather than divide.
+        let mut x = x0 + self.shift.0;
+        let mut at = (x / factor) as usize * 3;
+        let mut edge = (x / factor + 1) * factor;
+        for p in data.as_chunks::<N>().0 {
+            while x >= edge {
+                at += 3;
+                edge += factor;
+            }
+            for (s, c) in sums[at..at + 3].iter_mut().zip(pixel(p)) {
+                *s += u32::from(c);
+            }
+            x += dx;
+        }
+    }
+
+    /// Called after each stored row when rows come in order: a band is complete after its last.
+    fn row_done(&mut self, y: u32) {
+        let shifted = y + self.shift.1;
+        if (shifted + 1).is_multiple_of(self.factor) || y + 1 == self.size.1 {
+            self.flush(shifted / self.factor);
+        }
+    }
+
+    /// Writes the means of band `by` and clears its sums.
+    fn flush(&mut self, by: u32) {
+        let row = self.blocks.0 as usize * 3;
+        let slot = (by % self.bands) as usize;
+        let sums = &mut self.sums[slot * row..][..row];
+        let out = &mut self.out[by as usize * row..][..row];
+        let rows = span(by, self.factor, self.shift.1, self.size.1);
+        for (bx, (out, sums)) in out
+            .chunks_exact_mut(3)
+            .zip(sums.chunks_exact_mut(3))
+            .enumerate()
+        {
+            let count = rows * span(bx as u32, self.factor, self.shift.0, self.size.0);
+            for (o, s) in out.iter_mut().zip(sums) {
+                *o = ((*s + count / 2) / count) as u8;
+                *s = 0;
+            }
+        }
+    }
+
+    /// The means, stored orientation; an interlaced PNG's bands are complete only now.
+    fn finish(mut self) -> RgbImage {
+        if self.bands > 1 {
+            for by in 0..self.blocks.1 {
+                self.flush(by);
+            }
+        }
+        let (width, height) = self.blocks;
+        RgbImage::from_raw(width, height, self.out).expect("the buffer holds every block")
+    }
+}
+
+/// How many stored pixels block `b` spans on an axis of `side` pixels shifted by `shift`.
+fn span(b: u32, factor: u32, shift: u32, side: u32) -> u32 {
+    let start = (b * factor).max(shift);
+    let end = ((b + 1) * factor).min(side + shift);
+    end - start
+}
+
+/// Which stored axes (x, y) run backwards once the orientation is applied.
+fn reversed_axes(orientation: Orientation) -> (bool, bool) {
+    match orientation {
+        Orientation::NoTransforms | Orientation::Rotate90FlipH => (false, false),
+        Orientation::FlipHorizontal | Orientation::Rotate270 => (true, false),
+        Orientation::FlipVertical | Orientation::Rotate90 => (false, true),
+        Orientation::Rotate180 | Orientation::Rotate270FlipH => (true, true),
+    }
 }
 
 /// Maps a `png` error as [`crate::classify`] maps `image`'s. Its limit can only trip on metadata:

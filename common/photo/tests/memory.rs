@@ -1,4 +1,5 @@
-//! Peak memory of [`inspect`] against [`inspect_cost`], and of refusing metadata bombs.
+//! Peak memory of [`inspect`] against [`inspect_cost`], of refusing metadata bombs, and of
+//! [`decode_scaled`] reducing a large PNG.
 //!
 //! The workspace forbids unsafe code, so no counting global allocator: each photo is inspected in
 //! a fresh child process (this test binary again, running [`measured_child`]) and measured by the
@@ -17,12 +18,15 @@ use std::{
 
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 use minimoto_common::limits::Limits;
-use minimoto_photo::{inspect, inspect_cost};
+use minimoto_photo::{decode, decode_scaled, inspect, inspect_cost};
 
 use common::*;
 
 /// Set in the child's environment: the photo to inspect.
 const PHOTO: &str = "MINIMOTO_PHOTO_MEASURE";
+/// Set in the child's environment, for a call other than [`inspect`]: `decode`, or
+/// `decode_scaled` followed by the min_scale (`decode_scaled 0.125`).
+const CALL: &str = "MINIMOTO_PHOTO_CALL";
 
 fn status(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -37,20 +41,29 @@ fn status(field: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// The child's side: inspects the photo named in the environment and prints its peak; does
-/// nothing (and passes) in a normal run.
+/// The child's side: inspects (or decodes, see [`CALL`]) the photo named in the environment and
+/// prints its peak; does nothing (and passes) in a normal run.
 #[test]
 fn measured_child() {
     let Ok(path) = std::env::var(PHOTO) else {
         return;
     };
+    let call = std::env::var(CALL).unwrap_or_default();
+    let (path, limits) = (Path::new(&path), Limits::default());
     // Resets VmHWM to the current resident size (Linux 4.0+).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = status("VmRSS:").expect("VmRSS");
-    let result = inspect(Path::new(&path), &Limits::default());
+    let result = match call.split_once(' ') {
+        Some(("decode_scaled", scale)) => {
+            let scale: f64 = scale.parse().expect("min_scale");
+            decode_scaled(path, &limits, |_| scale).map(drop)
+        }
+        None if call == "decode" => decode(path, &limits).map(drop),
+        _ => inspect(path, &limits).map(drop),
+    };
     let peak = status("VmHWM:").expect("VmHWM");
     let verdict = match result {
-        Ok(_) => "ok".to_string(),
+        Ok(()) => "ok".to_string(),
         Err(e) => format!("error {e}"),
     };
     println!("\nPEAK {} {verdict}", peak.saturating_sub(before));
@@ -59,6 +72,11 @@ fn measured_child() {
 /// Peak bytes [`inspect`] took on `path` in a fresh process, and its verdict (`ok` or the
 /// error); `None` where `/proc` cannot tell.
 fn measure(path: &Path) -> Option<(u64, String)> {
+    measure_call(path, "inspect")
+}
+
+/// [`measure`] for another call (see [`CALL`]).
+fn measure_call(path: &Path, call: &str) -> Option<(u64, String)> {
     status("VmHWM:")?;
     let out = Command::new(std::env::current_exe().expect("test binary"))
         .args([
@@ -68,6 +86,7 @@ fn measure(path: &Path) -> Option<(u64, String)> {
             "--test-threads=1",
         ])
         .env(PHOTO, path)
+        .env(CALL, call)
         .output()
         .expect("run the child");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -190,6 +209,47 @@ fn a_100_mp_16_bit_png_is_inspected_in_a_few_mib() {
     let peaks = within_cost(&[("100 MP 16-bit RGBA PNG", path)]);
     if let [peak] = peaks[..] {
         assert!(peak < 8 << 20, "{peak}");
+    }
+}
+
+/// Peak bytes of [`decode_scaled`] at `min_scale` on a `width`×`height` 16-bit RGBA PNG, and of
+/// the full [`decode`] when `full` (what [`decode_scaled`] cost for a PNG before it streamed).
+fn scaled_png_peaks(width: u32, height: u32, min_scale: f64, full: bool) -> Option<(u64, u64)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rgba16.png");
+    png16(&path, width, height);
+    let mp = u64::from(width) * u64::from(height) / 1_000_000;
+    let peak = |call: &str| {
+        let (peak, verdict) = measure_call(&path, call)?;
+        println!(
+            "{mp} MP 16-bit RGBA PNG: {call} peak {:.1} MiB",
+            peak as f64 / MIB
+        );
+        assert_eq!(verdict, "ok", "{call}");
+        Some(peak)
+    };
+    let scaled = peak(&format!("decode_scaled {min_scale}"))?;
+    let full = if full { peak("decode")? } else { 0 };
+    Some((scaled, full))
+}
+
+#[test]
+fn a_large_png_shown_small_is_decoded_in_memory_bounded_by_the_output() {
+    // 25 MP at 8 bytes a pixel: 200 MB decoded. At 1/8 the output is 625×625 RGB, 1.1 MiB.
+    // Before streaming: ~290 MiB (the 16-bit pixels, then their RGB8 conversion).
+    if let Some((scaled, _)) = scaled_png_peaks(5000, 5000, 0.125, false) {
+        assert!(scaled < 16 << 20, "{scaled}");
+    }
+}
+
+/// The 100 MP case, with the full decode for comparison: about a minute, and 1.2 GB for the full
+/// decode; run with `--ignored`.
+#[test]
+#[ignore]
+fn a_100_mp_png_shown_small_is_decoded_in_a_few_mib() {
+    if let Some((scaled, full)) = scaled_png_peaks(10_000, 10_000, 0.125, true) {
+        assert!(scaled < 64 << 20, "{scaled}");
+        assert!(scaled * 20 < full, "{scaled} against {full}");
     }
 }
 
