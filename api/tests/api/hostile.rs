@@ -21,14 +21,12 @@ use tokio::{
 
 use crate::support::TestApi;
 
-fn photo() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(64, 48, |x, y| {
-        image::Rgb([(x * 4) as u8, (y * 5) as u8, 77])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Jpeg)
-        .expect("encode");
-    out.into_inner()
+/// A form with one small photo, the shared test JPEG.
+fn one_photo_form(name: &str) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new().part(
+        "images",
+        reqwest::multipart::Part::bytes(crate::photos::jpeg(64, 48, 1)).file_name(name.to_owned()),
+    )
 }
 
 /// A raw HTTP/1.1 answer: status, lower-cased head, body.
@@ -133,7 +131,7 @@ async fn options_sent_as_an_array_are_refused_not_applied_by_position() {
     let form = reqwest::multipart::Form::new()
         .part(
             "images",
-            reqwest::multipart::Part::bytes(photo()).file_name("a.jpg"),
+            reqwest::multipart::Part::bytes(crate::photos::jpeg(64, 48, 1)).file_name("a.jpg"),
         )
         .text("options", "[1920, 1080, 30]");
     let res = reqwest::Client::new()
@@ -162,7 +160,8 @@ async fn a_job_too_heavy_to_render_in_minutes_is_refused_at_submit() {
     for i in 0..3 {
         form = form.part(
             "images",
-            reqwest::multipart::Part::bytes(photo()).file_name(format!("{i}.jpg")),
+            reqwest::multipart::Part::bytes(crate::photos::jpeg(64, 48, 1))
+                .file_name(format!("{i}.jpg")),
         );
     }
     let res = reqwest::Client::new()
@@ -321,10 +320,7 @@ async fn uploads_beyond_the_cap_are_told_to_come_back() {
     .expect("part");
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let form = reqwest::multipart::Form::new().part(
-        "images",
-        reqwest::multipart::Part::bytes(photo()).file_name("b.jpg"),
-    );
+    let form = one_photo_form("b.jpg");
     let res = reqwest::Client::new()
         .post(api.url("/v1/jobs"))
         .multipart(form)
@@ -348,10 +344,7 @@ async fn uploads_beyond_the_cap_are_told_to_come_back() {
     let mut accepted = false;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let form = reqwest::multipart::Form::new().part(
-            "images",
-            reqwest::multipart::Part::bytes(photo()).file_name("b.jpg"),
-        );
+        let form = one_photo_form("b.jpg");
         let res = reqwest::Client::new()
             .post(api.url("/v1/jobs"))
             .multipart(form)
@@ -410,10 +403,7 @@ async fn full_storage_is_a_507_that_says_so_and_keeps_nothing() {
         p
     })
     .await;
-    let form = reqwest::multipart::Form::new().part(
-        "images",
-        reqwest::multipart::Part::bytes(photo()).file_name("a.jpg"),
-    );
+    let form = one_photo_form("a.jpg");
     let res = reqwest::Client::new()
         .post(api.url("/v1/jobs"))
         .multipart(form)
@@ -559,10 +549,7 @@ async fn downloads_follow_rfc_9110_ranges_and_never_serve_a_directory() {
 #[tokio::test]
 async fn a_disk_below_its_reserve_refuses_uploads_before_reading_them_and_is_not_ready() {
     let api = TestApi::start_tuned(Limits::default(), |c| c.min_free_bytes = u64::MAX, |p| p).await;
-    let form = reqwest::multipart::Form::new().part(
-        "images",
-        reqwest::multipart::Part::bytes(photo()).file_name("a.jpg"),
-    );
+    let form = one_photo_form("a.jpg");
     let res = reqwest::Client::new()
         .post(api.url("/v1/jobs"))
         .multipart(form)
