@@ -15,6 +15,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod sweeper;
+pub mod uploads;
 pub mod view;
 
 use axum::{

@@ -10,7 +10,7 @@
 //!   `max_unparsed` bytes it has not handed on as part data, so a fast client on a slow disk
 //!   costs no memory;
 //! - if the parser is held back while it looks for a part's headers and cannot find them within
-//!   `HOLD` (2 s), they are too large: the stream fails with [`Fault::Unparsed`];
+//!   `hold` ([`HOLD`], 2 s), they are too large: the stream fails with [`Fault::Unparsed`];
 //! - it fails the stream when the client sends nothing for `stall`, or slower than `min_rate`
 //!   over a window of `stall`.
 //!
@@ -43,6 +43,8 @@ pub struct Pace {
     pub min_rate: u64,
     /// Most bytes the parser may hold before handing any of them on.
     pub max_unparsed: u64,
+    /// How long the parser may be held back while it looks for a part's headers.
+    pub hold: Duration,
 }
 
 /// Why the body stream was cut.
@@ -87,7 +89,7 @@ impl Fault {
 
 /// How long the parser may be held back while it looks for a part's headers: it has every byte
 /// it may buffer, so a part whose headers end in them is found at once.
-const HOLD: Duration = Duration::from_secs(2);
+pub const HOLD: Duration = Duration::from_secs(2);
 
 /// What the handler and the stream share: bytes received, bytes handed on as part data, whether
 /// the handler waits for a part's headers, the stream's waker while it is held back, and the
@@ -164,7 +166,7 @@ impl<S> Paced<S> {
             waiting_since: None,
             stall_timer: Box::pin(tokio::time::sleep(pace.stall)),
             holding: false,
-            hold_timer: Box::pin(tokio::time::sleep(HOLD)),
+            hold_timer: Box::pin(tokio::time::sleep(pace.hold)),
             window_waited: Duration::ZERO,
             window_bytes: 0,
         }
@@ -188,7 +190,7 @@ impl<S> Paced<S> {
         }
         if !self.holding {
             self.holding = true;
-            let until = Instant::now() + HOLD;
+            let until = Instant::now() + self.pace.hold;
             self.hold_timer.as_mut().reset(until);
         }
         while self.hold_timer.as_mut().poll(cx).is_ready() {
@@ -197,7 +199,7 @@ impl<S> Paced<S> {
                 return Some(self.cut(Fault::Unparsed(limit)));
             }
             // Held back while the handler stores data (a slow disk): not the client's doing.
-            let until = Instant::now() + HOLD;
+            let until = Instant::now() + self.pace.hold;
             self.hold_timer.as_mut().reset(until);
         }
         Some(Poll::Pending)
@@ -277,11 +279,13 @@ mod tests {
     use super::*;
     use futures_util::{StreamExt, stream};
 
+    // Real time, scaled down: a stall of 1 s, a hold of 100 ms.
     fn pace() -> Pace {
         Pace {
-            stall: Duration::from_secs(10),
+            stall: Duration::from_secs(1),
             min_rate: 1000,
             max_unparsed: 100,
+            hold: Duration::from_millis(100),
         }
     }
 
@@ -306,14 +310,14 @@ mod tests {
         assert_eq!(watch.fault(), None);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_parser_that_cannot_find_a_parts_headers_in_its_buffer_cuts_the_body() {
         let watch = Arc::new(Watch::default());
         watch.awaiting_part(true);
         let mut body = Paced::new(chunks(&[60, 60, 60]), pace(), watch.clone());
         assert!(body.next().await.expect("first").is_ok());
         assert!(body.next().await.expect("second").is_ok());
-        // 120 bytes in hand, none handed on: held back, then cut after HOLD.
+        // 120 bytes in hand, none handed on: held back, then cut after the hold.
         assert!(body.next().await.expect("an error item").is_err());
         assert_eq!(watch.fault(), Some(Fault::Unparsed(100)));
         assert!(body.next().await.is_none(), "a cut body stays ended");
@@ -322,15 +326,15 @@ mod tests {
         assert!(e.detail.contains("100 bytes"), "{}", e.detail);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_parser_with_data_in_hand_is_held_back_not_cut() {
         let watch = Arc::new(Watch::default());
         let mut body = Paced::new(chunks(&[80, 80, 80]), pace(), watch.clone());
         assert!(body.next().await.expect("first").is_ok());
         assert!(body.next().await.expect("second").is_ok());
-        // 160 in hand: the stream waits, well past HOLD, until the handler takes data.
+        // 160 in hand: the stream waits, well past the hold, until the handler takes data.
         let third = tokio::spawn(async move { body.next().await.map(|r| r.is_ok()) });
-        tokio::time::sleep(HOLD * 5).await;
+        tokio::time::sleep(pace().hold * 5).await;
         assert!(
             !third.is_finished(),
             "held back while the parser has enough"
@@ -340,7 +344,7 @@ mod tests {
         assert_eq!(watch.fault(), None);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn silence_for_the_stall_time_cuts_the_body() {
         let watch = Arc::new(Watch::default());
         let mut body = Paced::new(
@@ -349,15 +353,15 @@ mod tests {
             watch.clone(),
         );
         assert!(body.next().await.expect("an error item").is_err());
-        assert_eq!(watch.fault(), Some(Fault::Stalled(Duration::from_secs(10))));
+        assert_eq!(watch.fault(), Some(Fault::Stalled(Duration::from_secs(1))));
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_drip_just_inside_the_stall_time_is_too_slow() {
         let watch = Arc::new(Watch::default());
-        // One byte every 9 s: never a stall, but 0.11 bytes/s against a floor of 1000.
+        // One byte every 300 ms: never a stall, but 3 bytes/s against a floor of 1000.
         let drip = stream::unfold((), |()| async {
-            tokio::time::sleep(Duration::from_secs(9)).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
             Some((Ok::<_, std::io::Error>(Bytes::from_static(b"x")), ()))
         })
         .boxed();
@@ -369,19 +373,20 @@ mod tests {
                 watch.parsed(c.len());
             }
         }
-        assert_eq!(items, 2, "the second byte closes the 10 s window");
+        // The window closes with the fourth byte (1.2 s waited); a loaded machine may be later.
+        assert!((2..=4).contains(&items), "{items} items before the cut");
         match watch.fault() {
             Some(Fault::TooSlow { min_rate, .. }) => assert_eq!(min_rate, 1000),
             other => panic!("{other:?}"),
         }
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_steady_sender_above_the_floor_passes() {
         let watch = Arc::new(Watch::default());
         let steady = stream::unfold(0, |n| async move {
             (n < 30).then_some(())?;
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
             Some((Ok::<_, std::io::Error>(Bytes::from(vec![0u8; 2000])), n + 1))
         })
         .boxed();

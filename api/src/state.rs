@@ -55,7 +55,7 @@ pub struct AppState {
     /// The cores and memory photo checks share (`config.decode_slots`, `config.decode_memory`).
     pub decodes: Arc<crate::decodes::Decodes>,
     /// Uploads being received (`config.max_uploads`).
-    pub upload_slots: Arc<tokio::sync::Semaphore>,
+    pub uploads: Arc<crate::uploads::Uploads>,
 }
 
 impl AppState {
@@ -65,7 +65,7 @@ impl AppState {
                 config.decode_slots,
                 config.decode_memory,
             )),
-            upload_slots: Arc::new(tokio::sync::Semaphore::new(config.max_uploads.max(1))),
+            uploads: crate::uploads::Uploads::new(config.max_uploads),
             config,
             jobs: ports.jobs.clone(),
             queue: ports.queue.clone(),

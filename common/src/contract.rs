@@ -346,6 +346,23 @@ pub async fn job_queue(queue: &dyn JobQueue, max_receives: u32, order: Order) {
             .is_none(),
         "an acked backlog leaves nothing behind"
     );
+
+    // A withdrawn message is never delivered; a queue that cannot withdraw delivers it as usual.
+    let c = JobId::new();
+    queue.send(c).await.expect("send");
+    let withdrawn = queue.withdraw(c).await.expect("withdraw");
+    let after = queue.receive(short, vis).await.expect("receive");
+    if withdrawn {
+        assert!(after.is_none(), "a withdrawn message was delivered");
+    } else {
+        let d = after.expect("a message the queue kept is delivered");
+        assert_eq!(d.job_id, c);
+        queue.ack(&d.receipt).await.expect("ack");
+    }
+    assert!(
+        !queue.withdraw(JobId::new()).await.expect("withdraw"),
+        "nothing to withdraw for an id never sent"
+    );
 }
 
 /// Put, get, size, overwrite, delete by prefix and expiring URLs.

@@ -147,6 +147,11 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     async fn extend(&self, receipt: &str, visibility: Duration) -> Result<()>;
     /// Deletes a received message: the work is done (or will never be done).
     async fn ack(&self, receipt: &str) -> Result<()>;
+    /// Takes back the message of a submission that failed after its id was sent (its record
+    /// could not be written); whether it was removed. A queue that deletes only by receipt (SQS)
+    /// answers `false`: workers drop a message whose job has no record a couple of minutes after
+    /// the id was made.
+    async fn withdraw(&self, job: JobId) -> Result<bool>;
     async fn depth(&self) -> Result<Depth>;
     /// One cheap round trip proving the queue can serve now (for readiness checks).
     async fn ready(&self) -> Result<()> {

@@ -78,6 +78,9 @@ pub struct PolicyArgs {
     /// The job time to assume before any job finished, in seconds.
     #[arg(long, env = "MINIMOTO_DEFAULT_JOB_SECONDS", default_value_t = Knobs::default().default_job_seconds)]
     pub default_job_seconds: f64,
+    /// The window the arrival rate and the mean job time are measured over, in seconds.
+    #[arg(long, env = "MINIMOTO_RATE_WINDOW_SECONDS", default_value_t = Knobs::default().rate_window)]
+    pub rate_window_seconds: f64,
     /// Seconds between decisions.
     #[arg(long, env = "MINIMOTO_SCALER_INTERVAL_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub interval_seconds: u64,
@@ -95,6 +98,7 @@ impl PolicyArgs {
             heartbeat_timeout: self.heartbeat_timeout_seconds,
             boot_timeout: self.boot_timeout_seconds.unwrap_or(default_boot_timeout),
             default_job_seconds: self.default_job_seconds,
+            rate_window: self.rate_window_seconds,
             ..Knobs::default()
         };
         knobs.validate()?;

@@ -26,9 +26,6 @@ use crate::{
     policy::{Action, Decision, Knobs, Observation, Ours, Policy, WorkerView},
 };
 
-/// The window the arrival rate and job time are estimated over.
-const ESTIMATE_WINDOW: f64 = 300.0;
-
 #[derive(Debug)]
 pub struct Controller {
     queue: Arc<dyn JobQueue>,
@@ -53,8 +50,8 @@ impl Controller {
             queue,
             registry,
             fleet,
+            estimator: Estimator::new(knobs.rate_window),
             policy: Ours::new(knobs),
-            estimator: Estimator::new(ESTIMATE_WINDOW),
             totals: Totals::default(),
             epoch: Utc::now(),
             last_target: None,

@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use crate::{SMALL, helpers::*};
 
-/// Short intervals: decide every second, drain after 2 s idle, forget peaks after 3 s.
-const FAST: [&str; 15] = [
+/// Short intervals: decide every second, drain after 2 s idle, forget peaks after 3 s and
+/// arrivals after 5 s (so the arrival rate of the burst does not hold a worker for minutes).
+const FAST: [&str; 17] = [
     "--autoscale",
     "--interval-seconds",
     "1",
@@ -24,6 +25,8 @@ const FAST: [&str; 15] = [
     "4",
     "--receive-wait-seconds",
     "1",
+    "--rate-window-seconds",
+    "5",
 ];
 
 async fn wait_for(what: &str, app: &App, timeout: Duration, mut check: impl FnMut() -> bool) {

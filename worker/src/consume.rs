@@ -144,6 +144,9 @@ impl Worker {
         if let Err(e) = result {
             tracing::warn!(%job_id, error = %e, "could not settle the message; it will come back");
         }
+        // A render frees hundreds of MB of frames and buffers; glibc would keep them resident
+        // until the next one.
+        tokio::task::spawn_blocking(minimoto_runtime::memory::release_free_memory);
     }
 
     async fn attempt(&self, delivery: &Delivery) -> Settle {

@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use crate::{
     error::{ApiError, ApiResult, Problem},
     ingest::{self, Upload},
-    pace::{Pace, Paced, Watch},
+    pace::{self, Pace, Paced, Watch},
     state::AppState,
     view::JobView,
 };
@@ -69,7 +69,7 @@ fn parse_id(raw: &str) -> ApiResult<JobId> {
 pub async fn create_job(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
     // Refused before a byte of the body is read: the cap on uploads in flight bounds the memory
     // and the scratch files all of them hold.
-    let _slot = state.upload_slots.clone().try_acquire_owned().map_err(|_| {
+    let _slot = state.uploads.try_begin().ok_or_else(|| {
         ApiError::new(
             ErrorCode::ServerBusy,
             format!(
@@ -84,6 +84,7 @@ pub async fn create_job(State(state): State<AppState>, request: Request) -> ApiR
         stall: state.config.upload_stall,
         min_rate: state.config.upload_min_rate,
         max_unparsed: ingest::MAX_UNPARSED_BYTES,
+        hold: pace::HOLD,
     };
     let (parts, body) = request.into_parts();
     let says_multipart = parts
@@ -138,13 +139,15 @@ pub async fn create_job(State(state): State<AppState>, request: Request) -> ApiR
         .into_response())
 }
 
-/// Stores the photos, queues the id, writes the job. On any failure, removes the photos so a
-/// rejected submission leaves nothing behind (a message already sent is dropped by the workers).
+/// Stores the photos, queues the id, writes the job. On any failure, removes the photos and
+/// withdraws a message already sent, so a rejected submission leaves nothing behind (a message the
+/// queue cannot withdraw is dropped by the workers).
 async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
     let id = JobId::new();
     let prefix = layout::inputs_of(id);
     // A crash at any line here leaves photos no job owns (the sweeper reclaims them after the
     // orphan grace) or a message without a record (workers drop it; see their claim).
+    let mut queued = false;
     let result = async {
         crash::point("submit-staged");
         let mut keys = Vec::with_capacity(upload.images.len());
@@ -161,6 +164,7 @@ async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
         // drop the message after a few tries (see the worker's claim), whereas a record written
         // first and never queued would sit in `queued` forever.
         state.queue.send(id).await?;
+        queued = true;
         crash::point("submit-queued");
         let job = Job::new(id, upload.options.clone(), keys, Utc::now());
         state.jobs.create(&job).await?;
@@ -168,10 +172,23 @@ async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
         Ok::<_, minimoto_common::Error>(job)
     }
     .await;
-    if result.is_err()
-        && let Err(e) = state.blobs.delete_prefix(&prefix).await
-    {
-        tracing::warn!(job_id = %id, error = %e, "could not remove the blobs of a failed submission");
+    if result.is_err() {
+        if let Err(e) = state.blobs.delete_prefix(&prefix).await {
+            tracing::warn!(job_id = %id, error = %e, "could not remove the blobs of a failed submission");
+        }
+        if queued {
+            match state.queue.withdraw(id).await {
+                Ok(true) => {
+                    tracing::info!(job_id = %id, "withdrew the message of a failed submission")
+                }
+                Ok(false) => {
+                    tracing::info!(job_id = %id, "the queue keeps the message of a failed submission; workers will drop it")
+                }
+                Err(e) => {
+                    tracing::warn!(job_id = %id, error = %e, "could not withdraw the message of a failed submission; workers will drop it")
+                }
+            }
+        }
     }
     let job = result?;
     tracing::info!(job_id = %id, images = job.inputs.len(), "job queued");

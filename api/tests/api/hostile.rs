@@ -10,7 +10,7 @@ use minimoto_common::{
     Error, JobId, Result,
     job::{Job, Outputs},
     limits::Limits,
-    ports::{BlobStore, SignedUrl},
+    ports::{BlobStore, JobStore, SignedUrl},
     spec::RenderSpec,
 };
 use serde_json::Value;
@@ -618,4 +618,64 @@ async fn large_photos_sent_fast_are_taken_whole_under_the_buffer_bound() {
     let body: Value = res.json().await.expect("json");
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["image_count"], 3);
+}
+
+/// A job store whose writes fail as a full database does (SQLite's `SQLITE_FULL`).
+#[derive(Debug)]
+struct FullTable(Arc<dyn JobStore>);
+
+#[async_trait]
+impl JobStore for FullTable {
+    async fn create(&self, _: &Job) -> Result<()> {
+        Err(Error::StorageFull {
+            backend: "sqlite",
+            message: "database or disk is full".into(),
+        })
+    }
+    async fn get(&self, id: JobId) -> Result<Option<Job>> {
+        self.0.get(id).await
+    }
+    async fn replace(&self, job: &Job) -> Result<Job> {
+        self.0.replace(job).await
+    }
+    async fn delete(&self, id: JobId) -> Result<bool> {
+        self.0.delete(id).await
+    }
+    async fn ready(&self) -> Result<()> {
+        self.0.ready().await
+    }
+}
+
+/// The record cannot be written after the id was queued: 507, and the message is withdrawn with
+/// the photos, so no worker ever sees a job that was refused.
+#[tokio::test]
+async fn a_full_database_is_a_507_and_its_queued_message_is_withdrawn() {
+    let api = TestApi::start_with(Limits::default(), |mut p| {
+        p.jobs = Arc::new(FullTable(p.jobs.clone()));
+        p
+    })
+    .await;
+    let res = reqwest::Client::new()
+        .post(api.url("/v1/jobs"))
+        .multipart(one_photo_form("a.jpg"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 507);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["code"], "storage-full", "{body}");
+    let depth = api.queue.depth().await.expect("depth");
+    assert_eq!(
+        (depth.visible, depth.in_flight),
+        (0, 0),
+        "the message was left"
+    );
+    assert!(
+        api.queue
+            .receive(Duration::ZERO, Duration::from_secs(1))
+            .await
+            .expect("receive")
+            .is_none()
+    );
+    assert!(leftovers(&api).is_empty(), "{:?}", leftovers(&api));
 }

@@ -219,6 +219,12 @@ impl JobQueue for SqsQueue {
         self.delete(receipt).await
     }
 
+    /// SQS deletes a message only by the receipt of a receive, which would take it from a worker
+    /// just as well: the message stays, and workers drop it once its record is overdue.
+    async fn withdraw(&self, _job: JobId) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Read straight from `GetQueueAttributes` (CloudWatch's SQS metrics lag by minutes). SQS's
     /// counts are approximate: eventually consistent for a few seconds on a busy queue.
     async fn depth(&self) -> Result<Depth> {

@@ -33,6 +33,26 @@ async fn sqlite_queue_keeps_the_contract() {
     contract::job_queue(&SqliteQueue::new(db(&dir), 3), 3, contract::Order::Fifo).await;
 }
 
+/// The embedded queue can take a message back by job id (the contract also admits a queue that
+/// cannot, as SQS).
+#[tokio::test]
+async fn sqlite_queue_withdraws_a_message_by_job_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue = SqliteQueue::new(db(&dir), 3);
+    let (kept, taken) = (minimoto_common::JobId::new(), minimoto_common::JobId::new());
+    queue.send(kept).await.expect("send");
+    queue.send(taken).await.expect("send");
+    assert!(queue.withdraw(taken).await.expect("withdraw"));
+    assert!(!queue.withdraw(taken).await.expect("withdraw"), "only once");
+    assert_eq!(queue.depth().await.expect("depth").visible, 1);
+    let d = queue
+        .receive(std::time::Duration::ZERO, std::time::Duration::from_secs(5))
+        .await
+        .expect("receive")
+        .expect("the other message");
+    assert_eq!(d.job_id, kept);
+}
+
 #[tokio::test]
 async fn sqlite_queue_survives_a_reopen_and_is_shared_between_connections() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -6,12 +6,14 @@
 //! - [`backend`]: choosing and opening the storage backend (`local`, or `aws` with the feature).
 //! - [`scratch`]: per-process scratch space, and sweeping what dead processes left.
 //! - [`signals`]: two-stage shutdown on SIGINT/SIGTERM.
+//! - [`memory`]: giving freed memory back to the system after a burst.
 //!
 //! [`start`] runs the startup sequence in its one order: the role's own preflight (the worker's
 //! ffmpeg check), the data directory, the backend, the scratch space, the signal handlers.
 
 pub mod args;
 pub mod backend;
+pub mod memory;
 pub mod scratch;
 pub mod signals;
 

@@ -44,6 +44,8 @@ pub struct Knobs {
     pub utilisation: f64,
     /// The job time to assume before any job has finished.
     pub default_job_seconds: f64,
+    /// The window the arrival rate and the mean job time are measured over.
+    pub rate_window: f64,
 }
 
 impl Default for Knobs {
@@ -58,6 +60,7 @@ impl Default for Knobs {
             boot_timeout: 300.0,
             utilisation: 0.8,
             default_job_seconds: 60.0,
+            rate_window: 300.0,
         }
     }
 }
@@ -80,6 +83,7 @@ impl Knobs {
             ("--heartbeat-timeout-seconds", self.heartbeat_timeout),
             ("--boot-timeout-seconds", self.boot_timeout),
             ("--default-job-seconds", self.default_job_seconds),
+            ("--rate-window-seconds", self.rate_window),
         ] {
             if !(value.is_finite() && value > 0.0) {
                 return bad(format!(
