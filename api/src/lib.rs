@@ -9,6 +9,7 @@ pub mod accept;
 pub mod cli;
 pub mod decodes;
 pub mod error;
+pub mod head_errors;
 pub mod ingest;
 pub mod pace;
 pub mod routes;

@@ -1,6 +1,7 @@
 //! The HTTP server loop. `axum::serve` sets no timer, so a client that sends half a request head
 //! holds a connection forever; this loop is the same (hyper HTTP/1.1 over the axum router, with
-//! graceful shutdown) plus a deadline for the request head.
+//! graceful shutdown) plus a deadline for the request head, and hyper's own answers to a head it
+//! cannot read rewritten as problems ([`crate::head_errors`]).
 
 use std::time::Duration;
 
@@ -41,8 +42,8 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let conn =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let io = TokioIo::new(crate::head_errors::HeadErrors::new(stream));
+        let conn = http.serve_connection(io, TowerToHyperService::new(app.clone()));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

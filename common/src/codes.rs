@@ -33,6 +33,8 @@ pub enum ErrorCode {
     PartHeadersTooLarge,
     /// A request the HTTP layer could not take apart (a path that is not UTF-8, a bad header).
     BadRequest,
+    /// A request head with more header lines than the server reads (431).
+    HeadersTooLarge,
     /// A `Range` that starts past the end of the file.
     RangeNotSatisfiable,
     /// The server is at its limit of uploads in flight; try again after `Retry-After`.
@@ -91,7 +93,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 37] = [
+    pub const ALL: [Self; 38] = [
         Self::NotMultipart,
         Self::BadMultipart,
         Self::NoImages,
@@ -104,6 +106,7 @@ impl ErrorCode {
         Self::UploadTooSlow,
         Self::PartHeadersTooLarge,
         Self::BadRequest,
+        Self::HeadersTooLarge,
         Self::RangeNotSatisfiable,
         Self::ServerBusy,
         Self::StorageFull,
@@ -146,6 +149,7 @@ impl ErrorCode {
             Self::UploadTooSlow => "upload-too-slow",
             Self::PartHeadersTooLarge => "part-headers-too-large",
             Self::BadRequest => "bad-request",
+            Self::HeadersTooLarge => "headers-too-large",
             Self::RangeNotSatisfiable => "range-not-satisfiable",
             Self::ServerBusy => "server-busy",
             Self::StorageFull => "storage-full",

@@ -5,7 +5,7 @@
 //! then only fills the CPU time x264 leaves idle instead of competing with it.
 //!
 //! Linux keeps a nice value per thread; `renice -p <tid>` sets one thread's. Std has no safe
-//! `setpriority` and this crate forbids `unsafe`, so the `renice` tool is run once per thread
+//! `setpriority` and the workspace denies `unsafe`, so the `renice` tool is run once per thread
 //! (threads are few and long-lived). Any failure just leaves the priority alone.
 
 use std::process::{Command, Stdio};

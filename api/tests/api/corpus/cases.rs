@@ -128,21 +128,7 @@ pub struct KnownWrong {
 ///
 /// An empty `code` is an answer that is not a problem at all. Cases recorded with a status under
 /// 400 (accepted today) make a job, so the test runs them on a server of their own.
-pub const KNOWN_WRONG: &[KnownWrong] = &[
-    KnownWrong {
-        name: "content-length-not-a-number",
-        status: 400,
-        code: "",
-        why: "hyper refuses the head itself, with an empty 400 that never reaches the app: no \
-              problem+json, no nosniff (every other error is a problem)",
-    },
-    KnownWrong {
-        name: "conflicting-content-lengths",
-        status: 400,
-        code: "",
-        why: "as for a Content-Length that is not a number: hyper's own empty 400",
-    },
-];
+pub const KNOWN_WRONG: &[KnownWrong] = &[];
 
 /// A download case that needs the running server's state (its signing key, a stored file): the
 /// test builds its request; the example lists it in the manifest without a request.
@@ -838,6 +824,16 @@ fn framing() -> Vec<Case> {
                 .header("content-length", "20"),
             400,
             "bad-request",
+        ),
+        case(
+            "too-many-headers",
+            "120 header lines, over the 100 the server reads: refused before the app runs, as a \
+             problem all the same",
+            (0..120).fold(upload(close()), |r, i| {
+                r.header(&format!("x-filler-{i}"), "1")
+            }),
+            431,
+            "headers-too-large",
         ),
         case(
             "base64-transfer-encoded-image",
