@@ -46,6 +46,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::ImageTooLarge
         | C::PartHeadersTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         C::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        C::UriTooLong => StatusCode::URI_TOO_LONG,
         C::NotMultipart | C::ImageUnsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         C::InvalidOptions | C::ImageCorrupt => StatusCode::UNPROCESSABLE_ENTITY,
         C::BackendUnavailable | C::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,

@@ -1,8 +1,8 @@
 //! hyper's own answers, rewritten as problems.
 //!
 //! A request head hyper cannot read (a Content-Length that is not a number, two that disagree,
-//! more than 100 header lines) never reaches the app: hyper answers it itself with an empty `400`
-//! or `431` and closes. Every other
+//! more than 100 header lines, a URI too long) never reaches the app: hyper answers it itself
+//! with an empty `400`, `431` or `414` and closes. Every other
 //! error minimoto sends is `application/problem+json` with `nosniff`, so [`HeadErrors`] wraps
 //! the connection's socket and rewrites such an answer on its way out. It recognises one by its
 //! shape: a 4xx head with no `Content-Type` and `Content-Length: 0`, alone in its write; the app
@@ -129,10 +129,15 @@ fn rewrite(buf: &[u8]) -> Option<Vec<u8>> {
     if !empty {
         return None;
     }
+    // hyper's limits: 100 header lines and a head of 8 KiB + 400 KiB (its default buffer).
     let (code, detail) = match status {
         431 => (
             ErrorCode::HeadersTooLarge,
-            "the request head has more header lines than the server reads (100)",
+            "the request head is over the server's limits: at most 100 header lines and 408 KiB",
+        ),
+        414 => (
+            ErrorCode::UriTooLong,
+            "the request URI is longer than the server reads",
         ),
         _ => (
             ErrorCode::BadRequest,

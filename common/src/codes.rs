@@ -33,8 +33,10 @@ pub enum ErrorCode {
     PartHeadersTooLarge,
     /// A request the HTTP layer could not take apart (a path that is not UTF-8, a bad header).
     BadRequest,
-    /// A request head with more header lines than the server reads (431).
+    /// A request head over the server's limits: 100 header lines, 408 KiB (431).
     HeadersTooLarge,
+    /// A request URI longer than the server reads (414).
+    UriTooLong,
     /// A `Range` that starts past the end of the file.
     RangeNotSatisfiable,
     /// The server is at its limit of uploads in flight; try again after `Retry-After`.
@@ -93,7 +95,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 38] = [
+    pub const ALL: [Self; 39] = [
         Self::NotMultipart,
         Self::BadMultipart,
         Self::NoImages,
@@ -107,6 +109,7 @@ impl ErrorCode {
         Self::PartHeadersTooLarge,
         Self::BadRequest,
         Self::HeadersTooLarge,
+        Self::UriTooLong,
         Self::RangeNotSatisfiable,
         Self::ServerBusy,
         Self::StorageFull,
@@ -150,6 +153,7 @@ impl ErrorCode {
             Self::PartHeadersTooLarge => "part-headers-too-large",
             Self::BadRequest => "bad-request",
             Self::HeadersTooLarge => "headers-too-large",
+            Self::UriTooLong => "uri-too-long",
             Self::RangeNotSatisfiable => "range-not-satisfiable",
             Self::ServerBusy => "server-busy",
             Self::StorageFull => "storage-full",

@@ -836,6 +836,14 @@ fn framing() -> Vec<Case> {
             "headers-too-large",
         ),
         case(
+            "uri-too-long",
+            "a 70 000-character path, over the longest URI the server reads: refused before the \
+             app runs, as a problem all the same",
+            Request::new("GET", format!("/v1/jobs/{}", "a".repeat(70_000))),
+            414,
+            "uri-too-long",
+        ),
+        case(
             "base64-transfer-encoded-image",
             "a part with `Content-Transfer-Encoding: base64`, which RFC 7578 forbids senders: \
              its bytes as sent are base64 text, not an image",
