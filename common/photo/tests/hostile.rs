@@ -397,20 +397,6 @@ fn metadata_inflating_past_its_limit_is_refused_quickly() {
 
 // --- 5. Orientation is reported the same by every path --------------------------------------
 
-/// A big-endian EXIF block holding only an orientation.
-fn exif(orientation: u16) -> Vec<u8> {
-    let mut tiff = b"MM\0\x2a".to_vec();
-    tiff.extend_from_slice(&8u32.to_be_bytes());
-    tiff.extend_from_slice(&1u16.to_be_bytes());
-    tiff.extend_from_slice(&0x0112u16.to_be_bytes());
-    tiff.extend_from_slice(&3u16.to_be_bytes());
-    tiff.extend_from_slice(&1u32.to_be_bytes());
-    tiff.extend_from_slice(&orientation.to_be_bytes());
-    tiff.extend_from_slice(&[0, 0]);
-    tiff.extend_from_slice(&0u32.to_be_bytes());
-    tiff
-}
-
 #[test]
 fn a_png_exif_orientation_is_applied_by_inspect_probe_and_decode() {
     let dir = tempfile::tempdir().expect("tempdir");

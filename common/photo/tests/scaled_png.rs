@@ -196,18 +196,9 @@ fn assemble(chunks: &[([u8; 4], Vec<u8>)]) -> Vec<u8> {
 
 /// The same image, interlaced (Adam7, filter none): `png` encodes no interlacing.
 fn interlaced(generated: &Generated, (width, height): (u32, u32)) -> Vec<u8> {
-    const PASSES: [(u32, u32, u32, u32); 7] = [
-        (0, 0, 8, 8),
-        (4, 0, 8, 8),
-        (0, 4, 4, 8),
-        (2, 0, 4, 4),
-        (0, 2, 2, 4),
-        (1, 0, 2, 2),
-        (0, 1, 1, 2),
-    ];
     let bpp = generated.bits_per_pixel;
     let mut raw = Vec::new();
-    for (x0, y0, dx, dy) in PASSES {
+    for (x0, y0, dx, dy) in ADAM7 {
         if x0 >= width || y0 >= height {
             continue;
         }
@@ -323,20 +314,6 @@ fn photo_like_pngs_are_the_full_decode_box_filtered() {
             check(name, &png, f);
         }
     }
-}
-
-/// A big-endian EXIF block holding only an orientation.
-fn exif(orientation: u16) -> Vec<u8> {
-    let mut tiff = b"MM\0\x2a".to_vec();
-    tiff.extend_from_slice(&8u32.to_be_bytes());
-    tiff.extend_from_slice(&1u16.to_be_bytes());
-    tiff.extend_from_slice(&0x0112u16.to_be_bytes());
-    tiff.extend_from_slice(&3u16.to_be_bytes());
-    tiff.extend_from_slice(&1u32.to_be_bytes());
-    tiff.extend_from_slice(&orientation.to_be_bytes());
-    tiff.extend_from_slice(&[0, 0]);
-    tiff.extend_from_slice(&0u32.to_be_bytes());
-    tiff
 }
 
 #[test]

@@ -168,20 +168,36 @@ pub fn png16(path: &Path, width: u32, height: u32) {
     stream.finish().expect("finish");
 }
 
+/// The seven Adam7 passes: (first column, first row, column step, row step).
+pub const ADAM7: [(u32, u32, u32, u32); 7] = [
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+];
+
+/// A big-endian EXIF block holding only an orientation.
+pub fn exif(orientation: u16) -> Vec<u8> {
+    let mut tiff = b"MM\0\x2a".to_vec();
+    tiff.extend_from_slice(&8u32.to_be_bytes());
+    tiff.extend_from_slice(&1u16.to_be_bytes());
+    tiff.extend_from_slice(&0x0112u16.to_be_bytes());
+    tiff.extend_from_slice(&3u16.to_be_bytes());
+    tiff.extend_from_slice(&1u32.to_be_bytes());
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0]);
+    tiff.extend_from_slice(&0u32.to_be_bytes());
+    tiff
+}
+
 /// An interlaced (Adam7) 8-bit RGB PNG of `image`, written by hand: `png` encodes no interlacing.
 pub fn interlaced_png(image: &RgbImage) -> Vec<u8> {
-    const PASSES: [(u32, u32, u32, u32); 7] = [
-        (0, 0, 8, 8),
-        (4, 0, 8, 8),
-        (0, 4, 4, 8),
-        (2, 0, 4, 4),
-        (0, 2, 2, 4),
-        (1, 0, 2, 2),
-        (0, 1, 1, 2),
-    ];
     let (width, height) = image.dimensions();
     let mut raw = Vec::new();
-    for (x0, y0, dx, dy) in PASSES {
+    for (x0, y0, dx, dy) in ADAM7 {
         if x0 >= width || y0 >= height {
             continue; // an empty pass has no rows at all
         }
