@@ -21,7 +21,7 @@ pub async fn serve(
     let listener = Listener::bind(&api).await?;
     // Only rendering needs ffmpeg: an API-only process (`--workers 0`) starts without it.
     let preflight = || match &autoscale {
-        Some(_) => minimoto_worker::ffmpeg::check(&worker.ffmpeg_path())
+        Some(_) => minimoto_worker::render::ffmpeg::check(&worker.ffmpeg_path())
             .map(|_| ())
             .map_err(anyhow::Error::from),
         None => worker.preflight(),

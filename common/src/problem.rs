@@ -14,7 +14,7 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({"type": "about:blank", "title": "Unprocessable Entity", "status": 422,
     "code": "invalid-options", "detail": "the render options are not valid",
-    "errors": [{"field": "fps", "message": "must be from 1 to 60, got 0"}]}))]
+    "errors": [{"field": "fps", "message": "must be from 12 to 60, got 0"}]}))]
 pub struct Problem {
     #[serde(rename = "type")]
     pub type_: String,

@@ -15,29 +15,49 @@ use crate::limits::Limits;
 pub const MAX_SIDE: u32 = 4096;
 pub const MAX_AREA: u32 = 3840 * 2160;
 pub const MIN_SIDE: u32 = 16;
+pub const MIN_FPS: u32 = 12;
 pub const MAX_FPS: u32 = 60;
+/// `motion_strength` range: 0 holds the camera still, 1 is the default amount, 2 twice it.
+pub const MAX_MOTION_STRENGTH: f64 = 2.0;
 pub const MAX_SECONDS_PER_IMAGE: f64 = 60.0;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 #[schema(example = json!({"width": 1280, "height": 720, "fps": 30, "seconds_per_image": 3.0,
-    "transition": {"kind": "crossfade", "seconds": 0.5}, "motion": "kenburns", "fit": "blur",
-    "background": "#000000"}))]
+    "transition": {"kind": "crossfade", "seconds": 0.5}, "motion": "kenburns",
+    "motion_strength": 1.0, "fit": "blur", "background": "#000000", "quality": "standard"}))]
 pub struct RenderSpec {
-    /// Video width in pixels: even, 16–4096.
+    /// Video width in pixels: even, 16–4096. Set by `resolution` when that is given.
+    #[schema(minimum = 16, maximum = 4096, multiple_of = 2)]
     pub width: u32,
-    /// Video height in pixels: even, 16–4096; width × height at most 3840 × 2160.
+    /// Video height in pixels: even, 16–4096; width × height at most 3840 × 2160. Set by
+    /// `resolution` when that is given.
+    #[schema(minimum = 16, maximum = 4096, multiple_of = 2)]
     pub height: u32,
-    /// Frames per second, 1–60.
+    /// A size preset instead of `width` and `height` (not both): the short side of the video, at
+    /// `aspect`. Kept in the effective options as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
+    /// The shape of a `resolution` preset (default `16:9`); alone it applies to 720p.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aspect: Option<Aspect>,
+    /// Frames per second, 12–60.
+    #[schema(minimum = 12, maximum = 60)]
     pub fps: u32,
     /// How long each photo is on screen, in seconds (transitions overlap neighbours, they add no time).
+    #[schema(exclusive_minimum = 0.0, maximum = 60.0)]
     pub seconds_per_image: f64,
     pub transition: TransitionSpec,
     pub motion: Motion,
+    /// How far the camera moves, 0–2: 0 holds it still, 1 (default) zooms by 12 % and pans
+    /// within that, 2 twice as far.
+    #[schema(minimum = 0.0, maximum = 2.0)]
+    pub motion_strength: f64,
     pub fit: Fit,
     /// Colour behind a contained photo, `#rrggbb`.
     #[schema(value_type = String, example = "#000000")]
     pub background: Rgb,
+    pub quality: Quality,
 }
 
 impl Default for RenderSpec {
@@ -45,12 +65,16 @@ impl Default for RenderSpec {
         Self {
             width: 1280,
             height: 720,
+            resolution: None,
+            aspect: None,
             fps: 30,
             seconds_per_image: 3.0,
             transition: TransitionSpec::default(),
             motion: Motion::KenBurns,
+            motion_strength: 1.0,
             fit: Fit::Blur,
             background: Rgb([0, 0, 0]),
+            quality: Quality::Standard,
         }
     }
 }
@@ -72,21 +96,187 @@ impl Default for TransitionSpec {
     }
 }
 
+/// How one photo gives way to the next. Directions name where the incoming photo moves:
+/// `slide-left` pushes the old photo out to the left, `wipe-left` reveals the new one with an
+/// edge moving leftwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum TransitionKind {
+    /// The photos blend.
     Crossfade,
+    /// The old photo fades to black, then the new one fades in from black.
+    FadeBlack,
+    /// The same through white.
+    FadeWhite,
+    SlideLeft,
+    SlideRight,
+    SlideUp,
+    SlideDown,
+    WipeLeft,
+    WipeRight,
+    WipeUp,
+    WipeDown,
+    /// The old photo zooms in as the new one blends in from zoomed-in.
+    Zoom,
+    /// Hard cuts.
+    None,
+    /// A different one of the above (never `none`) at each cut, the same on every render of the
+    /// same options.
+    Random,
+}
+
+impl TransitionKind {
+    /// Every transition that shows something (what `random` picks from).
+    pub const VISIBLE: [Self; 12] = [
+        Self::Crossfade,
+        Self::FadeBlack,
+        Self::FadeWhite,
+        Self::SlideLeft,
+        Self::SlideRight,
+        Self::SlideUp,
+        Self::SlideDown,
+        Self::WipeLeft,
+        Self::WipeRight,
+        Self::WipeUp,
+        Self::WipeDown,
+        Self::Zoom,
+    ];
+
+    /// The transition at cut `cut` (1 = between the first and the second photo); any kind but
+    /// `random` is itself. `random` deals the twelve visible kinds in rounds, each round a
+    /// shuffle seeded by its number, so every kind shows up, none twice in a row, and the same
+    /// cut always gets the same kind.
+    pub fn at_cut(self, cut: usize) -> Self {
+        if self != Self::Random {
+            return self;
+        }
+        let n = Self::VISIBLE.len();
+        let (round, at) = (cut.saturating_sub(1) / n, cut.saturating_sub(1) % n);
+        let mut deal = shuffled(round as u64);
+        // A round starting with the kind the previous one ended on starts with its second.
+        if round > 0 && shuffled(round as u64 - 1)[n - 1] == deal[0] {
+            deal.swap(0, 1);
+        }
+        deal[at]
+    }
+}
+
+/// The visible transitions in an order that is a pure function of `seed` (Fisher–Yates over
+/// splitmix64: the same on every platform and release).
+fn shuffled(seed: u64) -> [TransitionKind; 12] {
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut deal = TransitionKind::VISIBLE;
+    for i in (1..deal.len()).rev() {
+        deal.swap(i, (next() % (i as u64 + 1)) as usize);
+    }
+    deal
+}
+
+/// Camera motion over each photo. Directions name where the picture moves: `pan-left` moves it
+/// leftwards (the camera travels right).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Motion {
+    /// A slow sub-pixel zoom and pan, in and out by turns, in a different direction per photo.
+    #[serde(rename = "kenburns")]
+    KenBurns,
+    /// A slow zoom into the centre.
+    ZoomIn,
+    /// A slow zoom out from the centre.
+    ZoomOut,
+    PanLeft,
+    PanRight,
     None,
 }
 
-/// Camera motion over each photo.
+/// Size presets: the short side of the video in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum Resolution {
+    #[serde(rename = "480p")]
+    P480,
+    #[serde(rename = "720p")]
+    P720,
+    #[serde(rename = "1080p")]
+    P1080,
+    #[serde(rename = "1440p")]
+    P1440,
+    #[serde(rename = "2160p")]
+    P2160,
+}
+
+/// Width to height of a `resolution` preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum Aspect {
+    #[serde(rename = "16:9")]
+    Wide,
+    #[serde(rename = "9:16")]
+    Tall,
+    #[serde(rename = "1:1")]
+    Square,
+    #[serde(rename = "4:5")]
+    Portrait,
+    #[serde(rename = "4:3")]
+    Classic,
+}
+
+impl Resolution {
+    /// The short side, in pixels.
+    pub fn short_side(self) -> u32 {
+        match self {
+            Self::P480 => 480,
+            Self::P720 => 720,
+            Self::P1080 => 1080,
+            Self::P1440 => 1440,
+            Self::P2160 => 2160,
+        }
+    }
+
+    /// Width and height at `aspect`: the short side exactly, the long one rounded to an even
+    /// number (480p at 16:9 is 854 × 480, 1080p at 4:5 is 1080 × 1350).
+    pub fn size(self, aspect: Aspect) -> (u32, u32) {
+        let short = self.short_side();
+        let (w, h) = aspect.ratio();
+        let long = |a: u32, b: u32| {
+            let exact = f64::from(short) * f64::from(a) / f64::from(b);
+            ((exact / 2.0).round() * 2.0) as u32
+        };
+        if w >= h {
+            (long(w, h), short)
+        } else {
+            (short, long(h, w))
+        }
+    }
+}
+
+impl Aspect {
+    /// Width : height.
+    pub fn ratio(self) -> (u32, u32) {
+        match self {
+            Self::Wide => (16, 9),
+            Self::Tall => (9, 16),
+            Self::Square => (1, 1),
+            Self::Portrait => (4, 5),
+            Self::Classic => (4, 3),
+        }
+    }
+}
+
+/// How hard the encoder works: speed against file size at a similar look. `standard` is the
+/// worker's configured preset and CRF (default `veryfast`, 23); `draft` is two presets faster at
+/// CRF + 5 (`ultrafast`, 28), `high` two presets slower at CRF − 4 (`fast`, 19).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Motion {
-    /// A slow sub-pixel zoom and pan.
-    #[serde(rename = "kenburns")]
-    KenBurns,
-    None,
+pub enum Quality {
+    Draft,
+    Standard,
+    High,
 }
 
 /// How a photo fills the canvas.
@@ -167,10 +357,26 @@ impl RenderSpec {
                 });
             }
         }
-        let mut spec: Self = serde_json::from_value(value)
+        let mut spec: Self = serde_json::from_value(value.clone())
             .map_err(|e| invalid(format!("not a valid render spec: {e}")))?;
         if spec.transition.kind == TransitionKind::None {
             spec.transition.seconds = 0.0;
+        }
+        if spec.resolution.is_some() || spec.aspect.is_some() {
+            if let Some(side) = ["width", "height"]
+                .into_iter()
+                .find(|f| value.get(f).is_some())
+            {
+                return Err(Violation {
+                    field: "resolution".into(),
+                    message: format!(
+                        "give either `resolution` (with `aspect`) or `width` and `height`, not \
+                         both (`{side}` was given too)"
+                    ),
+                });
+            }
+            let resolution = spec.resolution.unwrap_or(Resolution::P720);
+            (spec.width, spec.height) = resolution.size(spec.aspect.unwrap_or(Aspect::Wide));
         }
         Ok(spec)
     }
@@ -201,10 +407,17 @@ impl RenderSpec {
                 ),
             );
         }
-        if !(1..=MAX_FPS).contains(&self.fps) {
+        if !(MIN_FPS..=MAX_FPS).contains(&self.fps) {
             bad(
                 "fps",
-                format!("must be from 1 to {MAX_FPS}, got {}", self.fps),
+                format!("must be from {MIN_FPS} to {MAX_FPS}, got {}", self.fps),
+            );
+        }
+        let strength = self.motion_strength;
+        if !(0.0..=MAX_MOTION_STRENGTH).contains(&strength) {
+            bad(
+                "motion_strength",
+                format!("must be from 0 to {MAX_MOTION_STRENGTH}, got {strength}"),
             );
         }
         let spi = self.seconds_per_image;
@@ -223,8 +436,7 @@ impl RenderSpec {
             );
         }
         let ts = self.transition.seconds;
-        if self.transition.kind == TransitionKind::Crossfade
-            && (!ts.is_finite() || ts < 0.0 || ts > spi)
+        if self.transition.kind != TransitionKind::None && (!ts.is_finite() || ts < 0.0 || ts > spi)
         {
             bad(
                 "transition.seconds",
@@ -415,5 +627,147 @@ mod tests {
             .expect("valid");
         assert_eq!(spec.transition.seconds, 0.0);
         assert!(fields(&spec).is_empty());
+    }
+
+    #[test]
+    fn a_resolution_preset_sets_the_size_at_its_aspect() {
+        for (json, size) in [
+            (r#"{"resolution": "1080p"}"#, (1920, 1080)),
+            (r#"{"resolution": "480p"}"#, (854, 480)),
+            (r#"{"resolution": "2160p", "aspect": "16:9"}"#, (3840, 2160)),
+            (r#"{"resolution": "1080p", "aspect": "9:16"}"#, (1080, 1920)),
+            (r#"{"resolution": "1080p", "aspect": "4:5"}"#, (1080, 1350)),
+            (r#"{"resolution": "720p", "aspect": "1:1"}"#, (720, 720)),
+            (r#"{"resolution": "1440p", "aspect": "4:3"}"#, (1920, 1440)),
+            (r#"{"aspect": "9:16"}"#, (720, 1280)),
+        ] {
+            let spec = RenderSpec::from_json(json.as_bytes()).expect(json);
+            assert_eq!((spec.width, spec.height), size, "{json}");
+            assert!(fields(&spec).is_empty(), "{json}: {:?}", fields(&spec));
+        }
+        // Every preset at every aspect is a valid canvas.
+        for r in [
+            Resolution::P480,
+            Resolution::P720,
+            Resolution::P1080,
+            Resolution::P1440,
+            Resolution::P2160,
+        ] {
+            for a in [
+                Aspect::Wide,
+                Aspect::Tall,
+                Aspect::Square,
+                Aspect::Portrait,
+                Aspect::Classic,
+            ] {
+                let (width, height) = r.size(a);
+                let spec = RenderSpec {
+                    width,
+                    height,
+                    ..RenderSpec::default()
+                };
+                assert!(
+                    spec.validate(1, &Limits::default()).is_empty(),
+                    "{r:?} {a:?}"
+                );
+            }
+        }
+        // The effective options say what was asked for.
+        let spec = RenderSpec::from_json(br#"{"resolution": "1080p"}"#).expect("valid");
+        let echoed = serde_json::to_value(&spec).expect("json");
+        assert_eq!(echoed["resolution"], "1080p");
+        assert_eq!(echoed["width"], 1920);
+        assert!(echoed.get("aspect").is_none());
+    }
+
+    #[test]
+    fn a_preset_and_an_explicit_size_together_are_refused() {
+        let e =
+            RenderSpec::from_json(br#"{"resolution": "720p", "width": 640}"#).expect_err("both");
+        assert_eq!(e.field, "resolution");
+        assert!(e.message.contains("width"), "{}", e.message);
+        let e = RenderSpec::from_json(br#"{"resolution": "600p"}"#).expect_err("no such preset");
+        assert!(
+            e.message.contains("600p") && e.message.contains("1080p"),
+            "{}",
+            e.message
+        );
+        let e = RenderSpec::from_json(br#"{"aspect": "21:9"}"#).expect_err("no such aspect");
+        assert!(
+            e.message.contains("21:9") && e.message.contains("4:5"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn frame_rate_and_motion_strength_have_ranges() {
+        for (fps, ok) in [(11, false), (12, true), (60, true), (61, false)] {
+            let spec = RenderSpec {
+                fps,
+                ..RenderSpec::default()
+            };
+            assert_eq!(fields(&spec).is_empty(), ok, "{fps}");
+        }
+        for (strength, ok) in [(-0.1, false), (0.0, true), (2.0, true), (2.01, false)] {
+            let spec = RenderSpec {
+                motion_strength: strength,
+                ..RenderSpec::default()
+            };
+            assert_eq!(
+                fields(&spec),
+                if ok {
+                    vec![]
+                } else {
+                    vec!["motion_strength".to_owned()]
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn every_option_name_reads_and_echoes_as_documented() {
+        let json =
+            br#"{"transition": {"kind": "slide-left"}, "motion": "zoom-in", "quality": "high"}"#;
+        let spec = RenderSpec::from_json(json).expect("valid");
+        assert_eq!(spec.transition.kind, TransitionKind::SlideLeft);
+        assert_eq!(spec.motion, Motion::ZoomIn);
+        assert_eq!(spec.quality, Quality::High);
+        let echoed = serde_json::to_value(&spec).expect("json");
+        assert_eq!(echoed["transition"]["kind"], "slide-left");
+        assert_eq!(echoed["motion"], "zoom-in");
+        assert_eq!(echoed["quality"], "high");
+        for kind in [
+            "fade-black",
+            "fade-white",
+            "wipe-up",
+            "zoom",
+            "random",
+            "none",
+        ] {
+            let json = format!(r#"{{"transition": {{"kind": "{kind}"}}}}"#);
+            RenderSpec::from_json(json.as_bytes()).expect(&json);
+        }
+        for motion in ["kenburns", "zoom-out", "pan-left", "pan-right", "none"] {
+            let json = format!(r#"{{"motion": "{motion}"}}"#);
+            RenderSpec::from_json(json.as_bytes()).expect(&json);
+        }
+    }
+
+    #[test]
+    fn random_transitions_vary_are_visible_and_repeat_per_cut() {
+        let picks: Vec<TransitionKind> =
+            (1..=60).map(|c| TransitionKind::Random.at_cut(c)).collect();
+        assert!(picks.iter().all(|k| TransitionKind::VISIBLE.contains(k)));
+        assert!(picks.windows(2).all(|w| w[0] != w[1]), "{picks:?}");
+        let distinct = TransitionKind::VISIBLE
+            .iter()
+            .filter(|k| picks.contains(k))
+            .count();
+        assert_eq!(distinct, 12, "{picks:?}");
+        let again: Vec<TransitionKind> =
+            (1..=60).map(|c| TransitionKind::Random.at_cut(c)).collect();
+        assert_eq!(picks, again);
+        assert_eq!(TransitionKind::Zoom.at_cut(7), TransitionKind::Zoom);
     }
 }

@@ -105,7 +105,7 @@ async fn photos_in_video_out_on_aws() {
     );
     let video = tmp.path().join("aws.mp4");
     download(url, &video).await;
-    assert_eq!(ffprobe(&video)["streams"][0]["nb_read_frames"], "20");
+    assert_eq!(ffprobe(&video)["streams"][0]["nb_read_frames"], "24");
     drop(app);
 
     let (ok, text) = minimoto(&["cleanup", "--dry-run"], &env);

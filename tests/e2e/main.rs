@@ -21,7 +21,7 @@ use helpers::*;
 use image::ImageFormat;
 use serde_json::Value;
 
-const SMALL: &str = r#"{"width": 320, "height": 240, "fps": 10, "seconds_per_image": 1.0, "transition": {"kind": "crossfade", "seconds": 0.3}}"#;
+const SMALL: &str = r#"{"width": 320, "height": 240, "fps": 12, "seconds_per_image": 1.0, "transition": {"kind": "crossfade", "seconds": 0.3}}"#;
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
@@ -51,7 +51,7 @@ async fn photos_in_video_out() {
         job["options"]["fit"], "blur",
         "defaults are filled in: {job}"
     );
-    assert_eq!(job["options"]["fps"], 10);
+    assert_eq!(job["options"]["fps"], 12);
 
     let job = poll_until(&app, &id, Duration::from_secs(120), finished).await;
     assert_eq!(job["status"], "succeeded", "{job}");
@@ -80,8 +80,8 @@ async fn photos_in_video_out() {
         (Some(320), Some(240))
     );
     assert_eq!(
-        s["nb_read_frames"], "40",
-        "4 photos × 1 s × 10 fps, transitions add no time"
+        s["nb_read_frames"], "48",
+        "4 photos × 1 s × 12 fps, transitions add no time"
     );
     assert_eq!(s["color_space"], "bt709");
     let duration: f64 = probe["format"]["duration"]
@@ -188,7 +188,7 @@ async fn jobs_survive_kill_9_and_restarts() {
     assert_eq!(idle.stop().code(), Some(0), "SIGTERM shuts down cleanly");
 
     let app = App::spawn(&data, &fast);
-    for (id, frames) in [(&killed, "540"), (&queued, "20")] {
+    for (id, frames) in [(&killed, "540"), (&queued, "24")] {
         let job = poll_until(&app, id, Duration::from_secs(180), finished).await;
         assert_eq!(job["status"], "succeeded", "{job}");
         let video = tmp.path().join(format!("{id}.mp4"));

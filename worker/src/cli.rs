@@ -10,11 +10,12 @@ use minimoto_runtime::{Backend, CommonArgs, Started};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use minimoto_render::{EncoderSettings, encode::PRESETS};
+
 use crate::{
     Worker, WorkerConfig,
     config::{Deadline, hostname},
     presence::{Identity, Presence, run_beats},
-    render::{EncoderSettings, encode::PRESETS},
     spot::Metadata,
 };
 
@@ -109,13 +110,13 @@ impl WorkerArgs {
     }
 
     pub fn ffmpeg_path(&self) -> PathBuf {
-        crate::ffmpeg::resolve(self.ffmpeg.as_deref())
+        minimoto_render::ffmpeg::resolve(self.ffmpeg.as_deref())
     }
 
     /// The startup check: ffmpeg runs and has libx264 (skipped with no workers to run).
     pub fn preflight(&self) -> anyhow::Result<()> {
         if self.workers > 0 {
-            let version = crate::ffmpeg::check(&self.ffmpeg_path())?;
+            let version = minimoto_render::ffmpeg::check(&self.ffmpeg_path())?;
             tracing::info!(ffmpeg = %version, "ffmpeg found");
         }
         Ok(())

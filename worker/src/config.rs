@@ -4,7 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use minimoto_common::limits::Limits;
 
-use crate::render::EncoderSettings;
+use minimoto_render::EncoderSettings;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {

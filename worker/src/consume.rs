@@ -22,8 +22,8 @@ use crate::{
     heartbeat::{Heartbeat, Progress},
     outcome::{ClassifyStorage, Failure, scratch_failure},
     presence::Presence,
-    render::{self, RenderInput},
 };
+use minimoto_render::{self as render, RenderInput};
 
 #[derive(Debug, Clone)]
 pub struct Worker {

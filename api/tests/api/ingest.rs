@@ -282,3 +282,30 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[tokio::test]
+async fn a_size_preset_is_resolved_and_echoed_in_the_jobs_options() {
+    let api = TestApi::start(limits()).await;
+    let good = jpeg(64, 48, 1);
+    let options = r#"{"resolution": "1080p", "aspect": "9:16", "transition": {"kind": "random"},
+        "motion": "pan-left", "motion_strength": 0.5, "quality": "draft"}"#;
+    let (status, job) = submit(&api, form(&[("a.jpg", good)], Some(options))).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().expect("id");
+    let (status, job) = get_json(&api.url(&format!("/v1/jobs/{id}"))).await;
+    assert_eq!(status, 200, "{job}");
+    let o = &job["options"];
+    assert_eq!(
+        (o["width"].as_u64(), o["height"].as_u64()),
+        (Some(1080), Some(1920)),
+        "{o}"
+    );
+    assert_eq!(
+        (o["resolution"].as_str(), o["aspect"].as_str()),
+        (Some("1080p"), Some("9:16"))
+    );
+    assert_eq!(o["transition"]["kind"], "random");
+    assert_eq!(o["motion"], "pan-left");
+    assert_eq!(o["motion_strength"], 0.5);
+    assert_eq!(o["quality"], "draft");
+}

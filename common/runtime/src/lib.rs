@@ -21,6 +21,7 @@ use std::{future::Future, process::ExitCode};
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
+use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
 
 pub use args::{CommonArgs, LimitArgs};
 pub use backend::Backend;
@@ -32,13 +33,11 @@ pub fn main<F>(run: F) -> ExitCode
 where
     F: Future<Output = anyhow::Result<()>>,
 {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn")),
-        )
+    let subscriber = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .init();
+        .finish()
+        .with(log_filter());
+    subscriber.init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -52,6 +51,24 @@ where
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The log filter from `RUST_LOG`: comma-separated `level` and `target=level` directives
+/// (`info,minimoto_worker=debug`). `tracing`'s `Targets` rather than `EnvFilter`: the same
+/// directives minus span-field regexes, without compiling a regex engine into every binary.
+/// A value that does not parse is reported and the default used.
+fn log_filter() -> Targets {
+    const DEFAULT: &str = "info,tower_http=warn";
+    let fallback = || DEFAULT.parse().unwrap_or_default();
+    match std::env::var("RUST_LOG") {
+        Ok(value) if !value.trim().is_empty() => value.parse().unwrap_or_else(|e| {
+            eprintln!(
+                "warning: RUST_LOG=`{value}` is not a log filter ({e}); logging at `{DEFAULT}`"
+            );
+            fallback()
+        }),
+        _ => fallback(),
     }
 }
 

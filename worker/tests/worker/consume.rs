@@ -110,7 +110,7 @@ fn rig_with(fault: Fault, tune: impl FnOnce(&mut WorkerConfig)) -> Rig {
         limits: Limits::default(),
         scratch_dir: dir.path().join("scratch"),
         deadline: Deadline::default(),
-        encoder: EncoderSettings::new(minimoto_worker::ffmpeg::resolve(None)),
+        encoder: EncoderSettings::new(minimoto_worker::render::ffmpeg::resolve(None)),
     };
     tune(&mut config);
     let worker = Worker::new(
@@ -141,7 +141,7 @@ impl Rig {
         let spec = RenderSpec {
             width: 64,
             height: 48,
-            fps: 5,
+            fps: 12,
             seconds_per_image: 1.0,
             ..RenderSpec::default()
         };
@@ -200,7 +200,7 @@ async fn a_good_job_succeeds_and_its_message_is_acked() {
     let job = rig.job(id).await;
     assert_eq!(job.status, Status::Succeeded, "{job:?}");
     let out = job.outputs.expect("outputs");
-    assert_eq!((out.frames, out.width, out.height), (5, 64, 48));
+    assert_eq!((out.frames, out.width, out.height), (12, 64, 48));
     assert_eq!(
         rig.queue.depth().await.expect("depth").in_flight,
         0,

@@ -1,7 +1,5 @@
-//! The worker's tests, one binary: the consume loop (`consume`), renders with the real ffmpeg
-//! (`render`, `encoder_failure`) and the `minimoto-worker` binary itself (`binary`).
+//! The worker's tests, one binary: the consume loop (`consume`) and the `minimoto-worker` binary
+//! itself (`binary`). The render engine's own tests are in `worker/render`.
 
 mod binary;
 mod consume;
-mod encoder_failure;
-mod render;

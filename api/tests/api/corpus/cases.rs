@@ -1356,6 +1356,41 @@ fn options() -> Vec<Case> {
         ),
         invalid_options("fps-zero", "0 frames per second", r#"{"fps": 0}"#),
         invalid_options(
+            "fps-11",
+            "one frame per second under the minimum",
+            r#"{"fps": 11}"#,
+        ),
+        invalid_options(
+            "resolution-and-width",
+            "a size preset and an explicit width at once: which one wins is not guessed",
+            r#"{"resolution": "720p", "width": 640}"#,
+        ),
+        invalid_options(
+            "resolution-unknown",
+            "a preset that does not exist",
+            r#"{"resolution": "4k"}"#,
+        ),
+        invalid_options(
+            "aspect-unknown",
+            "an aspect ratio not offered",
+            r#"{"aspect": "21:9"}"#,
+        ),
+        invalid_options(
+            "motion-strength-over",
+            "more than twice the default motion",
+            r#"{"motion_strength": 2.5}"#,
+        ),
+        invalid_options(
+            "transition-unknown",
+            "a transition that does not exist",
+            r#"{"transition": {"kind": "spin"}}"#,
+        ),
+        invalid_options(
+            "quality-unknown",
+            "a quality that does not exist",
+            r#"{"quality": "ultra"}"#,
+        ),
+        invalid_options(
             "fps-61",
             "one frame per second over the maximum",
             r#"{"fps": 61}"#,

@@ -2,20 +2,27 @@
 //!
 //! A plate is the photo already scaled close to the output size (so per-frame sampling is cheap
 //! and the full-size photo can be dropped at once), in RGBx: 4 bytes a pixel is what
-//! `fast_image_resize` resamples fastest. With motion the plate is [`HEADROOM`] larger than the
+//! `fast_image_resize` resamples fastest. With motion the plate is [`headroom`] larger than the
 //! canvas, so even the most zoomed-in frame is downsampled, never upscaled.
 
 use fast_image_resize::{
-    FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer,
-    images::{Image, ImageRef},
+    FilterType, ResizeAlg, ResizeOptions, Resizer,
+    images::{TypedImage, TypedImageRef},
+    pixels::U8x4,
 };
-use image::RgbImage;
+use image::{RgbImage, RgbaImage};
 use minimoto_common::spec::{Fit, Motion, Rgb};
 
 use super::RenderError;
 
-/// How much larger than the canvas a plate is when the camera moves.
+/// How much larger than the canvas a plate is when the camera moves at strength 1.
 pub const HEADROOM: f64 = 1.15;
+
+/// How much larger than the canvas a plate is at `strength`: always more than the zoom
+/// ([`crate::motion::zoom_at`]), so the most zoomed-in rectangle still covers the canvas.
+pub fn headroom(strength: f64) -> f64 {
+    1.0 + (HEADROOM - 1.0) * strength.max(0.0)
+}
 
 /// A photo fitted to (a little more than) the canvas, RGBx with x = 255.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,20 +37,18 @@ impl Plate {
         (self.width, self.height)
     }
 
-    pub fn view(&self) -> Result<ImageRef<'_>, RenderError> {
-        ImageRef::new(self.width, self.height, &self.pixels, PixelType::U8x4).map_err(internal)
+    pub fn view(&self) -> Result<TypedImageRef<'_, U8x4>, RenderError> {
+        TypedImageRef::from_buffer(self.width, self.height, &self.pixels).map_err(internal)
     }
 }
 
 /// The plate size for a canvas: the canvas itself when nothing moves.
-pub fn plate_size(canvas: (u32, u32), motion: Motion) -> (u32, u32) {
-    match motion {
-        Motion::None => canvas,
-        Motion::KenBurns => {
-            let grow = |side: u32| (f64::from(side) * HEADROOM).round() as u32;
-            (grow(canvas.0), grow(canvas.1))
-        }
+pub fn plate_size(canvas: (u32, u32), motion: Motion, strength: f64) -> (u32, u32) {
+    if motion == Motion::None {
+        return canvas;
     }
+    let grow = |side: u32| (f64::from(side) * headroom(strength)).round() as u32;
+    (grow(canvas.0), grow(canvas.1))
 }
 
 /// The smallest scale of a `photo`-sized image that still fills its part of the plate without
@@ -59,51 +64,46 @@ pub fn min_scale(photo: (u32, u32), plate: (u32, u32), mode: Fit) -> f64 {
 }
 
 /// Builds the plate of `photo` for the given fit mode.
+///
+/// The photo is widened to RGBx first, so every resize runs on one pixel type: each pixel type
+/// `fast_image_resize` is used with compiles its whole set of SIMD kernels again (half of this
+/// crate's build time was the RGB set).
 pub fn fit(
     photo: &RgbImage,
     plate: (u32, u32),
     mode: Fit,
     background: Rgb,
 ) -> Result<Plate, RenderError> {
+    let photo = to_rgbx(photo)?;
     let (pw, ph) = plate;
+    let whole = |img: RgbaImage| Plate {
+        width: img.width(),
+        height: img.height(),
+        pixels: img.into_raw(),
+    };
     match mode {
-        Fit::Cover => {
-            let covered = resize(photo, pw, ph, true, FilterType::CatmullRom)?;
-            Ok(Plate {
-                width: pw,
-                height: ph,
-                pixels: to_rgbx(covered.as_raw()),
-            })
-        }
+        Fit::Cover => Ok(whole(resize(&photo, pw, ph, true, FilterType::CatmullRom)?)),
         Fit::Contain | Fit::Blur => {
             let (iw, ih) = photo.dimensions();
             let scale = (f64::from(pw) / f64::from(iw)).min(f64::from(ph) / f64::from(ih));
             let side = |s: u32, max: u32| ((f64::from(s) * scale).round() as u32).clamp(1, max);
             let (sw, sh) = (side(iw, pw), side(ih, ph));
-            let contained = resize(photo, sw, sh, false, FilterType::CatmullRom)?;
-            let mut out = if (sw, sh) == (pw, ph) {
+            let contained = resize(&photo, sw, sh, false, FilterType::CatmullRom)?;
+            if (sw, sh) == (pw, ph) {
                 // Nothing of the backdrop would show.
-                Plate {
-                    width: pw,
-                    height: ph,
-                    pixels: Vec::new(),
-                }
-            } else if mode == Fit::Blur {
+                return Ok(whole(contained));
+            }
+            let mut out = if mode == Fit::Blur {
                 blurred_backdrop(&contained, pw, ph)?
             } else {
                 let [r, g, b] = background.0;
-                let pixels = [r, g, b, 255].repeat(pw as usize * ph as usize);
                 Plate {
                     width: pw,
                     height: ph,
-                    pixels,
+                    pixels: [r, g, b, 255].repeat(pw as usize * ph as usize),
                 }
             };
-            if out.pixels.is_empty() {
-                out.pixels = to_rgbx(contained.as_raw());
-            } else {
-                paste(&mut out, &contained, (pw - sw) / 2, (ph - sh) / 2);
-            }
+            paste(&mut out, &contained, (pw - sw) / 2, (ph - sh) / 2);
             Ok(out)
         }
     }
@@ -111,30 +111,32 @@ pub fn fit(
 
 /// A heavily blurred copy of the photo covering the plate. Blurring is done on a tiny copy and
 /// scaled up: a wide blur at full size would cost more than the whole photo's frames.
-fn blurred_backdrop(photo: &RgbImage, pw: u32, ph: u32) -> Result<Plate, RenderError> {
+fn blurred_backdrop(photo: &RgbaImage, pw: u32, ph: u32) -> Result<Plate, RenderError> {
     const SHRINK: u32 = 16;
     let (tw, th) = ((pw / SHRINK).max(4), (ph / SHRINK).max(4));
     let tiny = resize(photo, tw, th, true, FilterType::Bilinear)?;
+    // The x channel is 255 everywhere, so it stays 255 through the blur.
     let blurred = image::imageops::fast_blur(&tiny, 2.5);
     let backdrop = resize(&blurred, pw, ph, false, FilterType::Bilinear)?;
     Ok(Plate {
         width: pw,
         height: ph,
-        pixels: to_rgbx(backdrop.as_raw()),
+        pixels: backdrop.into_raw(),
     })
 }
 
-/// Resizes an RGB image; `cover` crops the centre to the destination's aspect ratio first.
+/// Resizes an RGBx image; `cover` crops the centre to the destination's aspect ratio first.
 fn resize(
-    src: &RgbImage,
+    src: &RgbaImage,
     w: u32,
     h: u32,
     cover: bool,
     filter: FilterType,
-) -> Result<RgbImage, RenderError> {
-    let view = ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3)
+) -> Result<RgbaImage, RenderError> {
+    let view = TypedImageRef::<U8x4>::from_buffer(src.width(), src.height(), src.as_raw())
         .map_err(internal)?;
-    let mut dst = Image::new(w, h, PixelType::U8x3);
+    let mut out = vec![0; w as usize * h as usize * 4];
+    let mut dst = TypedImage::<U8x4>::from_buffer(w, h, &mut out).map_err(internal)?;
     let mut options = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(filter))
         .use_alpha(false);
@@ -142,34 +144,29 @@ fn resize(
         options = options.fit_into_destination(Some((0.5, 0.5)));
     }
     Resizer::new()
-        .resize(&view, &mut dst, &options)
+        .resize_typed(&view, &mut dst, &options)
         .map_err(internal)?;
-    RgbImage::from_raw(w, h, dst.into_vec())
-        .ok_or_else(|| internal("resized buffer has the wrong size"))
+    RgbaImage::from_raw(w, h, out).ok_or_else(|| internal("resized buffer has the wrong size"))
 }
 
-fn to_rgbx(rgb: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rgb.len() / 3 * 4);
-    for px in rgb.chunks_exact(3) {
+/// The photo as RGBx, x = 255.
+fn to_rgbx(rgb: &RgbImage) -> Result<RgbaImage, RenderError> {
+    let mut out = Vec::with_capacity(rgb.as_raw().len() / 3 * 4);
+    for px in rgb.as_raw().chunks_exact(3) {
         out.extend_from_slice(&[px[0], px[1], px[2], 255]);
     }
-    out
+    RgbaImage::from_raw(rgb.width(), rgb.height(), out)
+        .ok_or_else(|| internal("widened buffer has the wrong size"))
 }
 
 /// Copies `src` into `plate` with its top-left corner at (`x`, `y`); it must fit.
-fn paste(plate: &mut Plate, src: &RgbImage, x: u32, y: u32) {
+fn paste(plate: &mut Plate, src: &RgbaImage, x: u32, y: u32) {
     let stride = plate.width as usize * 4;
     let (x, y) = (x as usize, y as usize);
-    for (row, line) in src
-        .as_raw()
-        .chunks_exact(src.width() as usize * 3)
-        .enumerate()
-    {
+    let line = src.width() as usize * 4;
+    for (row, pixels) in src.as_raw().chunks_exact(line).enumerate() {
         let start = (y + row) * stride + x * 4;
-        let dst = &mut plate.pixels[start..start + line.len() / 3 * 4];
-        for (d, s) in dst.chunks_exact_mut(4).zip(line.chunks_exact(3)) {
-            d.copy_from_slice(&[s[0], s[1], s[2], 255]);
-        }
+        plate.pixels[start..start + line].copy_from_slice(pixels);
     }
 }
 
@@ -201,7 +198,7 @@ mod tests {
     #[test]
     fn min_scale_covers_or_contains_the_plate() {
         let photo = (4000, 3000);
-        let plate = plate_size((1280, 720), Motion::KenBurns);
+        let plate = plate_size((1280, 720), Motion::KenBurns, 1.0);
         // Cover crops the sides: the width is what must still reach 1472 (the height 828 needs less).
         let cover = min_scale(photo, plate, Fit::Cover);
         assert!((cover - 1472.0 / 4000.0).abs() < 1e-9, "{cover}");
@@ -216,8 +213,8 @@ mod tests {
 
     #[test]
     fn plate_has_headroom_only_with_motion() {
-        assert_eq!(plate_size((1280, 720), Motion::None), (1280, 720));
-        assert_eq!(plate_size((1280, 720), Motion::KenBurns), (1472, 828));
+        assert_eq!(plate_size((1280, 720), Motion::None, 1.0), (1280, 720));
+        assert_eq!(plate_size((1280, 720), Motion::KenBurns, 1.0), (1472, 828));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Renders photos into a video without the service around it, for measuring the pipeline:
 //!
 //! ```sh
-//! cargo run --release -p minimoto-worker --example render -- OUT_DIR '{"fps": 30}' a.jpg b.jpg …
+//! cargo run --release -p minimoto-render --example render -- OUT_DIR '{"fps": 30}' a.jpg b.jpg …
 //! ```
 //!
 //! Prints one JSON line: frames, seconds, frames per second. Peak memory: run it under
@@ -10,7 +10,7 @@
 use std::{path::PathBuf, sync::atomic::AtomicBool, time::Instant};
 
 use minimoto_common::{limits::Limits, spec::RenderSpec};
-use minimoto_worker::render::{EncoderSettings, RenderInput, render};
+use minimoto_render::{EncoderSettings, RenderInput, render};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         photos: &photos,
         limits: &limits,
         out_dir: &out_dir,
-        encoder: &EncoderSettings::new(minimoto_worker::ffmpeg::resolve(None)),
+        encoder: &EncoderSettings::new(minimoto_render::ffmpeg::resolve(None)),
     };
     let rendered = render(&input, &|_| {}, &AtomicBool::new(false))?;
     let seconds = started.elapsed().as_secs_f64();

@@ -1,16 +1,21 @@
-//! The render: photos and a [`RenderSpec`] in, `video.mp4` and `poster.jpg` out.
+//! minimoto's render engine: photos and a [`RenderSpec`] in, `video.mp4` and `poster.jpg` out.
 //!
 //! Photos are decoded once (EXIF orientation applied, limits enforced), fitted to plates with
 //! headroom for motion ([`fit`]), and every frame is composed in Rust — sub-pixel Ken Burns
 //! ([`motion`]) and crossfades on a frame-exact [`timeline`] — in parallel ([`compose`],
 //! `pipeline`), converted to yuv420p ([`yuv`]) and piped into ffmpeg/libx264 ([`encode`]).
-//! The poster is then cut from the finished video ([`poster`]).
+//! The poster is then cut from the finished video ([`poster`]). [`ffmpeg`] finds the encoder and
+//! checks it at startup.
 //!
 //! Outputs are written under temporary names and renamed only once complete, so a crash, an error
 //! or a cancel never leaves a file that looks finished but is not.
+//!
+//! Its own crate so that its loops compile optimised in test builds while the worker around it
+//! (the consume loop) does not, and so that both halves build in parallel.
 
 pub mod compose;
 pub mod encode;
+pub mod ffmpeg;
 pub mod fit;
 pub mod motion;
 mod nice;
@@ -179,7 +184,7 @@ fn render_to(
         spec.height,
         spec.fps,
         frames,
-        input.encoder,
+        &input.encoder.for_quality(spec.quality),
         &video_part,
     );
     let mut encoder = Ffmpeg::spawn(ffmpeg, &args)?;

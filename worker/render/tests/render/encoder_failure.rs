@@ -5,7 +5,7 @@ use std::{os::unix::fs::PermissionsExt, sync::atomic::AtomicBool};
 
 use image::{DynamicImage, ImageFormat, RgbImage};
 use minimoto_common::{limits::Limits, spec::RenderSpec};
-use minimoto_worker::render::{EncoderSettings, RenderError, RenderInput, render};
+use minimoto_render::{EncoderSettings, RenderError, RenderInput, render};
 
 /// Renders one photo with a fake ffmpeg running `script`; the render's error.
 fn render_with_fake_ffmpeg(tmp: &tempfile::TempDir, script: &str) -> RenderError {
@@ -21,7 +21,7 @@ fn render_with_fake_ffmpeg(tmp: &tempfile::TempDir, script: &str) -> RenderError
     let spec = RenderSpec {
         width: 160,
         height: 120,
-        fps: 10,
+        fps: 12,
         seconds_per_image: 2.0,
         ..RenderSpec::default()
     };

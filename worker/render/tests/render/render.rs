@@ -16,9 +16,9 @@ use minimoto_common::{
     limits::Limits,
     spec::{Fit, Motion, RenderSpec, Rgb as Colour, TransitionKind, TransitionSpec},
 };
-use minimoto_worker::render::{EncoderSettings, RenderError, RenderInput, Rendered, render};
+use minimoto_render::{EncoderSettings, RenderError, RenderInput, Rendered, render};
 
-fn spec(width: u32, height: u32, fps: u32, spi: f64, crossfade: f64) -> RenderSpec {
+pub fn spec(width: u32, height: u32, fps: u32, spi: f64, crossfade: f64) -> RenderSpec {
     RenderSpec {
         width,
         height,
@@ -35,11 +35,12 @@ fn spec(width: u32, height: u32, fps: u32, spi: f64, crossfade: f64) -> RenderSp
         motion: Motion::KenBurns,
         fit: Fit::Blur,
         background: Colour([0, 0, 0]),
+        ..RenderSpec::default()
     }
 }
 
 /// A photo with a gradient and a bright mark in one corner, so frames are not flat.
-fn photo(width: u32, height: u32, tint: [u8; 3]) -> DynamicImage {
+pub fn photo(width: u32, height: u32, tint: [u8; 3]) -> DynamicImage {
     DynamicImage::ImageRgb8(RgbImage::from_fn(width, height, |x, y| {
         if x < width / 8 && y < height / 8 {
             Rgb([255, 255, 255])
@@ -50,18 +51,18 @@ fn photo(width: u32, height: u32, tint: [u8; 3]) -> DynamicImage {
     }))
 }
 
-fn save(dir: &Path, name: &str, image: &DynamicImage, format: ImageFormat) -> PathBuf {
+pub fn save(dir: &Path, name: &str, image: &DynamicImage, format: ImageFormat) -> PathBuf {
     let path = dir.join(name);
     image.save_with_format(&path, format).expect("save photo");
     path
 }
 
 /// The installed ffmpeg at the default settings, as a worker runs it.
-fn encoder() -> EncoderSettings {
-    EncoderSettings::new(minimoto_worker::ffmpeg::resolve(None))
+pub fn encoder() -> EncoderSettings {
+    EncoderSettings::new(minimoto_render::ffmpeg::resolve(None))
 }
 
-fn run(spec: &RenderSpec, photos: &[PathBuf], out: &Path) -> Result<Rendered, RenderError> {
+pub fn run(spec: &RenderSpec, photos: &[PathBuf], out: &Path) -> Result<Rendered, RenderError> {
     let input = RenderInput {
         spec,
         photos,
@@ -73,7 +74,7 @@ fn run(spec: &RenderSpec, photos: &[PathBuf], out: &Path) -> Result<Rendered, Re
 }
 
 /// `ffprobe` facts about the first video stream, counting frames by decoding them.
-fn probe(video: &Path) -> serde_json::Value {
+pub fn probe(video: &Path) -> serde_json::Value {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries"])
         .arg("stream=codec_name,pix_fmt,width,height,nb_read_frames,r_frame_rate,color_space,color_primaries,color_transfer,color_range")
@@ -89,7 +90,7 @@ fn probe(video: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("ffprobe json")
 }
 
-fn assert_video(video: &Path, width: u32, height: u32, frames: u64, fps: u32) {
+pub fn assert_video(video: &Path, width: u32, height: u32, frames: u64, fps: u32) {
     let facts = probe(video);
     let stream = &facts["streams"][0];
     assert_eq!(stream["codec_name"], "h264", "{facts}");
@@ -137,7 +138,7 @@ fn renders_a_small_job_end_to_end() {
             ImageFormat::WebP,
         ),
     ];
-    let spec = spec(320, 240, 10, 1.0, 0.3);
+    let spec = spec(320, 240, 12, 1.0, 0.3);
     let out = dir.path().join("out");
     let reports = Mutex::new(Vec::new());
     let started = Instant::now();
@@ -155,15 +156,15 @@ fn renders_a_small_job_end_to_end() {
     )
     .expect("render");
     eprintln!(
-        "e2e render of 30 frames at 320x240 took {:?}",
+        "e2e render of 36 frames at 320x240 took {:?}",
         started.elapsed()
     );
 
-    assert_eq!(rendered.frames, 30);
+    assert_eq!(rendered.frames, 36);
     assert_eq!(rendered.duration_seconds, 3.0);
     assert_eq!((rendered.width, rendered.height), (320, 240));
     assert_eq!(rendered.video, out.join("video.mp4"));
-    assert_video(&rendered.video, 320, 240, 30, 10);
+    assert_video(&rendered.video, 320, 240, 36, 12);
 
     let poster = image::open(&rendered.poster).expect("poster decodes");
     assert_eq!((poster.width(), poster.height()), (320, 240));
@@ -223,11 +224,11 @@ fn each_fit_mode_renders_and_only_contain_shows_the_background() {
     let photos = [save(dir.path(), "p.jpg", &green, ImageFormat::Jpeg)];
     let red = Colour([255, 0, 0]);
     for fit in [Fit::Cover, Fit::Contain, Fit::Blur] {
-        let mut spec = spec(128, 64, 10, 1.0, 0.0);
+        let mut spec = spec(128, 64, 12, 1.0, 0.0);
         spec.fit = fit;
         spec.background = red;
         let rendered = run(&spec, &photos, &dir.path().join(format!("{fit:?}"))).expect("render");
-        assert_video(&rendered.video, 128, 64, 10, 10);
+        assert_video(&rendered.video, 128, 64, 12, 12);
         let edge = poster_pixel(&rendered, 4, 32);
         let centre = poster_pixel(&rendered, 64, 32);
         let reddish = |p: [u8; 3]| p[0] > 180 && p[1] < 80 && p[2] < 80;
@@ -265,11 +266,11 @@ fn a_photo_much_larger_than_the_canvas_renders_the_same_picture() {
         }
     }));
     let photos = [save(dir.path(), "big.jpg", &big, ImageFormat::Jpeg)];
-    let mut spec = spec(128, 72, 10, 1.0, 0.0);
+    let mut spec = spec(128, 72, 12, 1.0, 0.0);
     spec.motion = Motion::None;
     spec.fit = Fit::Contain;
     let rendered = run(&spec, &photos, &dir.path().join("out")).expect("render");
-    assert_video(&rendered.video, 128, 72, 10, 10);
+    assert_video(&rendered.video, 128, 72, 12, 12);
     // Contain: 96×72 centred (x 16..112); red left, blue right, white bottom rows.
     let near = |p: [u8; 3], want: [u8; 3]| p.iter().zip(want).all(|(&a, b)| a.abs_diff(b) < 40);
     let left = poster_pixel(&rendered, 30, 30);
@@ -294,7 +295,7 @@ fn a_corrupt_photo_is_bad_input_naming_its_index() {
     std::fs::write(&broken, &bytes[..bytes.len() / 2]).expect("write");
     let out = dir.path().join("out");
     let e = run(
-        &spec(64, 48, 10, 1.0, 0.2),
+        &spec(64, 48, 12, 1.0, 0.2),
         &[good.clone(), good, broken],
         &out,
     )
@@ -323,7 +324,7 @@ fn an_unsupported_photo_fails_before_any_encoding() {
         ImageFormat::Png,
     );
     let e = run(
-        &spec(64, 48, 10, 1.0, 0.0),
+        &spec(64, 48, 12, 1.0, 0.0),
         &[good, text],
         &dir.path().join("out"),
     )
@@ -345,7 +346,7 @@ fn an_invalid_spec_is_bad_input() {
         ImageFormat::Png,
     );
     let e = run(
-        &spec(65, 48, 10, 1.0, 0.0),
+        &spec(65, 48, 12, 1.0, 0.0),
         &[good],
         &dir.path().join("out"),
     )
@@ -354,7 +355,7 @@ fn an_invalid_spec_is_bad_input() {
         (e.code(), e.is_bad_input()),
         (ErrorCode::InvalidOptions, true)
     );
-    let e = run(&spec(64, 48, 10, 1.0, 0.0), &[], &dir.path().join("out")).expect_err("no photos");
+    let e = run(&spec(64, 48, 12, 1.0, 0.0), &[], &dir.path().join("out")).expect_err("no photos");
     assert_eq!(e.code(), ErrorCode::InvalidOptions);
 }
 

@@ -25,10 +25,20 @@ pub struct Layer {
 /// What one output frame shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FramePlan {
-    /// The photo underneath (the outgoing one during a crossfade).
+    /// The photo underneath (the outgoing one during a transition).
     pub base: Layer,
-    /// During a crossfade: the incoming photo and its weight in `(0, 1)`, growing frame by frame.
-    pub blend: Option<(Layer, f32)>,
+    /// During a transition: the incoming photo, and how far the transition has come.
+    pub blend: Option<Blend>,
+}
+
+/// The incoming photo of a transition frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Blend {
+    pub layer: Layer,
+    /// Progress of the transition in `(0, 1)`, growing frame by frame (a crossfade's weight).
+    pub weight: f32,
+    /// The transition at this cut (`random` already resolved; never `none`).
+    pub kind: TransitionKind,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -39,15 +49,20 @@ pub struct Timeline {
     transition: u64,
     /// Frames of each crossfade that fall before its cut.
     before_cut: u64,
+    kind: TransitionKind,
 }
 
 impl Timeline {
     pub fn for_spec(images: usize, spec: &RenderSpec) -> Self {
-        let seconds = match spec.transition.kind {
-            TransitionKind::Crossfade => spec.transition.seconds,
+        let kind = spec.transition.kind;
+        let seconds = match kind {
             TransitionKind::None => 0.0,
+            _ => spec.transition.seconds,
         };
-        Self::new(images, spec.seconds_per_image, spec.fps, seconds)
+        Self {
+            kind,
+            ..Self::new(images, spec.seconds_per_image, spec.fps, seconds)
+        }
     }
 
     /// A timeline of `images` photos of `seconds_per_image` each at `fps`, with crossfades of
@@ -69,6 +84,7 @@ impl Timeline {
             bounds,
             transition,
             before_cut: transition / 2,
+            kind: TransitionKind::Crossfade,
         }
     }
 
@@ -133,7 +149,11 @@ impl Timeline {
                 let weight = ((k as f64 + 0.5) / self.transition as f64) as f32;
                 FramePlan {
                     base: self.layer(cut - 1, frame),
-                    blend: Some((self.layer(cut, frame), weight)),
+                    blend: Some(Blend {
+                        layer: self.layer(cut, frame),
+                        weight,
+                        kind: self.kind.at_cut(cut),
+                    }),
                 }
             }
             None => FramePlan {
@@ -215,12 +235,22 @@ mod tests {
                 assert!(plan.base.photo < n, "{ctx} frame {f}");
                 assert!(tl.span(plan.base.photo).contains(&f), "{ctx} frame {f}");
                 assert!(plan.base.t > 0.0 && plan.base.t < 1.0, "{ctx} frame {f}");
-                if let Some((incoming, w)) = plan.blend {
+                if let Some(Blend {
+                    layer: incoming,
+                    weight: w,
+                    ..
+                }) = plan.blend
+                {
                     assert_eq!(incoming.photo, plan.base.photo + 1, "{ctx} frame {f}");
                     assert!(w > 0.0 && w < 1.0, "{ctx} frame {f}: weight {w}");
                     assert!(tl.span(incoming.photo).contains(&f), "{ctx} frame {f}");
                     if let Some(FramePlan {
-                        blend: Some((p, pw)),
+                        blend:
+                            Some(Blend {
+                                layer: p,
+                                weight: pw,
+                                ..
+                            }),
                         ..
                     }) = previous
                         && p.photo == incoming.photo
@@ -287,7 +317,7 @@ mod tests {
                 if plan.base.photo == 1 {
                     plan.base.t
                 } else {
-                    plan.blend.map(|(l, _)| l.t).unwrap_or(-1.0)
+                    plan.blend.map(|b| b.layer.t).unwrap_or(-1.0)
                 }
             })
             .collect();

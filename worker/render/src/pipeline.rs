@@ -125,7 +125,8 @@ fn load_plates(
     cancel: &AtomicBool,
 ) {
     nice::lower_current_thread();
-    let plate_size = fit::plate_size((job.spec.width, job.spec.height), job.spec.motion);
+    let spec = job.spec;
+    let plate_size = fit::plate_size((spec.width, spec.height), spec.motion, spec.motion_strength);
     for (i, path) in job.photos.iter().enumerate() {
         if shared.stopped() || cancel.load(Ordering::SeqCst) {
             return;
@@ -204,13 +205,14 @@ fn spawn_frames<'s>(
         width: job.spec.width,
         height: job.spec.height,
         motion: job.spec.motion,
+        strength: job.spec.motion_strength,
     };
     // Plates of the photos still on screen, oldest first.
     let mut loaded: VecDeque<(usize, Arc<Plate>)> = VecDeque::new();
     let mut next_photo = 0;
     for f in 0..job.timeline.total_frames() {
         let plan = job.timeline.frame(f);
-        let newest = plan.blend.map_or(plan.base.photo, |(layer, _)| layer.photo);
+        let newest = plan.blend.map_or(plan.base.photo, |b| b.layer.photo);
         while next_photo <= newest {
             let Some(plate) = wait(&queues.plate_rx, shared, cancel)? else {
                 return Ok(());
@@ -231,7 +233,7 @@ fn spawn_frames<'s>(
         let base = plate_of(plan.base.photo)?;
         let over = plan
             .blend
-            .map(|(layer, w)| plate_of(layer.photo).map(|p| (p, layer, w)))
+            .map(|b| plate_of(b.layer.photo).map(|p| (p, b)))
             .transpose()?;
         let Some(mut out) = wait(&queues.free_rx, shared, cancel)? else {
             return Ok(());
@@ -239,7 +241,7 @@ fn spawn_frames<'s>(
         let done = queues.done_tx.clone();
         scope.spawn(move |_| {
             let mut s = scratch.take();
-            let blend = over.as_ref().map(|(p, layer, w)| (p.as_ref(), *layer, *w));
+            let blend = over.as_ref().map(|(p, b)| (p.as_ref(), *b));
             let result = compose::compose(&mut s, canvas, (&base, plan.base), blend, &mut out);
             scratch.give(s);
             // The writer may have stopped already; then the frame is simply dropped.

@@ -1,0 +1,7 @@
+//! The render engine's tests, one binary: renders with the real ffmpeg, checked with ffprobe
+//! (`render`), every option rendered for real (`options`), and an encoder that dies mid-render
+//! (`encoder_failure`).
+
+mod encoder_failure;
+mod options;
+mod render;

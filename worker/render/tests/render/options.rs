@@ -1,0 +1,146 @@
+//! The render options people pick between, rendered for real: every transition and motion gives
+//! every frame, a transition's middle frame is what it promises, and a job renders the same twice.
+
+use std::{path::Path, process::Command};
+
+use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+use minimoto_common::spec::{Motion, Quality, TransitionKind};
+
+use crate::render::{assert_video, photo, run, save, spec};
+
+/// Decoded frame `n` of `video`, as RGB bytes.
+fn frame(video: &Path, n: u64) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(video)
+        .args(["-vf", &format!("select=eq(n\\,{n})"), "-frames:v", "1"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.stdout.is_empty(),
+        "no frame {n} in {}",
+        video.display()
+    );
+    out.stdout
+}
+
+/// Every decoded frame of `video`, as raw yuv420p.
+fn all_frames(video: &Path) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(video)
+        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn solid(dir: &Path, name: &str, rgb: [u8; 3]) -> std::path::PathBuf {
+    let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(96, 64, Rgb(rgb)));
+    save(dir, name, &image, ImageFormat::Png)
+}
+
+#[test]
+fn every_transition_and_motion_renders_every_frame() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let photos: Vec<_> = [[200, 80, 40], [40, 160, 200], [90, 200, 90]]
+        .iter()
+        .enumerate()
+        .map(|(i, &tint)| {
+            save(
+                dir.path(),
+                &format!("{i}.jpg"),
+                &photo(240, 160, tint),
+                ImageFormat::Jpeg,
+            )
+        })
+        .collect();
+    let mut kinds = TransitionKind::VISIBLE.to_vec();
+    kinds.push(TransitionKind::Random);
+    for kind in kinds {
+        // 3 × 1 s at 12 fps with half-second transitions: 36 frames whatever the transition.
+        let mut spec = spec(96, 64, 12, 1.0, 0.5);
+        spec.transition.kind = kind;
+        let rendered = run(&spec, &photos, &dir.path().join(format!("{kind:?}")))
+            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        assert_video(&rendered.video, 96, 64, 36, 12);
+    }
+    for motion in [
+        Motion::KenBurns,
+        Motion::ZoomIn,
+        Motion::ZoomOut,
+        Motion::PanLeft,
+        Motion::PanRight,
+        Motion::None,
+    ] {
+        for strength in [0.0, 2.0] {
+            let mut spec = spec(96, 64, 12, 1.0, 0.5);
+            spec.motion = motion;
+            spec.motion_strength = strength;
+            spec.quality = Quality::Draft;
+            let out = dir.path().join(format!("{motion:?}-{strength}"));
+            let rendered = run(&spec, &photos, &out).unwrap_or_else(|e| panic!("{motion:?}: {e}"));
+            assert_video(&rendered.video, 96, 64, 36, 12);
+        }
+    }
+}
+
+#[test]
+fn a_transitions_middle_frame_is_what_it_promises() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = ([220, 40, 20], [20, 60, 220]);
+    let photos = [solid(dir.path(), "a.png", a), solid(dir.path(), "b.png", b)];
+    // 12 frames a photo, a 3-frame transition on frames 11, 12 and 13: frame 12 is its middle.
+    let at_middle = |kind: TransitionKind| {
+        let mut spec = spec(96, 64, 12, 1.0, 0.25);
+        spec.motion = Motion::None;
+        spec.transition.kind = kind;
+        let rendered = run(&spec, &photos, &dir.path().join(format!("{kind:?}"))).expect("render");
+        let rgb = frame(&rendered.video, 12);
+        let i = (32 * 96 + 48) * 3;
+        [rgb[i], rgb[i + 1], rgb[i + 2]]
+    };
+    let close =
+        |got: [u8; 3], want: [u8; 3]| got.iter().zip(want).all(|(&g, w)| g.abs_diff(w) <= 8);
+    let mean = [0, 1, 2].map(|c| (u16::from(a[c]) + u16::from(b[c])).div_ceil(2) as u8);
+    let got = at_middle(TransitionKind::Crossfade);
+    assert!(close(got, mean), "crossfade middle {got:?}, mean {mean:?}");
+    let got = at_middle(TransitionKind::FadeBlack);
+    assert!(close(got, [0, 0, 0]), "fade-black middle {got:?}");
+    let got = at_middle(TransitionKind::FadeWhite);
+    assert!(close(got, [255, 255, 255]), "fade-white middle {got:?}");
+}
+
+#[test]
+fn the_same_job_renders_the_same_frames_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let photos: Vec<_> = (0..4u8)
+        .map(|i| {
+            let tint = [60 + 40 * i, 200 - 30 * i, 90];
+            save(
+                dir.path(),
+                &format!("{i}.jpg"),
+                &photo(300, 200, tint),
+                ImageFormat::Jpeg,
+            )
+        })
+        .collect();
+    let mut spec = spec(128, 72, 12, 1.0, 0.5);
+    spec.transition.kind = TransitionKind::Random;
+    let first = run(&spec, &photos, &dir.path().join("first")).expect("render");
+    let second = run(&spec, &photos, &dir.path().join("second")).expect("render");
+    let (a, b) = (all_frames(&first.video), all_frames(&second.video));
+    assert_eq!(a.len(), 48 * 128 * 72 * 3 / 2);
+    assert!(a == b, "the two renders differ");
+}
