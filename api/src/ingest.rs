@@ -14,7 +14,11 @@ use axum::{
     http::StatusCode,
 };
 use futures_util::{StreamExt, stream};
-use minimoto_common::{limits::Limits, spec::RenderSpec};
+use minimoto_common::{
+    job::ImageReport,
+    limits::Limits,
+    spec::{Order, RenderSpec},
+};
 use minimoto_photo::{self as photo, PhotoError, PhotoInfo};
 use tokio::io::AsyncWriteExt;
 
@@ -45,6 +49,21 @@ pub struct StagedImage {
     pub file_name: Option<String>,
     pub bytes: u64,
     pub info: PhotoInfo,
+}
+
+impl StagedImage {
+    /// What the job record keeps of it.
+    pub fn report(&self) -> ImageReport {
+        ImageReport {
+            file_name: self.file_name.clone(),
+            format: self.info.format.to_owned(),
+            width: self.info.width,
+            height: self.info.height,
+            orientation: self.info.orientation,
+            taken: self.info.taken,
+            bytes: self.bytes,
+        }
+    }
 }
 
 struct Received {
@@ -180,11 +199,36 @@ pub async fn receive(
     }
 
     let images = inspect_all(received, limits, decodes).await?;
+    let order = video_order(&images, options.order);
+    let mut slots: Vec<Option<StagedImage>> = images.into_iter().map(Some).collect();
     Ok(Upload {
-        images,
-        options,
+        images: order.iter().filter_map(|&i| slots[i].take()).collect(),
+        options: options.reordered(&order),
         _dir: dir,
     })
+}
+
+/// The upload indices of the photos in the order the video shows them: a stable sort, so ties
+/// (and photos without a name or a date, which go last) keep their upload order.
+fn video_order(images: &[StagedImage], order: Order) -> Vec<usize> {
+    let mut indices: Vec<usize> = (0..images.len()).collect();
+    match order {
+        Order::Upload => {}
+        Order::Filename => indices.sort_by(|&a, &b| {
+            match (&images[a].file_name, &images[b].file_name) {
+                // Case does not separate `IMG_2` from `img_10`; it only breaks exact ties.
+                (Some(x), Some(y)) => {
+                    alphanumeric_sort::compare_str(x.to_lowercase(), y.to_lowercase())
+                        .then_with(|| alphanumeric_sort::compare_str(x, y))
+                }
+                (x, y) => y.is_some().cmp(&x.is_some()),
+            }
+        }),
+        Order::Taken => {
+            indices.sort_by_key(|&i| (images[i].info.taken.is_none(), images[i].info.taken))
+        }
+    }
+    indices
 }
 
 async fn stream_to_file(

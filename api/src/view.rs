@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use minimoto_common::{
     JobId,
-    job::{Job, JobError, Stage, Status},
+    job::{ImageReport, Job, JobError, Stage, Status},
     ports::BlobStore,
     spec::RenderSpec,
 };
@@ -13,7 +13,9 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10", "status": "succeeded", "stage": null,
     "progress": 1.0, "created_at": "2026-11-23T10:00:00Z", "started_at": "2026-11-23T10:00:01Z",
-    "finished_at": "2026-11-23T10:00:09Z", "image_count": 3, "options": {"width": 1280, "height": 720,
+    "finished_at": "2026-11-23T10:00:09Z", "image_count": 3, "images": [{"file_name": "IMG_2041.jpg",
+    "format": "jpeg", "width": 3024, "height": 4032, "orientation": 6, "taken": "2024-05-17T09:30:00",
+    "bytes": 2811904}], "options": {"width": 1280, "height": 720,
     "fps": 30, "seconds_per_image": 3.0, "transition": {"kind": "crossfade", "seconds": 0.5},
     "motion": "kenburns", "motion_strength": 1.0, "fit": "blur", "background": "#000000",
     "quality": "standard"}, "error": null,
@@ -32,6 +34,8 @@ pub struct JobView {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub image_count: u32,
+    /// What was found in each photo at submit, in the video's order.
+    pub images: Vec<ImageReport>,
     /// The effective render options, defaults filled in.
     pub options: RenderSpec,
     pub error: Option<JobError>,
@@ -92,6 +96,7 @@ impl JobView {
             started_at: job.started_at,
             finished_at: job.finished_at,
             image_count: u32::try_from(job.inputs.len()).unwrap_or(u32::MAX),
+            images: job.images,
             options: job.options,
             error: job.error,
             outputs,

@@ -93,6 +93,29 @@ pub struct Outputs {
     pub size_bytes: u64,
 }
 
+/// One photo as ingest found it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"file_name": "IMG_2041.jpg", "format": "jpeg", "width": 3024,
+    "height": 4032, "orientation": 6, "taken": "2024-05-17T09:30:00", "bytes": 2811904}))]
+pub struct ImageReport {
+    /// The name the client gave the part, if any.
+    pub file_name: Option<String>,
+    /// The format read from the content: `jpeg`, `png`, `webp`, `gif`, `bmp` or `tiff`.
+    pub format: String,
+    /// Width as shown: after the EXIF orientation.
+    pub width: u32,
+    /// Height as shown: after the EXIF orientation.
+    pub height: u32,
+    /// The EXIF orientation applied to show it upright, 1–8 (1: none; 6: turned a quarter
+    /// clockwise).
+    pub orientation: u8,
+    /// When it was taken (EXIF, the camera's local time), if it says.
+    #[schema(value_type = Option<String>, example = "2024-05-17T09:30:00")]
+    pub taken: Option<chrono::NaiveDateTime>,
+    /// Its size as uploaded.
+    pub bytes: u64,
+}
+
 /// Which worker holds a running job, and when it last proved it is alive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lease {
@@ -112,6 +135,10 @@ pub struct Job {
     pub options: RenderSpec,
     /// Blob keys of the photos, in order.
     pub inputs: Vec<String>,
+    /// What ingest found in each photo, in the video's order (empty in records from before it
+    /// was kept).
+    #[serde(default)]
+    pub images: Vec<ImageReport>,
     pub error: Option<JobError>,
     pub outputs: Option<Outputs>,
     pub lease: Option<Lease>,
@@ -144,6 +171,7 @@ impl Job {
             finished_at: None,
             options,
             inputs,
+            images: Vec::new(),
             error: None,
             outputs: None,
             lease: None,

@@ -47,6 +47,13 @@ pub struct RenderSpec {
     /// How long each photo is on screen, in seconds (transitions overlap neighbours, they add no time).
     #[schema(exclusive_minimum = 0.0, maximum = 60.0)]
     pub seconds_per_image: f64,
+    /// Seconds on screen per photo, one for each in upload order (each like
+    /// `seconds_per_image`, which they replace). They move with their photo when `order` sorts
+    /// the photos, so the job's options list them in the video's order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!([3.0, 5.0, 2.5]))]
+    pub durations: Option<Vec<f64>>,
+    pub order: Order,
     pub transition: TransitionSpec,
     pub motion: Motion,
     /// How far the camera moves, 0–2: 0 holds it still, 1 (default) zooms by 12 % and pans
@@ -69,6 +76,8 @@ impl Default for RenderSpec {
             aspect: None,
             fps: 30,
             seconds_per_image: 3.0,
+            durations: None,
+            order: Order::Upload,
             transition: TransitionSpec::default(),
             motion: Motion::KenBurns,
             motion_strength: 1.0,
@@ -194,6 +203,20 @@ pub enum Motion {
     PanLeft,
     PanRight,
     None,
+}
+
+/// The order of the photos in the video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// As uploaded.
+    Upload,
+    /// By file name, numbers by value and letters regardless of case (`img_2` before `IMG_10`);
+    /// photos without a name last.
+    Filename,
+    /// By the time the photo was taken (EXIF `DateTimeOriginal`); photos without one last, in
+    /// upload order.
+    Taken,
 }
 
 /// Size presets: the short side of the video in pixels.
@@ -337,6 +360,36 @@ pub struct Violation {
 }
 
 impl RenderSpec {
+    /// Seconds photo `i` is on screen.
+    pub fn seconds_of(&self, i: usize) -> f64 {
+        self.durations
+            .as_ref()
+            .and_then(|d| d.get(i))
+            .copied()
+            .unwrap_or(self.seconds_per_image)
+    }
+
+    /// When photo `i` starts, in seconds: the sum of the photos before it (`start_of(n)` is the
+    /// length of a video of `n` photos). Evaluated as `i × seconds_per_image` without
+    /// `durations`, so every caller rounds the same number to frames.
+    pub fn start_of(&self, i: usize) -> f64 {
+        match &self.durations {
+            None => i as f64 * self.seconds_per_image,
+            Some(_) => (0..i).map(|j| self.seconds_of(j)).sum(),
+        }
+    }
+
+    /// The photos re-ordered: `order[k]` is the upload index of the `k`-th photo of the video.
+    /// `durations` move with their photos.
+    pub fn reordered(mut self, order: &[usize]) -> Self {
+        if let Some(d) = &self.durations
+            && d.len() == order.len()
+        {
+            self.durations = Some(order.iter().map(|&i| d[i]).collect());
+        }
+        self
+    }
+
     /// Parses the JSON `options` of a job; an error names the offending field.
     pub fn from_json(json: &[u8]) -> Result<Self, Violation> {
         let invalid = |message: String| Violation {
@@ -420,35 +473,69 @@ impl RenderSpec {
                 format!("must be from 0 to {MAX_MOTION_STRENGTH}, got {strength}"),
             );
         }
-        let spi = self.seconds_per_image;
-        if !spi.is_finite() || spi <= 0.0 || spi > MAX_SECONDS_PER_IMAGE {
-            bad(
-                "seconds_per_image",
-                format!("must be more than 0 and at most {MAX_SECONDS_PER_IMAGE}, got {spi}"),
-            );
-        } else if spi * f64::from(self.fps.max(1)) < 1.0 {
-            bad(
-                "seconds_per_image",
-                format!(
-                    "{spi} s at {} fps is less than one frame per photo",
-                    self.fps
-                ),
-            );
+        let fps = self.fps;
+        let mut check_seconds = |field: &str, spi: f64| {
+            if !spi.is_finite() || spi <= 0.0 || spi > MAX_SECONDS_PER_IMAGE {
+                bad(
+                    field,
+                    format!("must be more than 0 and at most {MAX_SECONDS_PER_IMAGE}, got {spi}"),
+                );
+            } else if spi * f64::from(fps.max(1)) < 1.0 {
+                bad(
+                    field,
+                    format!("{spi} s at {fps} fps is less than one frame per photo"),
+                );
+            }
+        };
+        check_seconds("seconds_per_image", self.seconds_per_image);
+        // The time field a length problem is reported on.
+        let length_field = if self.durations.is_some() {
+            "durations"
+        } else {
+            "seconds_per_image"
+        };
+        let mut shortest = self.seconds_per_image;
+        if let Some(d) = &self.durations {
+            for (i, &seconds) in d.iter().enumerate() {
+                check_seconds(&format!("durations[{i}]"), seconds);
+            }
+            shortest = d.iter().copied().fold(f64::INFINITY, f64::min);
+            if d.len() != image_count as usize {
+                bad(
+                    "durations",
+                    format!(
+                        "has {} values for {image_count} photos: give one per photo, in upload order",
+                        d.len()
+                    ),
+                );
+            }
         }
         let ts = self.transition.seconds;
-        if self.transition.kind != TransitionKind::None && (!ts.is_finite() || ts < 0.0 || ts > spi)
+        if self.transition.kind != TransitionKind::None
+            && (!ts.is_finite() || ts < 0.0 || ts > shortest)
         {
+            let of = if self.durations.is_some() {
+                "the shortest of durations"
+            } else {
+                "seconds_per_image"
+            };
             bad(
                 "transition.seconds",
-                format!("must be from 0 to seconds_per_image ({spi}), got {ts}"),
+                format!("must be from 0 to {of} ({shortest}), got {ts}"),
             );
         }
-        let total = f64::from(image_count) * spi;
+        let total = self.start_of(image_count as usize);
+        let spi = self.seconds_per_image;
         if total > limits.max_video_seconds {
+            let sum = if self.durations.is_some() {
+                format!("the durations add up to {total} s, which")
+            } else {
+                format!("{image_count} photos × {spi} s = {total} s")
+            };
             bad(
-                "seconds_per_image",
+                length_field,
                 format!(
-                    "{image_count} photos × {spi} s = {total} s is longer than the limit of {} s",
+                    "{sum} is longer than the limit of {} s",
                     limits.max_video_seconds
                 ),
             );
@@ -457,7 +544,7 @@ impl RenderSpec {
             let work = Limits::megapixel_frames(self.width, self.height, frames);
             if work > limits.max_megapixel_frames as f64 {
                 bad(
-                    "seconds_per_image",
+                    length_field,
                     format!(
                         "{total} s at {} fps and {}x{} is {frames} frames, {work:.0} megapixel-frames \
                          of rendering, more than the limit of {}: make the video shorter, smaller \
@@ -769,5 +856,58 @@ mod tests {
             (1..=60).map(|c| TransitionKind::Random.at_cut(c)).collect();
         assert_eq!(picks, again);
         assert_eq!(TransitionKind::Zoom.at_cut(7), TransitionKind::Zoom);
+    }
+
+    #[test]
+    fn durations_replace_seconds_per_image_one_per_photo() {
+        let spec = RenderSpec::from_json(
+            br#"{"durations": [1.0, 2.5, 0.5], "transition": {"seconds": 0.4}}"#,
+        )
+        .expect("valid");
+        assert!(fields(&spec).is_empty(), "{:?}", fields(&spec));
+        let starts: Vec<f64> = (0..=3).map(|i| spec.start_of(i)).collect();
+        assert_eq!(starts, [0.0, 1.0, 3.5, 4.0]);
+        assert_eq!(spec.seconds_of(1), 2.5);
+        // One per photo: a count that does not match names both numbers.
+        let v = spec.validate(4, &Limits::default());
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].field, "durations");
+        assert!(
+            v[0].message.contains("3 values for 4 photos"),
+            "{}",
+            v[0].message
+        );
+        // A bad value is named by its index; a transition longer than the shortest photo too.
+        let bad = RenderSpec::from_json(br#"{"durations": [1.0, 0, 2.0]}"#).expect("parses");
+        assert_eq!(fields(&bad), ["durations[1]", "transition.seconds"]);
+        let bad = RenderSpec::from_json(br#"{"durations": [1.0, 0.3, 2.0]}"#).expect("parses");
+        let v = bad.validate(3, &Limits::default());
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("shortest"), "{}", v[0].message);
+        // The length limit counts their sum.
+        let long = RenderSpec::from_json(br#"{"durations": [60, 60, 1]}"#).expect("parses");
+        let limits = Limits {
+            max_video_seconds: 120.0,
+            ..Limits::default()
+        };
+        let v = long.validate(3, &limits);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].field, "durations");
+        assert!(v[0].message.contains("121"), "{}", v[0].message);
+    }
+
+    #[test]
+    fn durations_move_with_their_photos() {
+        let spec = RenderSpec {
+            durations: Some(vec![1.0, 2.5, 0.5]),
+            ..RenderSpec::default()
+        };
+        // The video shows upload 2, then 0, then 1.
+        let sorted = spec.reordered(&[2, 0, 1]);
+        assert_eq!(sorted.durations, Some(vec![0.5, 1.0, 2.5]));
+        assert_eq!(
+            RenderSpec::default().reordered(&[1, 0]),
+            RenderSpec::default()
+        );
     }
 }

@@ -25,6 +25,41 @@ pub fn jpeg(width: u32, height: u32, seed: u8) -> Vec<u8> {
     photo(width, height, seed, ImageFormat::Jpeg)
 }
 
+/// A JPEG as a camera writes it: an EXIF block whose `DateTimeOriginal` is `taken`
+/// (`YYYY:MM:DD HH:MM:SS`), and a `DateTime` (when it was last edited) of 2000 to tell them apart.
+pub fn jpeg_taken(width: u32, height: u32, seed: u8, taken: &str) -> Vec<u8> {
+    fn entry(tiff: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: u32) {
+        tiff.extend_from_slice(&tag.to_be_bytes());
+        tiff.extend_from_slice(&kind.to_be_bytes());
+        tiff.extend_from_slice(&count.to_be_bytes());
+        tiff.extend_from_slice(&value.to_be_bytes());
+    }
+    const ASCII: u16 = 2;
+    const LONG: u16 = 4;
+    // Header (8), IFD0 with 2 entries (2 + 24 + 4) at 8, the Exif IFD with 1 (2 + 12 + 4) at
+    // 38, then the two 20-byte strings at 56 and 76.
+    let mut tiff = b"MM\0\x2a".to_vec();
+    tiff.extend_from_slice(&8u32.to_be_bytes());
+    tiff.extend_from_slice(&2u16.to_be_bytes());
+    entry(&mut tiff, 0x0132, ASCII, 20, 76); // DateTime
+    entry(&mut tiff, 0x8769, LONG, 1, 38); // the Exif IFD
+    tiff.extend_from_slice(&0u32.to_be_bytes());
+    tiff.extend_from_slice(&1u16.to_be_bytes());
+    entry(&mut tiff, 0x9003, ASCII, 20, 56); // DateTimeOriginal
+    tiff.extend_from_slice(&0u32.to_be_bytes());
+    for text in [taken, "2000:01:01 00:00:00"] {
+        assert_eq!(text.len(), 19, "EXIF dates are YYYY:MM:DD HH:MM:SS");
+        tiff.extend_from_slice(text.as_bytes());
+        tiff.push(0);
+    }
+    let app1 = [b"Exif\0\0".as_slice(), &tiff].concat();
+    let jpeg = jpeg(width, height, seed);
+    let length = u16::try_from(app1.len() + 2)
+        .expect("small block")
+        .to_be_bytes();
+    [&jpeg[..2], &[0xFF, 0xE1], &length, &app1, &jpeg[2..]].concat()
+}
+
 /// A `POST /v1/jobs` body: one `images` part per photo, then `options` if given.
 pub fn form(images: &[(&str, Vec<u8>)], options: Option<&str>) -> reqwest::multipart::Form {
     let mut form = reqwest::multipart::Form::new();

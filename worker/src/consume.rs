@@ -219,7 +219,7 @@ impl Worker {
         let deadline = self
             .config
             .deadline
-            .for_video(job.inputs.len() as f64 * job.options.seconds_per_image);
+            .for_video(job.options.start_of(job.inputs.len()));
         let run = async {
             let run = self.run_job(&job, progress.clone());
             tokio::pin!(run);

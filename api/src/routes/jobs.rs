@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 
 use crate::{
     error::{ApiError, ApiResult, Problem},
-    ingest::{self, Upload},
+    ingest::{self, StagedImage, Upload},
     pace::{self, Pace, Paced, Watch},
     state::AppState,
     view::JobView,
@@ -166,7 +166,11 @@ async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
         state.queue.send(id).await?;
         queued = true;
         crash::point("submit-queued");
-        let job = Job::new(id, upload.options.clone(), keys, Utc::now());
+        let images = upload.images.iter().map(StagedImage::report).collect();
+        let job = Job {
+            images,
+            ..Job::new(id, upload.options.clone(), keys, Utc::now())
+        };
         state.jobs.create(&job).await?;
         crash::point("submit-created");
         Ok::<_, minimoto_common::Error>(job)

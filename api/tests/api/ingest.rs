@@ -309,3 +309,65 @@ async fn a_size_preset_is_resolved_and_echoed_in_the_jobs_options() {
     assert_eq!(o["motion_strength"], 0.5);
     assert_eq!(o["quality"], "draft");
 }
+
+#[tokio::test]
+async fn photos_are_ordered_by_name_or_by_date_taken_and_their_durations_follow() {
+    use crate::photos::jpeg_taken;
+    let api = TestApi::start(limits()).await;
+    // Durations in upload order; the job's options list them in the video's order.
+    let submit_ordered = |photos: Vec<(&'static str, Vec<u8>)>, order: &str| {
+        let options = format!(r#"{{"order": "{order}", "durations": [1, 2, 3, 4]}}"#);
+        let api = &api;
+        async move {
+            let (status, job) = submit(api, form(&photos, Some(&options))).await;
+            assert_eq!(status, 202, "{job}");
+            let id = job["id"].as_str().expect("id").to_owned();
+            let (_, job) = get_json(&api.url(&format!("/v1/jobs/{id}"))).await;
+            job
+        }
+    };
+    let durations = |job: &Value| job["options"]["durations"].clone();
+    let named = vec![
+        ("IMG_10.jpg", jpeg(64, 48, 1)),
+        ("IMG_2.jpg", jpeg(64, 48, 2)),
+        ("img_1.jpg", jpeg(64, 48, 3)),
+        ("IMG_9.jpg", jpeg(64, 48, 4)),
+    ];
+    // Numbers by value, whatever the case: img_1, IMG_2, IMG_9, IMG_10.
+    let by_name = submit_ordered(named.clone(), "filename").await;
+    assert_eq!(durations(&by_name), serde_json::json!([3.0, 2.0, 4.0, 1.0]));
+    let names: Vec<&str> = by_name["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .map(|i| i["file_name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["img_1.jpg", "IMG_2.jpg", "IMG_9.jpg", "IMG_10.jpg"]);
+    assert_eq!(
+        durations(&submit_ordered(named, "upload").await),
+        serde_json::json!([1.0, 2.0, 3.0, 4.0])
+    );
+    let dated = vec![
+        ("a.jpg", jpeg_taken(64, 48, 1, "2024:05:17 09:30:00")),
+        ("b.jpg", jpeg(64, 48, 2)), // no date: last
+        ("c.jpg", jpeg_taken(64, 48, 3, "2023:12:31 23:59:59")),
+        ("d.jpg", jpeg_taken(64, 48, 4, "2024:05:17 09:29:59")),
+    ];
+    let by_date = submit_ordered(dated, "taken").await;
+    assert_eq!(durations(&by_date), serde_json::json!([3.0, 4.0, 1.0, 2.0]));
+    // Each photo as ingest found it, in the video's order.
+    let first = &by_date["images"][0];
+    assert_eq!(first["file_name"], "c.jpg", "{by_date}");
+    assert_eq!(first["taken"], "2023-12-31T23:59:59");
+    assert_eq!(
+        (
+            first["format"].as_str(),
+            first["width"].as_u64(),
+            first["height"].as_u64()
+        ),
+        (Some("jpeg"), Some(64), Some(48))
+    );
+    assert_eq!(first["orientation"], 1);
+    assert!(first["bytes"].as_u64().is_some_and(|b| b > 100), "{first}");
+    assert_eq!(by_date["images"][3]["taken"], Value::Null);
+}

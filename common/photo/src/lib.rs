@@ -58,6 +58,11 @@ pub struct PhotoInfo {
     pub width: u32,
     /// Height as displayed, i.e. after the EXIF orientation is applied.
     pub height: u32,
+    /// The EXIF orientation applied to show it upright, 1–8 (1: none).
+    pub orientation: u8,
+    /// When it was taken, by its EXIF `DateTimeOriginal` (else `DateTime`), in the camera's
+    /// local time; [`inspect`] reads it, [`probe`] does not.
+    pub taken: Option<chrono::NaiveDateTime>,
 }
 
 /// Why a photo was refused. Messages are for the person who sent it: they name the limit that was
@@ -115,7 +120,7 @@ const ACCEPTED: &str = "JPEG, PNG, WebP, GIF, BMP or TIFF";
 /// are dropped. Reports the same size and orientation as [`decode`] would.
 pub fn inspect(path: &Path, limits: &Limits) -> Result<PhotoInfo, PhotoError> {
     let gate = Gate::open(path, limits, Depth::Whole)?;
-    let orientation = match &gate.kind {
+    let (orientation, taken) = match &gate.kind {
         Kind::Jpeg(header) => {
             if !jpeg::prove_whole(path, gate.stored)? {
                 // `jpeg-decoder` does not read this kind of JPEG: prove it with zune-jpeg, the
@@ -123,24 +128,32 @@ pub fn inspect(path: &Path, limits: &Limits) -> Result<PhotoInfo, PhotoError> {
                 let decoder = gate.image_decoder()?;
                 DynamicImage::from_decoder(decoder).map_err(|e| gate.decode_error(e))?;
             }
-            exif_orientation(header.exif.as_deref())
+            let exif = header.exif.as_deref();
+            (exif_orientation(exif), exif_taken(exif))
         }
         Kind::Png(ihdr) => {
             let reader = png_file::reader(path, ihdr)?;
             let orientation = png_file::orientation(&reader);
+            let taken = exif_taken(reader.info().exif_metadata.as_deref());
             png_file::stream_rows(reader)?;
-            orientation
+            (orientation, taken)
         }
         Kind::Other => {
             let mut decoder = gate.image_decoder()?;
             let orientation = decoder
                 .orientation()
                 .map_err(|e| classify(e, metadata_too_large))?;
+            // Read after the orientation, which some decoders take from the same chunk; a
+            // decoder that gives it only once leaves the date unknown, never the photo refused.
+            let taken = exif_taken(decoder.exif_metadata().ok().flatten().as_deref());
             DynamicImage::from_decoder(decoder).map_err(|e| gate.decode_error(e))?;
-            orientation
+            (orientation, taken)
         }
     };
-    Ok(gate.info(orientation))
+    Ok(PhotoInfo {
+        taken,
+        ..gate.info(orientation)
+    })
 }
 
 /// The cheap part of [`inspect`]: format, header dimensions and orientation only. It does not
@@ -415,6 +428,8 @@ impl<'a> Gate<'a> {
             format: self.format.name(),
             width,
             height,
+            orientation: orientation.to_exif(),
+            taken: None,
         }
     }
 
@@ -521,6 +536,23 @@ fn within((width, height): header::Claim, max_pixels: u64) -> Result<(), PhotoEr
 
 fn metadata_too_large() -> PhotoError {
     png_file::metadata_too_large()
+}
+
+/// When the photo was taken, from an EXIF block (TIFF structure, as in a JPEG's APP1 after
+/// `Exif\0\0`): `DateTimeOriginal`, else `DateTime`. Unreadable or absent: unknown.
+fn exif_taken(exif: Option<&[u8]>) -> Option<chrono::NaiveDateTime> {
+    let parsed = exif::Reader::new().read_raw(exif?.to_vec()).ok()?;
+    [exif::Tag::DateTimeOriginal, exif::Tag::DateTime]
+        .into_iter()
+        .find_map(|tag| {
+            let field = parsed.get_field(tag, exif::In::PRIMARY)?;
+            let exif::Value::Ascii(values) = &field.value else {
+                return None;
+            };
+            let t = exif::DateTime::from_ascii(values.first()?).ok()?;
+            chrono::NaiveDate::from_ymd_opt(t.year.into(), t.month.into(), t.day.into())?
+                .and_hms_opt(t.hour.into(), t.minute.into(), t.second.into())
+        })
 }
 
 fn exif_orientation(exif: Option<&[u8]>) -> Orientation {
@@ -678,7 +710,9 @@ mod tests {
                 PhotoInfo {
                     format: name,
                     width: 64,
-                    height: 32
+                    height: 32,
+                    orientation: 1,
+                    taken: None,
                 }
             );
             let decoded = decode(&path, &limits()).expect(name);
@@ -1020,7 +1054,9 @@ mod tests {
                 Some(PhotoInfo {
                     format: "jpeg",
                     width: shown.0,
-                    height: shown.1
+                    height: shown.1,
+                    orientation: orientation as u8,
+                    taken: None,
                 }),
                 "min_scale is asked with the displayed size"
             );

@@ -349,7 +349,9 @@ fn every_exif_orientation_is_applied_with_the_ragged_blocks_right_and_bottom() {
             Some(PhotoInfo {
                 format: "png",
                 width: shown.0,
-                height: shown.1
+                height: shown.1,
+                orientation: orientation as u8,
+                taken: None,
             }),
             "orientation {orientation}"
         );

@@ -1,8 +1,10 @@
 //! The timeline: which photo(s) every output frame shows, in whole frames.
 //!
-//! Everything is derived from frame numbers, never from summed float seconds, so the video lasts
-//! exactly `round(images × seconds_per_image × fps)` frames whatever the inputs (no drift):
-//! - photo `i` owns frames `[round(i·spi·fps), round((i+1)·spi·fps))`;
+//! Everything is derived from frame numbers rounded once from each photo's start time, never
+//! from summed frame counts, so the video lasts exactly `round(images × seconds_per_image × fps)`
+//! frames (or `round(Σ durations × fps)`) whatever the inputs (no drift):
+//! - photo `i` owns frames `[round(start(i)·fps), round(start(i+1)·fps))`, `start(i)` being
+//!   `i·spi` or the sum of the durations before it;
 //! - a crossfade of `T = round(transition·fps)` frames is centred on each cut between neighbours
 //!   (none before the first photo or after the last), so transitions overlap neighbours and add
 //!   no time;
@@ -59,9 +61,13 @@ impl Timeline {
             TransitionKind::None => 0.0,
             _ => spec.transition.seconds,
         };
+        let fps = f64::from(spec.fps);
+        let bounds = (0..=images)
+            .map(|i| frames_at(spec.start_of(i) * fps))
+            .collect();
         Self {
             kind,
-            ..Self::new(images, spec.seconds_per_image, spec.fps, seconds)
+            ..Self::from_bounds(bounds, seconds * fps)
         }
     }
 
@@ -73,12 +79,19 @@ impl Timeline {
         let bounds: Vec<u64> = (0..=images)
             .map(|i| frames_at(i as f64 * seconds_per_image * f64::from(fps)))
             .collect();
+        Self::from_bounds(bounds, transition_seconds * f64::from(fps))
+    }
+
+    /// A timeline from the first frame of each photo (`bounds[n]`: the total) and a transition
+    /// of `transition_frames` (rounded; clamped to the shortest photo).
+    fn from_bounds(bounds: Vec<u64>, transition_frames: f64) -> Self {
+        let images = bounds.len() - 1;
         let shortest = bounds.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(0);
         let transition = if images < 2 {
             0
         } else {
             // Rounding can make one photo a frame shorter than the transition asked for.
-            frames_at(transition_seconds * f64::from(fps)).min(shortest)
+            frames_at(transition_frames).min(shortest)
         };
         Self {
             bounds,
@@ -333,5 +346,27 @@ mod tests {
         assert_eq!(tl.poster_frame(), 4);
         assert!(tl.frame(tl.poster_frame()).blend.is_none());
         assert_eq!(Timeline::new(1, 3.0, 30, 0.0).poster_frame(), 45);
+    }
+
+    #[test]
+    fn durations_give_each_photo_its_own_frames() {
+        let spec = RenderSpec {
+            fps: 12,
+            durations: Some(vec![1.0, 2.5, 0.5]),
+            transition: minimoto_common::spec::TransitionSpec {
+                kind: TransitionKind::Crossfade,
+                seconds: 0.25,
+            },
+            ..RenderSpec::default()
+        };
+        let tl = Timeline::for_spec(3, &spec);
+        // Starts at 0, 1 and 3.5 s: frames 0, 12 and 42 of 48.
+        assert_eq!(tl.total_frames(), 48);
+        assert_eq!(tl.frame(5).base.photo, 0);
+        assert_eq!(tl.frame(30).base.photo, 1);
+        assert_eq!(tl.frame(47).base.photo, 2);
+        // 3-frame crossfades centred on frames 12 and 42.
+        let blended: Vec<u64> = (0..48).filter(|&f| tl.frame(f).blend.is_some()).collect();
+        assert_eq!(blended, [11, 12, 13, 41, 42, 43]);
     }
 }

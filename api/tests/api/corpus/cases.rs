@@ -1386,6 +1386,26 @@ fn options() -> Vec<Case> {
             r#"{"transition": {"kind": "spin"}}"#,
         ),
         invalid_options(
+            "durations-count",
+            "two durations for the one photo of the form",
+            r#"{"durations": [1, 2]}"#,
+        ),
+        invalid_options(
+            "durations-zero",
+            "a photo shown for no time at all",
+            r#"{"durations": [0]}"#,
+        ),
+        invalid_options(
+            "durations-not-numbers",
+            "durations as a string",
+            r#"{"durations": "1,2"}"#,
+        ),
+        invalid_options(
+            "order-unknown",
+            "an order that does not exist",
+            r#"{"order": "random"}"#,
+        ),
+        invalid_options(
             "quality-unknown",
             "a quality that does not exist",
             r#"{"quality": "ultra"}"#,

@@ -144,3 +144,25 @@ fn the_same_job_renders_the_same_frames_twice() {
     assert_eq!(a.len(), 48 * 128 * 72 * 3 / 2);
     assert!(a == b, "the two renders differ");
 }
+
+#[test]
+fn durations_give_each_photo_its_time_to_the_frame() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let photos: Vec<_> = (0..3u8)
+        .map(|i| {
+            save(
+                dir.path(),
+                &format!("{i}.jpg"),
+                &photo(160, 120, [90, 40 * i, 200]),
+                ImageFormat::Jpeg,
+            )
+        })
+        .collect();
+    // 0.5 + 1.5 + 1.25 s at 24 fps: 12 + 36 + 30 = 78 frames.
+    let mut spec = spec(96, 64, 24, 1.0, 0.25);
+    spec.durations = Some(vec![0.5, 1.5, 1.25]);
+    let rendered = run(&spec, &photos, &dir.path().join("out")).expect("render");
+    assert_eq!(rendered.frames, 78);
+    assert_eq!(rendered.duration_seconds, 3.25);
+    assert_video(&rendered.video, 96, 64, 78, 24);
+}
