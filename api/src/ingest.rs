@@ -35,6 +35,9 @@ const MAX_OPTIONS_BYTES: usize = 64 * 1024;
 /// headers, the preamble, and the tail of a chunk it cannot yet tell from a boundary.
 pub const MAX_UNPARSED_BYTES: u64 = 1024 * 1024;
 
+/// Longest part file name the job keeps (longer ones are cut, not refused: the name is only a label).
+const MAX_FILE_NAME_CHARS: usize = 255;
+
 /// A checked submission, staged on local disk.
 #[derive(Debug)]
 pub struct Upload {
@@ -151,7 +154,10 @@ pub async fn receive(
                 }
                 let index = received.len() + 1;
                 let path = dir.path().join(format!("{index:04}"));
-                let file_name = field.file_name().map(str::to_owned);
+                // Kept in the job record: bounded, so 500 photos cannot outgrow a record.
+                let file_name = field
+                    .file_name()
+                    .map(|n| n.chars().take(MAX_FILE_NAME_CHARS).collect());
                 let bytes = stream_to_file(field, watch, &path, index, limits, &mut total).await?;
                 received.push(Received {
                     path,

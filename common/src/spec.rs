@@ -92,7 +92,8 @@ impl Default for RenderSpec {
 #[serde(default, deny_unknown_fields)]
 pub struct TransitionSpec {
     pub kind: TransitionKind,
-    /// Length of the transition in seconds, centred on the cut; at most `seconds_per_image`.
+    /// Length of the transition in seconds, centred on the cut; at most `seconds_per_image` (or
+    /// the shortest of `durations`).
     pub seconds: f64,
 }
 
@@ -416,20 +417,27 @@ impl RenderSpec {
             spec.transition.seconds = 0.0;
         }
         if spec.resolution.is_some() || spec.aspect.is_some() {
-            if let Some(side) = ["width", "height"]
+            let resolution = spec.resolution.unwrap_or(Resolution::P720);
+            let size = resolution.size(spec.aspect.unwrap_or(Aspect::Wide));
+            // The effective options echo both: sent back as stored, they are accepted.
+            let differs = |(f, v): &(&str, u32)| {
+                value
+                    .get(f)
+                    .is_some_and(|g| g.as_u64() != Some(u64::from(*v)))
+            };
+            if let Some((side, _)) = [("width", size.0), ("height", size.1)]
                 .into_iter()
-                .find(|f| value.get(f).is_some())
+                .find(differs)
             {
                 return Err(Violation {
                     field: "resolution".into(),
                     message: format!(
                         "give either `resolution` (with `aspect`) or `width` and `height`, not \
-                         both (`{side}` was given too)"
+                         both (`{side}` was given too, and is not the preset's)"
                     ),
                 });
             }
-            let resolution = spec.resolution.unwrap_or(Resolution::P720);
-            (spec.width, spec.height) = resolution.size(spec.aspect.unwrap_or(Aspect::Wide));
+            (spec.width, spec.height) = size;
         }
         Ok(spec)
     }
@@ -765,6 +773,9 @@ mod tests {
         assert_eq!(echoed["resolution"], "1080p");
         assert_eq!(echoed["width"], 1920);
         assert!(echoed.get("aspect").is_none());
+        // Sent back as stored, they give the same spec.
+        let again = RenderSpec::from_json(echoed.to_string().as_bytes()).expect("echo accepted");
+        assert_eq!(again, spec);
     }
 
     #[test]

@@ -33,7 +33,9 @@ pub fn main<F>(run: F) -> ExitCode
 where
     F: Future<Output = anyhow::Result<()>>,
 {
+    // fmt's own ceiling is INFO; `Targets` does the filtering, so lift it.
     let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::level_filters::LevelFilter::TRACE)
         .with_writer(std::io::stderr)
         .finish()
         .with(log_filter());

@@ -20,13 +20,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         RenderSpec::from_json(args.next().ok_or(usage)?.as_bytes()).map_err(|v| v.message)?;
     let photos: Vec<PathBuf> = args.map(PathBuf::from).collect();
     let limits = Limits::default();
+    // The worker's `--ffmpeg` setting, as its environment variable (the benchmark points it at a
+    // wrapper that keeps a copy of the frames).
+    let ffmpeg = std::env::var_os("MINIMOTO_FFMPEG").map(PathBuf::from);
     let started = Instant::now();
     let input = RenderInput {
         spec: &spec,
         photos: &photos,
         limits: &limits,
         out_dir: &out_dir,
-        encoder: &EncoderSettings::new(minimoto_render::ffmpeg::resolve(None)),
+        encoder: &EncoderSettings::new(minimoto_render::ffmpeg::resolve(ffmpeg.as_deref())),
     };
     let rendered = render(&input, &|_| {}, &AtomicBool::new(false))?;
     let seconds = started.elapsed().as_secs_f64();
