@@ -5,7 +5,7 @@ use minimoto_common::{
     JobId,
     job::{ImageReport, Job, JobError, Stage, Status},
     ports::BlobStore,
-    spec::RenderSpec,
+    spec::{Format, RenderSpec},
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -19,8 +19,11 @@ use utoipa::ToSchema;
     "fps": 30, "seconds_per_image": 3.0, "transition": {"kind": "crossfade", "seconds": 0.5},
     "motion": "kenburns", "motion_strength": 1.0, "fit": "blur", "background": "#000000",
     "quality": "standard"}, "error": null,
-    "outputs": {"video_url": "http://127.0.0.1:8080/files/jobs/0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10/video.mp4?expires=1795000000&signature=…",
-    "poster_url": "http://127.0.0.1:8080/files/jobs/0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10/poster.jpg?expires=1795000000&signature=…",
+    "outputs": {"video_url": "http://127.0.0.1:8080/files/outputs/0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10/video.mp4?expires=1795000000&signature=…",
+    "poster_url": "http://127.0.0.1:8080/files/outputs/0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10/poster.jpg?expires=1795000000&signature=…",
+    "thumbnails": [{"size": 100, "width": 100, "height": 56,
+    "url": "http://127.0.0.1:8080/files/outputs/0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10/thumb-100.jpg?expires=1795000000&signature=…"}],
+    "preview_url": null, "format": "mp4",
     "urls_expire_at": "2026-11-23T11:00:00Z", "duration_seconds": 9.0, "width": 1280, "height": 720,
     "size_bytes": 1843200}, "outputs_expired": false}))]
 pub struct JobView {
@@ -48,15 +51,33 @@ pub struct JobView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OutputsView {
-    /// The H.264 MP4, downloadable until `urls_expire_at` (supports HTTP Range).
+    /// The video (H.264 MP4 or VP9 WebM, as `format` says), downloadable until `urls_expire_at`
+    /// (supports HTTP Range).
     pub video_url: String,
     /// A JPEG frame of the video.
     pub poster_url: String,
+    /// JPEG thumbnails of the poster, one per size of the options' `thumbnails`, in their order.
+    pub thumbnails: Vec<ThumbnailView>,
+    /// The animated preview (GIF or WebP), when the options asked for one.
+    pub preview_url: Option<String>,
+    /// The video's format.
+    pub format: Format,
     pub urls_expire_at: DateTime<Utc>,
     pub duration_seconds: f64,
     pub width: u32,
     pub height: u32,
     pub size_bytes: u64,
+}
+
+/// One thumbnail of the poster.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThumbnailView {
+    /// The size asked for: the longest side in pixels.
+    pub size: u32,
+    /// Its actual size (smaller than `size` only when the video is).
+    pub width: u32,
+    pub height: u32,
+    pub url: String,
 }
 
 impl JobView {
@@ -75,9 +96,25 @@ impl JobView {
             (Status::Succeeded, Some(o)) => {
                 let video = blobs.url(&o.video_key, ttl).await?;
                 let poster = blobs.url(&o.poster_key, ttl).await?;
+                let mut thumbnails = Vec::with_capacity(o.thumbnails.len());
+                for t in &o.thumbnails {
+                    thumbnails.push(ThumbnailView {
+                        size: t.size,
+                        width: t.width,
+                        height: t.height,
+                        url: blobs.url(&t.key, ttl).await?.url,
+                    });
+                }
+                let preview_url = match &o.preview_key {
+                    Some(key) => Some(blobs.url(key, ttl).await?.url),
+                    None => None,
+                };
                 Some(OutputsView {
                     video_url: video.url,
                     poster_url: poster.url,
+                    thumbnails,
+                    preview_url,
+                    format: job.options.format,
                     urls_expire_at: video.expires_at,
                     duration_seconds: o.duration_seconds,
                     width: o.width,

@@ -523,7 +523,10 @@ pub async fn reclaimer(blobs: &dyn BlobStore, jobs: &dyn JobStore) {
     let hour = Duration::from_secs(3600);
     let (owned, orphan, young) = (id_made(2 * hour), id_made(2 * hour), JobId::new());
     for id in [owned, orphan, young] {
-        for key in [layout::input(id, 0, "jpeg"), layout::video(id)] {
+        for key in [
+            layout::input(id, 0, "jpeg"),
+            layout::video(id, crate::spec::Format::Mp4),
+        ] {
             blobs.put_file(&key, &src, "image/jpeg").await.expect("put");
         }
     }
@@ -548,7 +551,10 @@ pub async fn reclaimer(blobs: &dyn BlobStore, jobs: &dyn JobStore) {
         "the photos and the video of the old id without a record: {swept:?}"
     );
     for (id, kept) in [(owned, true), (orphan, false), (young, true)] {
-        for key in [layout::input(id, 0, "jpeg"), layout::video(id)] {
+        for key in [
+            layout::input(id, 0, "jpeg"),
+            layout::video(id, crate::spec::Format::Mp4),
+        ] {
             assert_eq!(
                 blobs.size(&key).await.expect("size").is_some(),
                 kept,

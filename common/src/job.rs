@@ -86,11 +86,28 @@ impl JobError {
 pub struct Outputs {
     pub video_key: String,
     pub poster_key: String,
+    /// Thumbnails of the poster, in the order the options listed their sizes.
+    #[serde(default)]
+    pub thumbnails: Vec<Thumbnail>,
+    /// The animated preview, when the options asked for one.
+    #[serde(default)]
+    pub preview_key: Option<String>,
     pub duration_seconds: f64,
     pub width: u32,
     pub height: u32,
     pub frames: u64,
     pub size_bytes: u64,
+}
+
+/// One stored thumbnail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thumbnail {
+    /// The size asked for (the longest side).
+    pub size: u32,
+    pub key: String,
+    /// Its actual size: `size` on the longest side, unless the video is smaller.
+    pub width: u32,
+    pub height: u32,
 }
 
 /// One photo as ingest found it.
@@ -322,6 +339,8 @@ mod tests {
         Outputs {
             video_key: "v".into(),
             poster_key: "p".into(),
+            thumbnails: Vec::new(),
+            preview_key: None,
             duration_seconds: 3.0,
             width: 2,
             height: 2,

@@ -5,7 +5,10 @@
 //! [`INPUTS`]) and a job's files are one prefix to delete. Output keys are fixed per job, so a
 //! re-run after a crash overwrites instead of duplicating.
 
-use crate::ids::JobId;
+use crate::{
+    ids::JobId,
+    spec::{Format, PreviewFormat},
+};
 
 /// The prefix of every uploaded photo.
 pub const INPUTS: &str = "inputs/";
@@ -28,13 +31,23 @@ pub fn input(job: JobId, index: usize, extension: &str) -> String {
 }
 
 /// The rendered video.
-pub fn video(job: JobId) -> String {
-    format!("{}video.mp4", outputs_of(job))
+pub fn video(job: JobId, format: Format) -> String {
+    format!("{}video.{}", outputs_of(job), format.extension())
 }
 
 /// The poster frame.
 pub fn poster(job: JobId) -> String {
     format!("{}poster.jpg", outputs_of(job))
+}
+
+/// The poster's thumbnail of `size` pixels (its longest side).
+pub fn thumbnail(job: JobId, size: u32) -> String {
+    format!("{}thumb-{size}.jpg", outputs_of(job))
+}
+
+/// The animated preview.
+pub fn preview(job: JobId, format: PreviewFormat) -> String {
+    format!("{}preview.{}", outputs_of(job), format.extension())
 }
 
 #[cfg(test)]
@@ -47,13 +60,24 @@ mod tests {
         let photo = input(id, 7, "jpeg");
         assert_eq!(photo, format!("inputs/{id}/0007.jpeg"));
         assert!(photo.starts_with(&inputs_of(id)) && photo.starts_with(INPUTS));
-        for out in [video(id), poster(id)] {
+        let outputs = [
+            video(id, Format::Mp4),
+            video(id, Format::Webm),
+            poster(id),
+            thumbnail(id, 100),
+            thumbnail(id, 300),
+            preview(id, PreviewFormat::Gif),
+            preview(id, PreviewFormat::Webp),
+        ];
+        for out in &outputs {
             assert!(
                 out.starts_with(&outputs_of(id)) && out.starts_with(OUTPUTS),
                 "{out}"
             );
         }
-        assert_ne!(video(id), poster(id));
+        let distinct: std::collections::HashSet<_> = outputs.iter().collect();
+        assert_eq!(distinct.len(), outputs.len(), "{outputs:?}");
+        assert!(video(id, Format::Webm).ends_with("/video.webm"));
         assert_ne!(inputs_of(id), inputs_of(JobId::new()));
     }
 }

@@ -20,12 +20,23 @@ pub const MAX_FPS: u32 = 60;
 /// `motion_strength` range: 0 holds the camera still, 1 is the default amount, 2 twice it.
 pub const MAX_MOTION_STRENGTH: f64 = 2.0;
 pub const MAX_SECONDS_PER_IMAGE: f64 = 60.0;
+/// Thumbnail sizes: the longest side in pixels, at most this many per job.
+pub const MIN_THUMBNAIL: u32 = 16;
+pub const MAX_THUMBNAIL: u32 = 2048;
+pub const MAX_THUMBNAILS: usize = 8;
+/// The animated preview: its length in seconds and its width in pixels.
+pub const MAX_PREVIEW_SECONDS: f64 = 10.0;
+pub const MIN_PREVIEW_WIDTH: u32 = 64;
+pub const MAX_PREVIEW_WIDTH: u32 = 640;
+/// Frames per second of the animated preview: smooth enough, small enough.
+pub const PREVIEW_FPS: u32 = 10;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 #[schema(example = json!({"width": 1280, "height": 720, "fps": 30, "seconds_per_image": 3.0,
     "transition": {"kind": "crossfade", "seconds": 0.5}, "motion": "kenburns",
-    "motion_strength": 1.0, "fit": "blur", "background": "#000000", "quality": "standard"}))]
+    "motion_strength": 1.0, "fit": "blur", "background": "#000000", "quality": "standard",
+    "format": "mp4", "thumbnails": [100, 300, 600], "preview": {"format": "gif", "seconds": 3.0, "width": 320}}))]
 pub struct RenderSpec {
     /// Video width in pixels: even, 16–4096. Set by `resolution` when that is given.
     #[schema(minimum = 16, maximum = 4096, multiple_of = 2)]
@@ -65,6 +76,16 @@ pub struct RenderSpec {
     #[schema(value_type = String, example = "#000000")]
     pub background: Rgb,
     pub quality: Quality,
+    pub format: Format,
+    /// Sizes of JPEG thumbnails of the poster: each the longest side in pixels, 16–2048, at
+    /// most 8, no size twice; `[]` for none. A size larger than the video gives the poster's size
+    /// (never upscaled).
+    #[schema(example = json!([100, 300, 600]))]
+    pub thumbnails: Vec<u32>,
+    /// A short looping animation of the whole video (sped up to fit), for galleries and chat
+    /// previews; absent or null for none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<PreviewSpec>,
 }
 
 impl Default for RenderSpec {
@@ -84,6 +105,88 @@ impl Default for RenderSpec {
             fit: Fit::Blur,
             background: Rgb([0, 0, 0]),
             quality: Quality::Standard,
+            format: Format::Mp4,
+            thumbnails: vec![100, 300, 600],
+            preview: None,
+        }
+    }
+}
+
+/// The video's container and codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// H.264 (High profile) in MP4, faststart: plays everywhere.
+    #[default]
+    Mp4,
+    /// VP9 in WebM, its index at the front: smaller files at the same look, for browsers.
+    Webm,
+}
+
+impl Format {
+    /// The file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Mp4 => "mp4",
+            Self::Webm => "webm",
+        }
+    }
+
+    /// The media type a download is served with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Mp4 => "video/mp4",
+            Self::Webm => "video/webm",
+        }
+    }
+}
+
+/// The animated preview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PreviewSpec {
+    pub format: PreviewFormat,
+    /// Length in seconds, more than 0 and at most 10; the whole video is sped up to fit (a
+    /// video shorter than this plays at its own speed).
+    #[schema(exclusive_minimum = 0.0, maximum = 10.0)]
+    pub seconds: f64,
+    /// Width in pixels, 64–640; the height follows the video's shape.
+    #[schema(minimum = 64, maximum = 640)]
+    pub width: u32,
+}
+
+impl Default for PreviewSpec {
+    fn default() -> Self {
+        Self {
+            format: PreviewFormat::Gif,
+            seconds: 3.0,
+            width: 320,
+        }
+    }
+}
+
+/// The animated preview's file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PreviewFormat {
+    /// Animated GIF (256 colours per frame, plays everywhere).
+    Gif,
+    /// Animated WebP (full colour, smaller).
+    Webp,
+}
+
+impl PreviewFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Gif => "gif",
+            Self::Webp => "webp",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Gif => "image/gif",
+            Self::Webp => "image/webp",
         }
     }
 }
@@ -293,8 +396,10 @@ impl Aspect {
 }
 
 /// How hard the encoder works: speed against file size at a similar look. `standard` is the
-/// worker's configured preset and CRF (default `veryfast`, 23); `draft` is two presets faster at
-/// CRF + 5 (`ultrafast`, 28), `high` two presets slower at CRF − 4 (`fast`, 19).
+/// worker's configured settings: for MP4 the x264 preset and CRF (default `veryfast`, 23), for
+/// WebM VP9's speed and CRF (default 7, 33). `draft` is two x264 presets faster at CRF + 5
+/// (`ultrafast`, 28; VP9 speed + 1 at CRF + 5), `high` two presets slower at CRF − 4 (`fast`, 19;
+/// VP9 speed − 2 at CRF − 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
@@ -403,6 +508,7 @@ impl RenderSpec {
         for (field, v) in [
             ("options", Some(&value)),
             ("transition", value.get("transition")),
+            ("preview", value.get("preview").filter(|v| !v.is_null())),
         ] {
             if let Some(v) = v.filter(|v| !v.is_object()) {
                 return Err(Violation {
@@ -531,6 +637,56 @@ impl RenderSpec {
                 "transition.seconds",
                 format!("must be from 0 to {of} ({shortest}), got {ts}"),
             );
+        }
+        if self.thumbnails.len() > MAX_THUMBNAILS {
+            bad(
+                "thumbnails",
+                format!(
+                    "has {} sizes, more than the limit of {MAX_THUMBNAILS}",
+                    self.thumbnails.len()
+                ),
+            );
+        }
+        for (i, &size) in self.thumbnails.iter().enumerate() {
+            if !(MIN_THUMBNAIL..=MAX_THUMBNAIL).contains(&size) {
+                bad(
+                    &format!("thumbnails[{i}]"),
+                    format!("must be from {MIN_THUMBNAIL} to {MAX_THUMBNAIL} pixels, got {size}"),
+                );
+            } else if self.thumbnails[..i].contains(&size) {
+                bad(
+                    &format!("thumbnails[{i}]"),
+                    format!("{size} is listed twice"),
+                );
+            }
+        }
+        if let Some(p) = &self.preview {
+            if !p.seconds.is_finite() || p.seconds <= 0.0 || p.seconds > MAX_PREVIEW_SECONDS {
+                bad(
+                    "preview.seconds",
+                    format!(
+                        "must be more than 0 and at most {MAX_PREVIEW_SECONDS}, got {}",
+                        p.seconds
+                    ),
+                );
+            } else if p.seconds * f64::from(PREVIEW_FPS) < 1.0 {
+                bad(
+                    "preview.seconds",
+                    format!(
+                        "{} s at the preview's {PREVIEW_FPS} fps is less than one frame",
+                        p.seconds
+                    ),
+                );
+            }
+            if !(MIN_PREVIEW_WIDTH..=MAX_PREVIEW_WIDTH).contains(&p.width) {
+                bad(
+                    "preview.width",
+                    format!(
+                        "must be from {MIN_PREVIEW_WIDTH} to {MAX_PREVIEW_WIDTH} pixels, got {}",
+                        p.width
+                    ),
+                );
+            }
         }
         let total = self.start_of(image_count as usize);
         let spi = self.seconds_per_image;
@@ -920,5 +1076,90 @@ mod tests {
             RenderSpec::default().reordered(&[1, 0]),
             RenderSpec::default()
         );
+    }
+
+    #[test]
+    fn format_thumbnails_and_preview_read_with_defaults_and_echo() {
+        let spec = RenderSpec::default();
+        assert_eq!(spec.format, Format::Mp4);
+        assert_eq!(spec.thumbnails, [100, 300, 600]);
+        assert_eq!(spec.preview, None);
+        let echoed = serde_json::to_value(&spec).expect("json");
+        assert_eq!(echoed["format"], "mp4");
+        assert!(echoed.get("preview").is_none(), "{echoed}");
+
+        let json = br#"{"format": "webm", "thumbnails": [], "preview": {"format": "webp"}}"#;
+        let spec = RenderSpec::from_json(json).expect("valid");
+        assert_eq!(spec.format, Format::Webm);
+        assert!(spec.thumbnails.is_empty());
+        let preview = spec.preview.clone().expect("a preview");
+        assert_eq!(preview.format, PreviewFormat::Webp);
+        assert_eq!((preview.seconds, preview.width), (3.0, 320));
+        assert!(fields(&spec).is_empty());
+        // Echoed options are accepted back as they are.
+        let echoed = serde_json::to_vec(&spec).expect("json");
+        assert_eq!(RenderSpec::from_json(&echoed).expect("echo"), spec);
+        // null is no preview; anything else but an object is named.
+        let spec = RenderSpec::from_json(br#"{"preview": null}"#).expect("null");
+        assert_eq!(spec.preview, None);
+        let e = RenderSpec::from_json(br#"{"preview": "gif"}"#).expect_err("string");
+        assert_eq!(e.field, "preview");
+        assert!(e.message.contains("a string"), "{}", e.message);
+        for bad in [r#"{"format": "avi"}"#, r#"{"preview": {"format": "apng"}}"#] {
+            let e = RenderSpec::from_json(bad.as_bytes()).expect_err(bad);
+            assert!(
+                e.message.contains("unknown variant"),
+                "{bad}: {}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn thumbnail_sizes_and_the_preview_have_limits() {
+        let spec = RenderSpec {
+            thumbnails: vec![100, 8, 100, 5000],
+            preview: Some(PreviewSpec {
+                seconds: 0.05,
+                width: 1000,
+                ..PreviewSpec::default()
+            }),
+            ..RenderSpec::default()
+        };
+        let v = spec.validate(3, &Limits::default());
+        let named: Vec<(&str, &str)> = v
+            .iter()
+            .map(|v| (v.field.as_str(), v.message.as_str()))
+            .collect();
+        assert_eq!(
+            named.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+            [
+                "thumbnails[1]",
+                "thumbnails[2]",
+                "thumbnails[3]",
+                "preview.seconds",
+                "preview.width"
+            ],
+            "{named:?}"
+        );
+        assert!(named[0].1.contains("16 to 2048") && named[0].1.contains("got 8"));
+        assert!(named[1].1.contains("twice"), "{}", named[1].1);
+        assert!(named[3].1.contains("less than one frame"), "{}", named[3].1);
+        assert!(named[4].1.contains("64 to 640"), "{}", named[4].1);
+        let many = RenderSpec {
+            thumbnails: (1..=9).map(|i| i * 100).collect(),
+            ..RenderSpec::default()
+        };
+        assert_eq!(fields(&many), ["thumbnails"]);
+        for seconds in [0.0, -1.0, 10.5, f64::NAN] {
+            let spec = RenderSpec {
+                preview: Some(PreviewSpec {
+                    seconds,
+                    ..PreviewSpec::default()
+                }),
+                ..RenderSpec::default()
+            };
+            assert_eq!(fields(&spec), ["preview.seconds"], "{seconds}");
+        }
     }
 }

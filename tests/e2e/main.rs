@@ -12,6 +12,7 @@ mod helpers;
 #[cfg(feature = "aws")]
 #[path = "../../common/aws/tests/support/mod.rs"]
 mod moto;
+mod outputs;
 #[path = "../support/photos.rs"]
 mod photos;
 

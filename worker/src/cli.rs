@@ -42,6 +42,12 @@ pub struct WorkerArgs {
     /// libx264 constant rate factor, 0–51 (lower: better quality, bigger files).
     #[arg(long, env = "MINIMOTO_X264_CRF", default_value_t = 23, value_parser = clap::value_parser!(u8).range(0..=51))]
     pub x264_crf: u8,
+    /// libvpx-vp9 speed for WebM videos, 0–8 (real-time mode; higher: faster, bigger files).
+    #[arg(long, env = "MINIMOTO_VP9_SPEED", default_value_t = 7, value_parser = clap::value_parser!(u8).range(0..=8))]
+    pub vp9_speed: u8,
+    /// libvpx-vp9 constant quality for WebM videos, 0–63 (lower: better quality, bigger files).
+    #[arg(long, env = "MINIMOTO_VP9_CRF", default_value_t = 33, value_parser = clap::value_parser!(u8).range(0..=63))]
+    pub vp9_crf: u8,
     /// The ffmpeg binary (default: next to this executable, else `ffmpeg` on PATH).
     #[arg(long, env = "MINIMOTO_FFMPEG")]
     pub ffmpeg: Option<PathBuf>,
@@ -97,6 +103,8 @@ impl WorkerArgs {
             ),
             ("MINIMOTO_X264_PRESET", self.x264_preset.clone()),
             ("MINIMOTO_X264_CRF", self.x264_crf.to_string()),
+            ("MINIMOTO_VP9_SPEED", self.vp9_speed.to_string()),
+            ("MINIMOTO_VP9_CRF", self.vp9_crf.to_string()),
             ("MINIMOTO_FFMPEG", self.ffmpeg_path().display().to_string()),
             (
                 "MINIMOTO_REGISTRY_HEARTBEAT_SECONDS",
@@ -113,7 +121,7 @@ impl WorkerArgs {
         minimoto_render::ffmpeg::resolve(self.ffmpeg.as_deref())
     }
 
-    /// The startup check: ffmpeg runs and has libx264 (skipped with no workers to run).
+    /// The startup check: ffmpeg runs and has the encoders (skipped with no workers to run).
     pub fn preflight(&self) -> anyhow::Result<()> {
         if self.workers > 0 {
             let version = minimoto_render::ffmpeg::check(&self.ffmpeg_path())?;
@@ -140,6 +148,8 @@ impl WorkerArgs {
                 ffmpeg: self.ffmpeg_path(),
                 preset: self.x264_preset.clone(),
                 crf: self.x264_crf,
+                vp9_speed: self.vp9_speed,
+                vp9_crf: self.vp9_crf,
             },
         }
     }

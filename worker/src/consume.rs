@@ -11,7 +11,7 @@ use chrono::Utc;
 use futures_util::FutureExt;
 use minimoto_common::{
     ErrorCode,
-    job::{Job, JobError, Outputs, Refusal, Stage},
+    job::{Job, JobError, Outputs, Refusal, Stage, Thumbnail},
     layout,
     ports::{BlobStore, Delivery, JobQueue, JobStore, Update, update_job},
 };
@@ -388,14 +388,41 @@ impl Worker {
         };
 
         progress.set(Stage::Uploading, 0.0);
-        let (video_key, poster_key) = (layout::video(job.id), layout::poster(job.id));
+        let spec = &job.options;
+        let (video_key, poster_key) = (layout::video(job.id, spec.format), layout::poster(job.id));
         let size_bytes = self
             .blobs
-            .put_file(&video_key, &rendered.video, "video/mp4")
+            .put_file(&video_key, &rendered.video, spec.format.content_type())
             .await
             .retry_storage()?;
         minimoto_common::crash::point("output-video-stored");
         progress.set(Stage::Uploading, 0.9);
+        let mut thumbnails = Vec::with_capacity(rendered.thumbnails.len());
+        for t in &rendered.thumbnails {
+            let key = layout::thumbnail(job.id, t.size);
+            self.blobs
+                .put_file(&key, &t.path, "image/jpeg")
+                .await
+                .retry_storage()?;
+            thumbnails.push(Thumbnail {
+                size: t.size,
+                key,
+                width: t.width,
+                height: t.height,
+            });
+        }
+        let preview_key = match (&rendered.preview, &spec.preview) {
+            (Some(path), Some(p)) => {
+                let key = layout::preview(job.id, p.format);
+                self.blobs
+                    .put_file(&key, path, p.format.content_type())
+                    .await
+                    .retry_storage()?;
+                Some(key)
+            }
+            _ => None,
+        };
+        // The poster last: the crash tests treat it as "every output is stored".
         self.blobs
             .put_file(&poster_key, &rendered.poster, "image/jpeg")
             .await
@@ -404,6 +431,8 @@ impl Worker {
         Ok(Outputs {
             video_key,
             poster_key,
+            thumbnails,
+            preview_key,
             duration_seconds: rendered.duration_seconds,
             width: rendered.width,
             height: rendered.height,

@@ -437,8 +437,10 @@ async fn succeeded_job(api: &TestApi, store_video: bool) -> JobId {
     job.claim("w", now, chrono::Duration::seconds(60))
         .expect("claim");
     let outputs = Outputs {
-        video_key: minimoto_common::layout::video(id),
+        video_key: minimoto_common::layout::video(id, minimoto_common::spec::Format::Mp4),
         poster_key: minimoto_common::layout::poster(id),
+        thumbnails: Vec::new(),
+        preview_key: None,
         duration_seconds: 3.0,
         width: 1280,
         height: 720,
@@ -487,7 +489,7 @@ async fn a_job_whose_video_is_gone_hands_out_no_link() {
 async fn downloads_follow_rfc_9110_ranges_and_never_serve_a_directory() {
     let api = TestApi::start(Limits::default()).await;
     let id = succeeded_job(&api, true).await;
-    let key = minimoto_common::layout::video(id);
+    let key = minimoto_common::layout::video(id, minimoto_common::spec::Format::Mp4);
     let url = api
         .blobs
         .url(&key, Duration::from_secs(60))

@@ -1,6 +1,6 @@
 //! Finding ffmpeg, and checking at startup that it can do the job.
 //!
-//! The worker needs an `ffmpeg` with libx264. Which one is a setting (`--ffmpeg`, or
+//! The worker needs an `ffmpeg` with every encoder in [`ENCODERS`]. Which one is a setting (`--ffmpeg`, or
 //! `MINIMOTO_FFMPEG`, read by the command line, never here); it is checked once per process
 //! start through [`check`], so a missing or unfit install stops the service with instructions
 //! instead of failing every job later.
@@ -26,10 +26,24 @@ pub enum FfmpegMissing {
     #[error("ffmpeg at `{path}` does not run properly (`ffmpeg -version` {reason}). {INSTALL}")]
     Broken { path: String, reason: String },
     #[error(
-        "ffmpeg at `{path}` ({version}) has no libx264 encoder, which minimoto needs for H.264. {INSTALL} (these builds include libx264), or point {PATH_SETTING} at one that does"
+        "ffmpeg at `{path}` ({version}) has no {encoder} encoder, which minimoto needs for {purpose}. {INSTALL} (these builds include it), or point {PATH_SETTING} at one that does"
     )]
-    NoLibx264 { path: String, version: String },
+    MissingEncoder {
+        path: String,
+        version: String,
+        encoder: &'static str,
+        purpose: &'static str,
+    },
 }
+
+/// The encoders a render may use, and what for: a worker without one would fail every job that
+/// asks for it, so it refuses to start instead.
+pub const ENCODERS: [(&str, &str); 4] = [
+    ("libx264", "H.264 (MP4 videos)"),
+    ("libvpx-vp9", "VP9 (WebM videos)"),
+    ("gif", "GIF previews"),
+    ("libwebp_anim", "animated WebP previews"),
+];
 
 /// The ffmpeg binary to run: the one given, else ffmpeg-sidecar's lookup (a binary next to our
 /// executable, else `ffmpeg` on `PATH`).
@@ -40,7 +54,7 @@ pub fn resolve(given: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Checks that the ffmpeg at `path` runs and has libx264; returns its version line
+/// Checks that the ffmpeg at `path` runs and has every encoder in [`ENCODERS`]; returns its version line
 /// (e.g. `ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024 the FFmpeg developers`).
 pub fn check(path: &Path) -> Result<String, FfmpegMissing> {
     let shown = path.display().to_string();
@@ -66,10 +80,15 @@ pub fn check(path: &Path) -> Result<String, FfmpegMissing> {
             path: shown.clone(),
             reason: e.to_string(),
         })?;
-    if !has_encoder(&encoders, "libx264") {
-        return Err(FfmpegMissing::NoLibx264 {
+    if let Some(&(encoder, purpose)) = ENCODERS
+        .iter()
+        .find(|(name, _)| !has_encoder(&encoders, name))
+    {
+        return Err(FfmpegMissing::MissingEncoder {
             path: shown,
             version,
+            encoder,
+            purpose,
         });
     }
     Ok(version)
@@ -120,7 +139,7 @@ mod tests {
     #[test]
     fn installed_ffmpeg_passes_the_check() {
         let version =
-            check(&resolve(None)).expect("ffmpeg with libx264 is installed on build machines");
+            check(&resolve(None)).expect("ffmpeg with its encoders is installed on build machines");
         assert!(version.starts_with("ffmpeg version"), "{version}");
     }
 

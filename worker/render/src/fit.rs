@@ -126,7 +126,7 @@ fn blurred_backdrop(photo: &RgbaImage, pw: u32, ph: u32) -> Result<Plate, Render
 }
 
 /// Resizes an RGBx image; `cover` crops the centre to the destination's aspect ratio first.
-fn resize(
+pub(crate) fn resize(
     src: &RgbaImage,
     w: u32,
     h: u32,
@@ -150,7 +150,7 @@ fn resize(
 }
 
 /// The photo as RGBx, x = 255.
-fn to_rgbx(rgb: &RgbImage) -> Result<RgbaImage, RenderError> {
+pub(crate) fn to_rgbx(rgb: &RgbImage) -> Result<RgbaImage, RenderError> {
     let mut out = Vec::with_capacity(rgb.as_raw().len() / 3 * 4);
     for px in rgb.as_raw().chunks_exact(3) {
         out.extend_from_slice(&[px[0], px[1], px[2], 255]);

@@ -1,11 +1,13 @@
-//! minimoto's render engine: photos and a [`RenderSpec`] in, `video.mp4` and `poster.jpg` out.
+//! minimoto's render engine: photos and a [`RenderSpec`] in; the video (H.264 MP4 or VP9 WebM),
+//! its poster, thumbnails and an optional animated preview out.
 //!
 //! Photos are decoded once (EXIF orientation applied, limits enforced), fitted to plates with
 //! headroom for motion ([`fit`]), and every frame is composed in Rust — sub-pixel Ken Burns
 //! ([`motion`]) and crossfades on a frame-exact [`timeline`] — in parallel ([`compose`],
-//! `pipeline`), converted to yuv420p ([`yuv`]) and piped into ffmpeg/libx264 ([`encode`]).
-//! The poster is then cut from the finished video ([`poster`]). [`ffmpeg`] finds the encoder and
-//! checks it at startup.
+//! `pipeline`), converted to yuv420p ([`yuv`]) and piped into ffmpeg (libx264 or libvpx-vp9, [`encode`]).
+//! The poster is then cut from the finished video ([`poster`]), scaled into [`thumbnails`], and
+//! the video sped up into a looping [`preview`]. [`ffmpeg`] finds the encoders and checks them
+//! at startup.
 //!
 //! Outputs are written under temporary names and renamed only once complete, so a crash, an error
 //! or a cancel never leaves a file that looks finished but is not.
@@ -21,6 +23,8 @@ pub mod motion;
 mod nice;
 mod pipeline;
 pub mod poster;
+pub mod preview;
+pub mod thumbnails;
 pub mod timeline;
 pub mod yuv;
 
@@ -31,15 +35,27 @@ use std::{
     time::Instant,
 };
 
-use minimoto_common::{ErrorCode, limits::Limits, spec::RenderSpec};
+use minimoto_common::{
+    ErrorCode,
+    limits::Limits,
+    spec::{Format, RenderSpec},
+};
 use minimoto_photo::{self as photo, PhotoError};
 
-pub use self::encode::EncoderSettings;
-use self::{encode::Ffmpeg, fit::internal, timeline::Timeline};
+pub use self::{encode::EncoderSettings, thumbnails::Thumb};
+use self::{
+    encode::{Ffmpeg, VideoShape},
+    fit::internal,
+    timeline::Timeline,
+};
 
-/// File names of the outputs inside `out_dir`.
-pub const VIDEO_FILE: &str = "video.mp4";
+/// The poster's file name inside `out_dir`.
 pub const POSTER_FILE: &str = "poster.jpg";
+
+/// The video's file name inside `out_dir`.
+pub fn video_file(format: Format) -> String {
+    format!("video.{}", format.extension())
+}
 
 /// What to render, and where.
 #[derive(Debug, Clone, Copy)]
@@ -48,7 +64,7 @@ pub struct RenderInput<'a> {
     /// The photos, in order; local files.
     pub photos: &'a [PathBuf],
     pub limits: &'a Limits,
-    /// Where `video.mp4` and `poster.jpg` go (created if missing; previous outputs are replaced).
+    /// Where the outputs go (created if missing; previous outputs are replaced).
     pub out_dir: &'a Path,
     pub encoder: &'a EncoderSettings,
 }
@@ -58,6 +74,10 @@ pub struct RenderInput<'a> {
 pub struct Rendered {
     pub video: PathBuf,
     pub poster: PathBuf,
+    /// In the order of the spec's `thumbnails`.
+    pub thumbnails: Vec<Thumb>,
+    /// When the spec asked for one.
+    pub preview: Option<PathBuf>,
     pub frames: u64,
     /// `frames / fps`: exactly the video's length.
     pub duration_seconds: f64,
@@ -166,27 +186,49 @@ fn render_to(
     let frames = timeline.total_frames();
 
     fs::create_dir_all(input.out_dir)?;
-    let video = input.out_dir.join(VIDEO_FILE);
-    let poster = input.out_dir.join(POSTER_FILE);
-    let video_part = input.out_dir.join("video.partial.mp4");
-    let poster_part = input.out_dir.join("poster.partial.jpg");
-    let mut cleanup = Cleanup(vec![
+    let out = |name: &str| input.out_dir.join(name);
+    let ext = spec.format.extension();
+    let (video, video_part) = (
+        out(&video_file(spec.format)),
+        out(&format!("video.partial.{ext}")),
+    );
+    let (poster, poster_part) = (out(POSTER_FILE), out("poster.partial.jpg"));
+    let preview_path = spec
+        .preview
+        .as_ref()
+        .map(|p| (out(&preview::file_name(p.format)), p));
+    // Every output of every format: an earlier attempt's must not pass for this one's.
+    let mut stale = vec![
         video.clone(),
-        poster.clone(),
         video_part.clone(),
-        poster_part.clone(),
-    ]);
-    cleanup.remove_all()?; // outputs of an earlier attempt must not pass for this one's
+        poster.clone(),
+        poster_part,
+    ];
+    stale.extend([Format::Mp4, Format::Webm].map(|f| out(&video_file(f))));
+    for e in ["gif", "webp"] {
+        stale.extend([
+            out(&format!("preview.{e}")),
+            out(&format!("preview.partial.{e}")),
+        ]);
+    }
+    for &size in &spec.thumbnails {
+        stale.extend([
+            out(&thumbnails::file_name(size)),
+            out(&thumbnails::part_name(size)),
+        ]);
+    }
+    let mut cleanup = Cleanup(stale);
+    cleanup.remove_all()?;
 
     let ffmpeg = &input.encoder.ffmpeg;
-    let args = encode::encode_args(
-        spec.width,
-        spec.height,
-        spec.fps,
+    let shape = VideoShape {
+        width: spec.width,
+        height: spec.height,
+        fps: spec.fps,
         frames,
-        &input.encoder.for_quality(spec.quality),
-        &video_part,
-    );
+        format: spec.format,
+    };
+    let args = encode::encode_args(shape, &input.encoder.for_quality(spec.quality), &video_part);
     let mut encoder = Ffmpeg::spawn(ffmpeg, &args)?;
     let stdin = encoder
         .take_stdin()
@@ -217,6 +259,7 @@ fn render_to(
     if cancel.load(Ordering::SeqCst) {
         return Err(RenderError::Cancelled);
     }
+    let poster_part = out("poster.partial.jpg");
     poster::extract(
         ffmpeg,
         &video,
@@ -225,12 +268,25 @@ fn render_to(
         &poster_part,
     )?;
     fs::rename(&poster_part, &poster)?;
+    let thumbnails = thumbnails::write(&poster, &spec.thumbnails, input.out_dir)?;
+    let duration_seconds = frames as f64 / f64::from(spec.fps);
+    let preview = match preview_path {
+        Some((path, p)) => {
+            let part = out(&format!("preview.partial.{}", p.format.extension()));
+            let size = (spec.width, spec.height);
+            preview::write(ffmpeg, &video, size, duration_seconds, p, &part)?;
+            fs::rename(&part, &path)?;
+            Some(path)
+        }
+        None => None,
+    };
     cleanup.0.clear(); // success: keep the outputs
     tracing::info!(
         frames,
         photos = input.photos.len(),
         width = spec.width,
         height = spec.height,
+        format = ext,
         encode_ms = encoded.as_millis() as u64,
         total_ms = started.elapsed().as_millis() as u64,
         "rendered"
@@ -238,8 +294,10 @@ fn render_to(
     Ok(Rendered {
         video,
         poster,
+        thumbnails,
+        preview,
         frames,
-        duration_seconds: frames as f64 / f64::from(spec.fps),
+        duration_seconds,
         width: spec.width,
         height: spec.height,
     })

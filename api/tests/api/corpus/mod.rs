@@ -349,9 +349,10 @@ async fn stateful_request(api: &TestApi, case: &Stateful, stored: &str) -> Reque
         "download-signed-encoded-dotdot-key" => {
             signed("../url-signing.key", later).replacen("/files/../", "/files/%2e%2e/", 1)
         }
-        "download-signed-missing-file" => {
-            signed(&minimoto_common::layout::video(JobId::new()), later)
-        }
+        "download-signed-missing-file" => signed(
+            &minimoto_common::layout::video(JobId::new(), minimoto_common::spec::Format::Mp4),
+            later,
+        ),
         "download-signed-directory" => signed(stored.rsplit_once('/').expect("a folder").0, later),
         other => panic!("no request for the stateful case {other}"),
     };
@@ -390,7 +391,7 @@ async fn the_corpus_gets_the_answers_a_careful_api_gives() {
     }
 
     // The download cases that need this server's state: one stored file, links signed for it.
-    let stored = minimoto_common::layout::video(JobId::new());
+    let stored = minimoto_common::layout::video(JobId::new(), minimoto_common::spec::Format::Mp4);
     let src = api.data().join("corpus-download-src");
     std::fs::write(&src, cases::STORED_FILE).expect("write");
     api.blobs

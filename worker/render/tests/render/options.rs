@@ -46,7 +46,7 @@ fn all_frames(video: &Path) -> Vec<u8> {
     out.stdout
 }
 
-fn solid(dir: &Path, name: &str, rgb: [u8; 3]) -> std::path::PathBuf {
+pub fn solid(dir: &Path, name: &str, rgb: [u8; 3]) -> std::path::PathBuf {
     let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(96, 64, Rgb(rgb)));
     save(dir, name, &image, ImageFormat::Png)
 }

@@ -73,6 +73,16 @@ pub fn run(spec: &RenderSpec, photos: &[PathBuf], out: &Path) -> Result<Rendered
     render(&input, &|_| {}, &AtomicBool::new(false))
 }
 
+/// The names of the files in `dir`, sorted.
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("out dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// `ffprobe` facts about the first video stream, counting frames by decoding them.
 pub fn probe(video: &Path) -> serde_json::Value {
     let out = Command::new("ffprobe")
@@ -91,9 +101,15 @@ pub fn probe(video: &Path) -> serde_json::Value {
 }
 
 pub fn assert_video(video: &Path, width: u32, height: u32, frames: u64, fps: u32) {
+    assert_video_of("h264", video, (width, height), frames, fps);
+}
+
+/// Checks the codec, the size, every frame, the rate, BT.709 tags and the length of `video`.
+pub fn assert_video_of(codec: &str, video: &Path, size: (u32, u32), frames: u64, fps: u32) {
+    let (width, height) = size;
     let facts = probe(video);
     let stream = &facts["streams"][0];
-    assert_eq!(stream["codec_name"], "h264", "{facts}");
+    assert_eq!(stream["codec_name"], codec, "{facts}");
     assert_eq!(stream["pix_fmt"], "yuv420p", "{facts}");
     assert_eq!(stream["width"], width, "{facts}");
     assert_eq!(stream["height"], height, "{facts}");
@@ -172,13 +188,19 @@ fn renders_a_small_job_end_to_end() {
         image::ImageFormat::from_path(&rendered.poster).ok(),
         Some(ImageFormat::Jpeg)
     );
-    // Nothing but the two outputs is left behind.
-    let mut names: Vec<String> = std::fs::read_dir(&out)
-        .expect("out dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["poster.jpg", "video.mp4"]);
+    // Nothing but the outputs (the default thumbnails among them) is left behind.
+    let sizes: Vec<_> = rendered.thumbnails.iter().map(|t| t.size).collect();
+    assert_eq!(sizes, [100, 300, 600]);
+    assert_eq!(
+        file_names(&out),
+        [
+            "poster.jpg",
+            "thumb-100.jpg",
+            "thumb-300.jpg",
+            "thumb-600.jpg",
+            "video.mp4"
+        ]
+    );
 
     let reports = reports.into_inner().expect("lock");
     assert!(!reports.is_empty() && reports.len() <= 101, "{reports:?}");

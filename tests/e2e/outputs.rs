@@ -1,0 +1,107 @@
+//! The outputs besides an MP4 through the whole service: a WebM video, thumbnails of the poster
+//! and the animated preview, each listed in the job with an expiring link that downloads as the
+//! file it says it is.
+
+use std::{path::Path, time::Duration};
+
+use image::ImageFormat;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// Two photos as WebM, two thumbnail sizes (one past the video's size) and a GIF preview.
+pub const EXTRAS: &str = r#"{"width": 320, "height": 240, "fps": 12, "seconds_per_image": 1.0,
+    "format": "webm", "thumbnails": [64, 400], "preview": {"format": "gif", "seconds": 1, "width": 160}}"#;
+
+/// Downloads every output of the succeeded `job` into `dir` and checks each: the video's codec
+/// and frames, each thumbnail's size, the preview's format and size, and the media types served.
+pub async fn check_outputs(job: &Value, dir: &Path) {
+    let out = &job["outputs"];
+    let (format, preview) = (&job["options"]["format"], &job["options"]["preview"]);
+    assert_eq!(out["format"], *format, "{job}");
+    let (codec, video_type) = match format.as_str() {
+        Some("webm") => ("vp9", "video/webm"),
+        _ => ("h264", "video/mp4"),
+    };
+    let ext = format.as_str().expect("format");
+    let video = dir.join(format!("video.{ext}"));
+    let url = out["video_url"].as_str().expect("video_url");
+    assert!(url.contains(&format!("/video.{ext}?")), "{url}");
+    assert_eq!(fetch(url, &video).await, video_type);
+    let probe = ffprobe(&video);
+    assert_eq!(probe["streams"][0]["codec_name"], codec, "{probe}");
+    assert_eq!(probe["streams"][0]["nb_read_frames"], "24", "{probe}");
+
+    let sizes: Vec<u64> = job["options"]["thumbnails"]
+        .as_array()
+        .expect("thumbnails option")
+        .iter()
+        .map(|s| s.as_u64().expect("size"))
+        .collect();
+    let thumbs = out["thumbnails"].as_array().expect("thumbnails");
+    assert_eq!(thumbs.len(), sizes.len(), "{out}");
+    for (t, size) in thumbs.iter().zip(sizes) {
+        assert_eq!(t["size"], size);
+        // 320 × 240: the longest side is the size, or the video's when that is smaller.
+        let (w, h) = if size >= 320 {
+            (320, 240)
+        } else {
+            (size, size * 3 / 4)
+        };
+        assert_eq!(
+            (t["width"].as_u64(), t["height"].as_u64()),
+            (Some(w), Some(h)),
+            "{t}"
+        );
+        let path = dir.join(format!("thumb-{size}.jpg"));
+        assert_eq!(
+            fetch(t["url"].as_str().expect("url"), &path).await,
+            "image/jpeg"
+        );
+        let picture = image::open(&path).expect("thumbnail decodes");
+        assert_eq!(u64::from(picture.width()), w);
+    }
+
+    match preview["format"].as_str() {
+        None => assert!(out["preview_url"].is_null(), "{out}"),
+        Some(kind) => {
+            let path = dir.join(format!("preview.{kind}"));
+            let url = out["preview_url"].as_str().expect("preview_url");
+            assert_eq!(fetch(url, &path).await, format!("image/{kind}"));
+            let expected = match kind {
+                "gif" => ImageFormat::Gif,
+                _ => ImageFormat::WebP,
+            };
+            let bytes = std::fs::read(&path).expect("read preview");
+            let picture = image::load_from_memory_with_format(&bytes, expected)
+                .unwrap_or_else(|e| panic!("the {kind} preview decodes: {e}"));
+            let width = preview["width"].as_u64().expect("preview width");
+            assert_eq!(u64::from(picture.width()), width);
+        }
+    }
+}
+
+/// Downloads `url` to `to`; returns the media type it was served with.
+async fn fetch(url: &str, to: &Path) -> String {
+    let res = reqwest::get(url).await.expect("download");
+    assert_eq!(res.status(), 200, "download {url}");
+    let kind = res.headers()["content-type"]
+        .to_str()
+        .expect("content-type")
+        .to_owned();
+    std::fs::write(to, res.bytes().await.expect("body")).expect("write download");
+    kind
+}
+
+#[tokio::test]
+async fn webm_thumbnails_and_a_preview_download_as_what_they_are() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let app = App::spawn(&tmp.path().join("data"), &[]);
+    let images = [("a.jpg", jpeg(640, 480, 1)), ("b.jpg", jpeg(480, 640, 2))];
+    let (status, job, _) = submit(&app, form(&images, Some(EXTRAS))).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().expect("id").to_owned();
+    let job = poll_until(&app, &id, Duration::from_secs(120), finished).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    check_outputs(&job, tmp.path()).await;
+}

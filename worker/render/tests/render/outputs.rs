@@ -1,0 +1,192 @@
+//! The outputs besides an MP4, rendered for real: VP9 in WebM, thumbnails of the poster, and the
+//! animated preview in both its formats.
+
+use std::{fs::File, io::BufReader, path::Path};
+
+use image::{
+    AnimationDecoder, Frame, ImageFormat, codecs::gif::GifDecoder, codecs::webp::WebPDecoder,
+};
+use minimoto_common::spec::{Format, Motion, PreviewFormat, PreviewSpec};
+
+use crate::{
+    options::solid,
+    render::{assert_video_of, file_names, photo, run, save, spec},
+};
+
+/// The mean colour of an RGB(A) buffer with `channels` bytes a pixel.
+fn mean(raw: &[u8], channels: usize) -> [u8; 3] {
+    let n = (raw.len() / channels) as u64;
+    [0, 1, 2].map(|c| {
+        (raw.iter()
+            .skip(c)
+            .step_by(channels)
+            .map(|&v| u64::from(v))
+            .sum::<u64>()
+            / n) as u8
+    })
+}
+
+fn close(got: [u8; 3], want: [u8; 3], tolerance: u8) -> bool {
+    got.iter()
+        .zip(want)
+        .all(|(&g, w)| g.abs_diff(w) <= tolerance)
+}
+
+#[test]
+fn webm_is_vp9_with_every_frame_and_its_index_before_the_frames() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let photos: Vec<_> = [[200, 80, 40], [40, 160, 200], [90, 200, 90]]
+        .iter()
+        .enumerate()
+        .map(|(i, &tint)| {
+            save(
+                dir.path(),
+                &format!("{i}.jpg"),
+                &photo(320, 200, tint),
+                ImageFormat::Jpeg,
+            )
+        })
+        .collect();
+    let mut spec = spec(160, 96, 12, 1.0, 0.25);
+    spec.format = Format::Webm;
+    spec.thumbnails.clear();
+    let out = dir.path().join("out");
+    let rendered = run(&spec, &photos, &out).expect("render");
+    assert_eq!(rendered.video, out.join("video.webm"));
+    assert_video_of("vp9", &rendered.video, (160, 96), 36, 12);
+    // Cues (the seek index, EBML id 1C 53 BB 6B) precede the first Cluster (1F 43 B6 75), so a
+    // browser can seek before it has the whole file.
+    let bytes = std::fs::read(&rendered.video).expect("read");
+    let at = |id: [u8; 4]| bytes.windows(4).position(|w| w == id);
+    let (cues, cluster) = (at([0x1C, 0x53, 0xBB, 0x6B]), at([0x1F, 0x43, 0xB6, 0x75]));
+    assert!(
+        matches!((cues, cluster), (Some(c), Some(f)) if c < f),
+        "cues {cues:?}, first cluster {cluster:?}"
+    );
+    let poster = image::open(&rendered.poster).expect("poster decodes");
+    assert_eq!((poster.width(), poster.height()), (160, 96));
+    assert_eq!(file_names(&out), ["poster.jpg", "video.webm"]);
+}
+
+#[test]
+fn thumbnails_are_the_poster_at_each_size_and_never_upscaled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let photos = [save(
+        dir.path(),
+        "a.jpg",
+        &photo(640, 360, [255, 140, 60]),
+        ImageFormat::Jpeg,
+    )];
+    let mut spec = spec(320, 180, 12, 1.0, 0.0);
+    spec.thumbnails = vec![100, 64, 1000];
+    let rendered = run(&spec, &photos, &dir.path().join("out")).expect("render");
+    let poster = image::open(&rendered.poster).expect("poster").into_rgb8();
+    let made: Vec<_> = rendered
+        .thumbnails
+        .iter()
+        .map(|t| (t.size, t.width, t.height))
+        .collect();
+    assert_eq!(made, [(100, 100, 56), (64, 64, 36), (1000, 320, 180)]);
+    for t in &rendered.thumbnails {
+        assert_eq!(
+            t.path.file_name().and_then(|n| n.to_str()),
+            Some(format!("thumb-{}.jpg", t.size).as_str())
+        );
+        assert_eq!(
+            ImageFormat::from_path(&t.path).ok(),
+            Some(ImageFormat::Jpeg)
+        );
+        let thumb = image::open(&t.path).expect("thumbnail decodes").into_rgb8();
+        assert_eq!((thumb.width(), thumb.height()), (t.width, t.height));
+        let (got, want) = (mean(thumb.as_raw(), 3), mean(poster.as_raw(), 3));
+        assert!(
+            close(got, want, 6),
+            "thumb-{}: mean {got:?}, poster {want:?}",
+            t.size
+        );
+    }
+}
+
+/// The frames of an animated GIF or WebP, with the image crate's decoders.
+fn frames_of(path: &Path, format: PreviewFormat) -> Vec<Frame> {
+    let reader = BufReader::new(File::open(path).expect("open preview"));
+    let frames = match format {
+        PreviewFormat::Gif => GifDecoder::new(reader)
+            .expect("a GIF")
+            .into_frames()
+            .collect_frames(),
+        PreviewFormat::Webp => {
+            let decoder = WebPDecoder::new(reader).expect("a WebP");
+            assert!(
+                decoder.has_animation(),
+                "{} is not animated",
+                path.display()
+            );
+            decoder.into_frames().collect_frames()
+        }
+    };
+    frames.expect("every frame decodes")
+}
+
+#[test]
+fn the_preview_is_the_whole_video_sped_up_in_either_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (red, green, blue) = ([220, 40, 20], [30, 200, 60], [20, 60, 220]);
+    let photos = [
+        solid(dir.path(), "r.png", red),
+        solid(dir.path(), "g.png", green),
+        solid(dir.path(), "b.png", blue),
+    ];
+    // 9 s of video into 3 s at 10 frames a second: frame k shows the video at 0.3 k s.
+    let mut spec = spec(160, 96, 12, 3.0, 0.0);
+    spec.motion = Motion::None;
+    spec.thumbnails.clear();
+    for format in [PreviewFormat::Gif, PreviewFormat::Webp] {
+        spec.preview = Some(PreviewSpec {
+            format,
+            seconds: 3.0,
+            width: 80,
+        });
+        let out = dir.path().join(format.extension());
+        let rendered = run(&spec, &photos, &out).expect("render");
+        let path = rendered.preview.clone().expect("a preview");
+        assert_eq!(path, out.join(format!("preview.{}", format.extension())));
+        // Encoders may merge identical frames into one longer one: sample by time.
+        let frames = frames_of(&path, format);
+        let mut ends = Vec::with_capacity(frames.len());
+        let mut total = 0.0;
+        for f in &frames {
+            let (numer, denom) = f.delay().numer_denom_ms();
+            total += f64::from(numer) / f64::from(denom);
+            ends.push(total);
+            assert_eq!(f.buffer().dimensions(), (80, 48), "{format:?}");
+        }
+        assert_eq!(total.round(), 3000.0, "{format:?}: {} frames", frames.len());
+        for (k, want) in [
+            (0, red),
+            (9, red),
+            (11, green),
+            (19, green),
+            (21, blue),
+            (29, blue),
+        ] {
+            let at = f64::from(k) * 100.0 + 50.0;
+            let shown = ends
+                .iter()
+                .position(|&end| at < end)
+                .expect("in the preview");
+            let got = mean(frames[shown].buffer().as_raw(), 4);
+            assert!(
+                close(got, want, 14),
+                "{format:?} at {at} ms: {got:?}, want {want:?}"
+            );
+        }
+        let mut expected = vec![
+            "poster.jpg".to_owned(),
+            format!("preview.{}", format.extension()),
+            "video.mp4".to_owned(),
+        ];
+        expected.sort();
+        assert_eq!(file_names(&out), expected);
+    }
+}
