@@ -14,6 +14,9 @@ pub struct SubmitArgs {
     /// Render options as JSON, e.g. '{"fps": 24, "fit": "cover"}'.
     #[arg(long)]
     pub options: Option<String>,
+    /// A soundtrack (MP3, AAC/M4A, WAV, Ogg Vorbis or FLAC), looped or cut to the video.
+    #[arg(long)]
+    pub audio: Option<PathBuf>,
     /// The server.
     #[arg(long, env = "MINIMOTO_URL", default_value = "http://127.0.0.1:8080")]
     pub server: String,
@@ -64,6 +67,12 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     }
     if let Some(options) = &args.options {
         form = form.text("options", options.clone());
+    }
+    if let Some(audio) = &args.audio {
+        form = form
+            .file("audio", audio)
+            .await
+            .with_context(|| format!("cannot read {}", audio.display()))?;
     }
     let server = args.server.trim_end_matches('/');
     let res = client

@@ -44,11 +44,14 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::UploadTooLarge
         | C::OptionsTooLarge
         | C::ImageTooLarge
+        | C::AudioTooLarge
         | C::PartHeadersTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         C::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         C::UriTooLong => StatusCode::URI_TOO_LONG,
-        C::NotMultipart | C::ImageUnsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        C::InvalidOptions | C::ImageCorrupt => StatusCode::UNPROCESSABLE_ENTITY,
+        C::NotMultipart | C::ImageUnsupported | C::AudioUnsupported => {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        }
+        C::InvalidOptions | C::ImageCorrupt | C::AudioCorrupt => StatusCode::UNPROCESSABLE_ENTITY,
         C::BackendUnavailable | C::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
         C::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         // Job failure codes: a request never ends with one, but if a bug made it so, it is ours.
@@ -91,6 +94,18 @@ impl ApiError {
             detail,
             errors,
         }
+    }
+
+    /// A soundtrack that cannot be accepted.
+    pub fn audio(name: Option<&str>, e: &minimoto_audio::AudioError) -> Self {
+        use minimoto_audio::AudioError as A;
+        let code = match e {
+            A::Unsupported(_) => ErrorCode::AudioUnsupported,
+            A::Corrupt(_) => ErrorCode::AudioCorrupt,
+            A::Io(_) => return Self::internal(e),
+        };
+        let which = name.map_or_else(|| "audio".to_owned(), |n| format!("audio ({n})"));
+        Self::new(code, format!("{which}: {e}"))
     }
 
     /// A photo that cannot be accepted; `index` is 1-based, as a person counts.

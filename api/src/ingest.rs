@@ -1,6 +1,6 @@
 //! Receiving a job submission: multipart parts are streamed to a scratch directory (never held
-//! whole in memory) under byte limits, then the options and every photo are checked before
-//! anything is stored. A rejected request leaves nothing behind: the scratch directory is removed
+//! whole in memory) under byte limits, then the options, the soundtrack and every photo are
+//! checked before anything is stored. A rejected request leaves nothing behind: the scratch directory is removed
 //! when the [`Upload`] is dropped.
 
 use minimoto_common::ErrorCode;
@@ -14,8 +14,9 @@ use axum::{
     http::StatusCode,
 };
 use futures_util::{StreamExt, stream};
+use minimoto_audio::AudioInfo;
 use minimoto_common::{
-    job::ImageReport,
+    job::{AudioReport, ImageReport},
     limits::Limits,
     spec::{Order, RenderSpec},
 };
@@ -42,6 +43,7 @@ const MAX_FILE_NAME_CHARS: usize = 255;
 #[derive(Debug)]
 pub struct Upload {
     pub images: Vec<StagedImage>,
+    pub audio: Option<StagedAudio>,
     pub options: RenderSpec,
     _dir: tempfile::TempDir,
 }
@@ -64,6 +66,30 @@ impl StagedImage {
             height: self.info.height,
             orientation: self.info.orientation,
             taken: self.info.taken,
+            bytes: self.bytes,
+        }
+    }
+}
+
+/// The soundtrack, checked.
+#[derive(Debug)]
+pub struct StagedAudio {
+    pub path: PathBuf,
+    pub file_name: Option<String>,
+    pub bytes: u64,
+    pub info: AudioInfo,
+}
+
+impl StagedAudio {
+    /// What the job record keeps of it.
+    pub fn report(&self) -> AudioReport {
+        AudioReport {
+            file_name: self.file_name.clone(),
+            format: self.info.format.to_owned(),
+            codec: self.info.codec.clone(),
+            sample_rate: self.info.sample_rate,
+            channels: self.info.channels,
+            duration_seconds: self.info.duration_seconds,
             bytes: self.bytes,
         }
     }
@@ -136,6 +162,7 @@ pub async fn receive(
         .map_err(ApiError::staging)?;
     let mut received: Vec<Received> = Vec::new();
     let mut options: Option<Vec<u8>> = None;
+    let mut audio: Option<Received> = None;
     let mut total: u64 = 0;
 
     while let Some(field) = {
@@ -158,8 +185,28 @@ pub async fn receive(
                 let file_name = field
                     .file_name()
                     .map(|n| n.chars().take(MAX_FILE_NAME_CHARS).collect());
-                let bytes = stream_to_file(field, watch, &path, index, limits, &mut total).await?;
+                let part = Part::Image(index);
+                let bytes = stream_to_file(field, watch, &path, part, limits, &mut total).await?;
                 received.push(Received {
+                    path,
+                    file_name,
+                    bytes,
+                });
+            }
+            Some("audio") => {
+                if audio.is_some() {
+                    return Err(ApiError::new(
+                        ErrorCode::DuplicatePart,
+                        "the `audio` part was sent twice: a video has one soundtrack",
+                    ));
+                }
+                let path = dir.path().join("audio");
+                let file_name = field
+                    .file_name()
+                    .map(|n| n.chars().take(MAX_FILE_NAME_CHARS).collect());
+                let bytes =
+                    stream_to_file(field, watch, &path, Part::Audio, limits, &mut total).await?;
+                audio = Some(Received {
                     path,
                     file_name,
                     bytes,
@@ -178,7 +225,7 @@ pub async fn receive(
                 return Err(ApiError::new(
                     ErrorCode::UnexpectedPart,
                     format!(
-                        "unexpected part `{}`: send photos as `images` file parts and the render options as an `options` JSON part",
+                        "unexpected part `{}`: send photos as `images` file parts, the render options as an `options` JSON part and a soundtrack as an `audio` file part",
                         other.unwrap_or("")
                     ),
                 ));
@@ -204,12 +251,17 @@ pub async fn receive(
         return Err(ApiError::invalid_options(violations));
     }
 
+    let audio = match audio {
+        Some(r) => Some(inspect_audio(r, options.start_of(received.len())).await?),
+        None => None,
+    };
     let images = inspect_all(received, limits, decodes).await?;
     let order = video_order(&images, options.order);
     let mut slots: Vec<Option<StagedImage>> = images.into_iter().map(Some).collect();
     Ok(Upload {
         images: order.iter().filter_map(|&i| slots[i].take()).collect(),
         options: options.reordered(&order),
+        audio,
         _dir: dir,
     })
 }
@@ -237,14 +289,34 @@ fn video_order(images: &[StagedImage], order: Order) -> Vec<usize> {
     indices
 }
 
+/// Which file part is streaming, for its limit and its messages.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    /// The 1-based photo.
+    Image(usize),
+    Audio,
+}
+
 async fn stream_to_file(
     mut field: Field<'_>,
     watch: &Watch,
     path: &Path,
-    index: usize,
+    part: Part,
     limits: &Limits,
     total: &mut u64,
 ) -> ApiResult<u64> {
+    let (max, code, name) = match part {
+        Part::Image(index) => (
+            limits.max_image_bytes,
+            ErrorCode::ImageTooLarge,
+            format!("image {index}"),
+        ),
+        Part::Audio => (
+            limits.max_audio_bytes,
+            ErrorCode::AudioTooLarge,
+            "the audio".to_owned(),
+        ),
+    };
     let mut file = tokio::fs::File::create(path)
         .await
         .map_err(ApiError::staging)?;
@@ -253,20 +325,21 @@ async fn stream_to_file(
         watch.parsed(chunk.len());
         bytes += chunk.len() as u64;
         *total += chunk.len() as u64;
-        if bytes > limits.max_image_bytes {
+        if bytes > max {
+            let per = match part {
+                Part::Image(_) => "per image",
+                Part::Audio => "for a soundtrack",
+            };
             return Err(ApiError::new(
-                ErrorCode::ImageTooLarge,
-                format!(
-                    "image {index} is larger than the limit of {} bytes per image",
-                    limits.max_image_bytes
-                ),
+                code,
+                format!("{name} is larger than the limit of {max} bytes {per}"),
             ));
         }
         if *total > limits.max_total_bytes {
             return Err(ApiError::new(
                 ErrorCode::UploadTooLarge,
                 format!(
-                    "the images together are larger than the limit of {} bytes",
+                    "the files together are larger than the limit of {} bytes",
                     limits.max_total_bytes
                 ),
             ));
@@ -290,6 +363,21 @@ async fn read_small(mut field: Field<'_>, watch: &Watch, max: usize) -> ApiResul
         buf.extend_from_slice(&chunk);
     }
     Ok(buf)
+}
+
+/// Checks the soundtrack: audio by its content, and decodable for the `video_seconds` it plays.
+async fn inspect_audio(r: Received, video_seconds: f64) -> ApiResult<StagedAudio> {
+    let path = r.path.clone();
+    let info = tokio::task::spawn_blocking(move || minimoto_audio::inspect(&path, video_seconds))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::audio(r.file_name.as_deref(), &e))?;
+    Ok(StagedAudio {
+        path: r.path,
+        file_name: r.file_name,
+        bytes: r.bytes,
+        info,
+    })
 }
 
 /// Checks every photo (its header, then a decode that reads all of it). Each check is admitted by

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use minimoto_common::{
     JobId,
-    job::{ImageReport, Job, JobError, Stage, Status},
+    job::{AudioReport, ImageReport, Job, JobError, Stage, Status},
     ports::BlobStore,
     spec::{Format, RenderSpec},
 };
@@ -39,6 +39,8 @@ pub struct JobView {
     pub image_count: u32,
     /// What was found in each photo at submit, in the video's order.
     pub images: Vec<ImageReport>,
+    /// What was found in the soundtrack at submit; null when the job has none.
+    pub audio: Option<AudioReport>,
     /// The effective render options, defaults filled in.
     pub options: RenderSpec,
     pub error: Option<JobError>,
@@ -134,6 +136,7 @@ impl JobView {
             finished_at: job.finished_at,
             image_count: u32::try_from(job.inputs.len()).unwrap_or(u32::MAX),
             images: job.images,
+            audio: job.audio.map(|a| a.report),
             options: job.options,
             error: job.error,
             outputs,

@@ -73,6 +73,12 @@ pub enum ErrorCode {
     ImageTooLarge,
     /// A photo that is truncated or damaged.
     ImageCorrupt,
+    /// The `audio` part is not audio, or a container or codec minimoto does not decode.
+    AudioUnsupported,
+    /// The `audio` part is over the byte limit.
+    AudioTooLarge,
+    /// The `audio` part's sound does not decode.
+    AudioCorrupt,
 
     // Why a job failed.
     /// A photo of the job is no longer in storage (deleted, or expired by retention).
@@ -95,7 +101,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 39] = [
+    pub const ALL: [Self; 42] = [
         Self::NotMultipart,
         Self::BadMultipart,
         Self::NoImages,
@@ -127,6 +133,9 @@ impl ErrorCode {
         Self::ImageUnsupported,
         Self::ImageTooLarge,
         Self::ImageCorrupt,
+        Self::AudioUnsupported,
+        Self::AudioTooLarge,
+        Self::AudioCorrupt,
         Self::InputMissing,
         Self::EncoderFailed,
         Self::RenderTimeout,
@@ -171,6 +180,9 @@ impl ErrorCode {
             Self::ImageUnsupported => "image-unsupported",
             Self::ImageTooLarge => "image-too-large",
             Self::ImageCorrupt => "image-corrupt",
+            Self::AudioUnsupported => "audio-unsupported",
+            Self::AudioTooLarge => "audio-too-large",
+            Self::AudioCorrupt => "audio-corrupt",
             Self::InputMissing => "input-missing",
             Self::EncoderFailed => "encoder-failed",
             Self::RenderTimeout => "render-timeout",

@@ -133,6 +133,32 @@ pub struct ImageReport {
     pub bytes: u64,
 }
 
+/// The soundtrack as ingest found it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"file_name": "song.mp3", "format": "mp3", "codec": "mp3",
+    "sample_rate": 44100, "channels": 2, "duration_seconds": 183.4, "bytes": 4404019}))]
+pub struct AudioReport {
+    /// The name the client gave the part, if any.
+    pub file_name: Option<String>,
+    /// The container read from the content: `mp3`, `aac`, `m4a`, `wav`, `ogg` or `flac`.
+    pub format: String,
+    /// The codec: `mp3`, `aac`, `pcm_s16le` (and other PCM), `vorbis` or `flac`.
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: u32,
+    /// The whole track's length when known; the video cuts it or loops it to its own length.
+    pub duration_seconds: Option<f64>,
+    /// Its size as uploaded.
+    pub bytes: u64,
+}
+
+/// A stored soundtrack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Soundtrack {
+    pub key: String,
+    pub report: AudioReport,
+}
+
 /// Which worker holds a running job, and when it last proved it is alive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lease {
@@ -156,6 +182,9 @@ pub struct Job {
     /// was kept).
     #[serde(default)]
     pub images: Vec<ImageReport>,
+    /// The soundtrack, when the job was given one.
+    #[serde(default)]
+    pub audio: Option<Soundtrack>,
     pub error: Option<JobError>,
     pub outputs: Option<Outputs>,
     pub lease: Option<Lease>,
@@ -189,6 +218,7 @@ impl Job {
             options,
             inputs,
             images: Vec::new(),
+            audio: None,
             error: None,
             outputs: None,
             lease: None,

@@ -30,6 +30,11 @@ pub fn input(job: JobId, index: usize, extension: &str) -> String {
     format!("{}{index:04}.{extension}", inputs_of(job))
 }
 
+/// The job's soundtrack, with its format's extension (beside the photos: it expires with them).
+pub fn audio(job: JobId, extension: &str) -> String {
+    format!("{}audio.{extension}", inputs_of(job))
+}
+
 /// The rendered video.
 pub fn video(job: JobId, format: Format) -> String {
     format!("{}video.{}", outputs_of(job), format.extension())
@@ -79,5 +84,10 @@ mod tests {
         assert_eq!(distinct.len(), outputs.len(), "{outputs:?}");
         assert!(video(id, Format::Webm).ends_with("/video.webm"));
         assert_ne!(inputs_of(id), inputs_of(JobId::new()));
+        let sound = audio(id, "mp3");
+        assert!(
+            sound.starts_with(&inputs_of(id)) && sound != photo,
+            "{sound}"
+        );
     }
 }

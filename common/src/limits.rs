@@ -12,7 +12,9 @@ pub struct Limits {
     pub max_images: u32,
     /// Largest single photo file, in bytes.
     pub max_image_bytes: u64,
-    /// Largest whole upload (all photos together), in bytes.
+    /// Largest soundtrack (the `audio` part), in bytes.
+    pub max_audio_bytes: u64,
+    /// Largest whole upload (all photos and the soundtrack together), in bytes.
     pub max_total_bytes: u64,
     /// Largest photo in pixels (width × height), read from the header before decoding.
     pub max_image_pixels: u64,
@@ -36,6 +38,8 @@ impl Default for Limits {
         Self {
             max_images: 500,
             max_image_bytes: 50 * 1024 * 1024,
+            // Ten minutes of CD-quality WAV, hours of MP3.
+            max_audio_bytes: 100 * 1024 * 1024,
             max_total_bytes: 2 * 1024 * 1024 * 1024,
             max_image_pixels: 100_000_000,
             max_video_seconds: 3600.0,

@@ -30,6 +30,8 @@ pub const MIN_PREVIEW_WIDTH: u32 = 64;
 pub const MAX_PREVIEW_WIDTH: u32 = 640;
 /// Frames per second of the animated preview: smooth enough, small enough.
 pub const PREVIEW_FPS: u32 = 10;
+/// Longest fade-out of the soundtrack, in seconds.
+pub const MAX_AUDIO_FADE_SECONDS: f64 = 10.0;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -86,6 +88,10 @@ pub struct RenderSpec {
     /// previews; absent or null for none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preview: Option<PreviewSpec>,
+    /// With an `audio` part: how long the soundtrack fades out at the end of the video, 0–10
+    /// seconds (never more than the video).
+    #[schema(minimum = 0.0, maximum = 10.0)]
+    pub audio_fade_seconds: f64,
 }
 
 impl Default for RenderSpec {
@@ -108,6 +114,7 @@ impl Default for RenderSpec {
             format: Format::Mp4,
             thumbnails: vec![100, 300, 600],
             preview: None,
+            audio_fade_seconds: 2.0,
         }
     }
 }
@@ -688,6 +695,13 @@ impl RenderSpec {
                 );
             }
         }
+        let fade = self.audio_fade_seconds;
+        if !(0.0..=MAX_AUDIO_FADE_SECONDS).contains(&fade) {
+            bad(
+                "audio_fade_seconds",
+                format!("must be from 0 to {MAX_AUDIO_FADE_SECONDS}, got {fade}"),
+            );
+        }
         let total = self.start_of(image_count as usize);
         let spi = self.seconds_per_image;
         if total > limits.max_video_seconds {
@@ -1146,6 +1160,13 @@ mod tests {
         assert!(named[1].1.contains("twice"), "{}", named[1].1);
         assert!(named[3].1.contains("less than one frame"), "{}", named[3].1);
         assert!(named[4].1.contains("64 to 640"), "{}", named[4].1);
+        for fade in [-0.5, 10.5, f64::NAN] {
+            let spec = RenderSpec {
+                audio_fade_seconds: fade,
+                ..RenderSpec::default()
+            };
+            assert_eq!(fields(&spec), ["audio_fade_seconds"], "{fade}");
+        }
         let many = RenderSpec {
             thumbnails: (1..=9).map(|i| i * 100).collect(),
             ..RenderSpec::default()

@@ -106,8 +106,9 @@ async fn photos_in_video_out_on_aws() {
     let video = tmp.path().join("aws.mp4");
     download(url, &video).await;
     assert_eq!(ffprobe(&video)["streams"][0]["nb_read_frames"], "24");
-    // A WebM with thumbnails and a preview: stored in S3 under the types they are served with.
-    let (status, job, _) = submit(&app, form(&images, Some(crate::outputs::EXTRAS))).await;
+    // A WebM with a soundtrack, thumbnails and a preview: stored in S3 under the types they are
+    // served with.
+    let (status, job, _) = submit(&app, crate::outputs::extras_form()).await;
     assert_eq!(status, 202, "{job}");
     let id = job["id"].as_str().expect("id").to_owned();
     let job = poll_until(&app, &id, Duration::from_secs(120), finished).await;

@@ -128,8 +128,9 @@ async fn queue_depth(client: &aws_sdk_sqs::Client, name: &str) -> (u64, u64) {
     )
 }
 
-/// 4 photos × 3 s at 640×480, 25 fps: 300 frames.
-const LONG: &str = r#"{"width": 640, "height": 480, "fps": 25, "seconds_per_image": 3.0}"#;
+/// 4 photos × 8 s at 640×480, 25 fps: 800 frames, seconds of rendering, so the kill lands
+/// mid-render even on a fast machine (progress is published once a heartbeat, every second here).
+const LONG: &str = r#"{"width": 640, "height": 480, "fps": 25, "seconds_per_image": 8.0}"#;
 
 #[tokio::test]
 async fn two_worker_processes_finish_every_job_once_when_one_is_killed_mid_render() {
@@ -198,7 +199,7 @@ async fn two_worker_processes_finish_every_job_once_when_one_is_killed_mid_rende
         assert_eq!(job["status"], "succeeded", "{job}\n{}", survivor.log());
         let video = tmp.path().join(format!("{id}.mp4"));
         download(job["outputs"]["video_url"].as_str().expect("url"), &video).await;
-        assert_eq!(ffprobe(&video)["streams"][0]["nb_read_frames"], "300");
+        assert_eq!(ffprobe(&video)["streams"][0]["nb_read_frames"], "800");
     }
     let logs: String = workers.iter().map(WorkerProcess::log).collect();
     for id in &ids {

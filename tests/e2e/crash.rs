@@ -101,7 +101,7 @@ async fn crash_at(point: &str, record: Record) {
         if settled && left.is_empty() && staged.is_empty() {
             if let Some((id, _)) = jobs.first() {
                 let outputs = files_under(&data.join("blobs/outputs").join(id));
-                assert_eq!(outputs, ["poster.jpg", "video.mp4"], "one set of outputs");
+                assert_eq!(outputs, DEFAULT_OUTPUTS, "one set of outputs");
                 let inputs = files_under(&data.join("blobs/inputs").join(id));
                 assert_eq!(inputs, ["0000.jpeg", "0001.jpeg"], "both photos, once");
             }

@@ -12,6 +12,16 @@ use serde_json::Value;
 
 pub use crate::photos::*;
 
+/// The files a job with default options leaves under `outputs/<id>/`: the video, its poster
+/// and the poster's three default thumbnails, each once.
+pub const DEFAULT_OUTPUTS: [&str; 5] = [
+    "poster.jpg",
+    "thumb-100.jpg",
+    "thumb-300.jpg",
+    "thumb-600.jpg",
+    "video.mp4",
+];
+
 /// A running `minimoto serve`, killed on drop; its log is printed if the test failed.
 pub struct App {
     pub base: String,

@@ -197,11 +197,7 @@ async fn jobs_survive_kill_9_and_restarts() {
         assert_eq!(ffprobe(&video)["streams"][0]["nb_read_frames"], frames);
     }
     let outputs = files_under(&data.join("blobs").join("outputs").join(&killed));
-    assert_eq!(
-        outputs,
-        ["poster.jpg", "video.mp4"],
-        "one set of outputs, no leftovers"
-    );
+    assert_eq!(outputs, DEFAULT_OUTPUTS, "one set of outputs, no leftovers");
     let db = rusqlite::Connection::open(data.join("minimoto.db")).expect("db");
     let record: String = db
         .query_row("SELECT record FROM jobs WHERE id = ?1", [&killed], |r| {

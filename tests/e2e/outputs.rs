@@ -1,6 +1,6 @@
-//! The outputs besides an MP4 through the whole service: a WebM video, thumbnails of the poster
-//! and the animated preview, each listed in the job with an expiring link that downloads as the
-//! file it says it is.
+//! The outputs besides a silent MP4 through the whole service: a WebM video with a soundtrack,
+//! thumbnails of the poster and the animated preview, each listed in the job with an expiring
+//! link that downloads as the file it says it is.
 
 use std::{path::Path, time::Duration};
 
@@ -31,6 +31,12 @@ pub async fn check_outputs(job: &Value, dir: &Path) {
     let probe = ffprobe(&video);
     assert_eq!(probe["streams"][0]["codec_name"], codec, "{probe}");
     assert_eq!(probe["streams"][0]["nb_read_frames"], "24", "{probe}");
+    let sound = match (job["audio"].is_null(), format.as_str()) {
+        (true, _) => "",
+        (false, Some("webm")) => "opus",
+        (false, _) => "aac",
+    };
+    assert_eq!(audio_codec(&video), sound, "{job}");
 
     let sizes: Vec<u64> = job["options"]["thumbnails"]
         .as_array()
@@ -81,6 +87,33 @@ pub async fn check_outputs(job: &Value, dir: &Path) {
     }
 }
 
+/// The codec of the first audio stream of `video`; empty when it has none.
+fn audio_codec(video: &Path) -> String {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "stream=codec_name",
+        ])
+        .args(["-of", "default=noprint_wrappers=1:nokey=1"])
+        .arg(video)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A job of two photos, [`EXTRAS`] and a 0.7 s soundtrack (looped under the 2 s video).
+pub fn extras_form() -> reqwest::multipart::Form {
+    let images = [("a.jpg", jpeg(640, 480, 1)), ("b.jpg", jpeg(480, 640, 2))];
+    form(&images, Some(EXTRAS)).part(
+        "audio",
+        reqwest::multipart::Part::bytes(tone("mp3", 0.7)).file_name("song.mp3"),
+    )
+}
+
 /// Downloads `url` to `to`; returns the media type it was served with.
 async fn fetch(url: &str, to: &Path) -> String {
     let res = reqwest::get(url).await.expect("download");
@@ -94,14 +127,49 @@ async fn fetch(url: &str, to: &Path) -> String {
 }
 
 #[tokio::test]
-async fn webm_thumbnails_and_a_preview_download_as_what_they_are() {
+async fn webm_with_a_soundtrack_thumbnails_and_a_preview_download_as_what_they_are() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let app = App::spawn(&tmp.path().join("data"), &[]);
-    let images = [("a.jpg", jpeg(640, 480, 1)), ("b.jpg", jpeg(480, 640, 2))];
-    let (status, job, _) = submit(&app, form(&images, Some(EXTRAS))).await;
+    let (status, job, _) = submit(&app, extras_form()).await;
     assert_eq!(status, 202, "{job}");
+    assert_eq!(job["audio"]["format"], "mp3", "{job}");
     let id = job["id"].as_str().expect("id").to_owned();
     let job = poll_until(&app, &id, Duration::from_secs(120), finished).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     check_outputs(&job, tmp.path()).await;
+}
+
+/// The bundled client sends the soundtrack too, and downloads the video it plays under.
+#[tokio::test]
+async fn the_client_submits_a_soundtrack_and_downloads_the_video() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let app = App::spawn(&tmp.path().join("data"), &[]);
+    let (photo, song) = (tmp.path().join("a.jpg"), tmp.path().join("song.flac"));
+    std::fs::write(&photo, jpeg(640, 480, 3)).expect("write photo");
+    std::fs::write(&song, tone("flac", 5.0)).expect("write song");
+    let video = tmp.path().join("out.mp4");
+    let options = r#"{"width": 320, "height": 240, "fps": 12, "seconds_per_image": 2.0}"#;
+    // The server is another process: blocking this test's thread while the client runs is fine.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_minimoto"))
+        .arg("submit")
+        .arg(&photo)
+        .args(["--audio".as_ref(), song.as_os_str()])
+        .args([
+            "--options",
+            options,
+            "--server",
+            &app.url(""),
+            "--wait",
+            "-o",
+        ])
+        .arg(&video)
+        .output()
+        .expect("minimoto submit runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(audio_codec(&video), "aac");
+    assert_eq!(ffprobe(&video)["streams"][0]["nb_read_frames"], "24");
 }

@@ -1,5 +1,6 @@
-//! Making photos and multipart job submissions, shared by the end-to-end tests (the real binary)
-//! and the in-process API tests (`api/tests`). Depends on `image` and `reqwest` only.
+//! Making photos, soundtracks and multipart job submissions, shared by the end-to-end tests (the
+//! real binary) and the in-process API tests (`api/tests`). Depends on `image` and `reqwest`
+//! only (and the installed ffmpeg, for soundtracks).
 
 #![allow(dead_code, reason = "each test binary uses part of these helpers")]
 
@@ -73,4 +74,22 @@ pub fn form(images: &[(&str, Vec<u8>)], options: Option<&str>) -> reqwest::multi
         form = form.text("options", o.to_owned());
     }
     form
+}
+
+/// A `seconds` long 440 Hz tone in `format` (an ffmpeg muxer that can write to a pipe: `mp3`,
+/// `flac`, `ogg`), made by the installed ffmpeg.
+pub fn tone(format: &str, seconds: f64) -> Vec<u8> {
+    let source = format!("sine=frequency=440:sample_rate=44100:duration={seconds}");
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-f", "lavfi", "-i", &source, "-f", format, "-",
+        ])
+        .output()
+        .expect("ffmpeg runs (the test command installs it)");
+    assert!(
+        out.status.success() && !out.stdout.is_empty(),
+        "ffmpeg made no {format}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }

@@ -354,6 +354,20 @@ impl Worker {
             progress.set(Stage::Downloading, (i + 1) as f64 / job.inputs.len() as f64);
         }
 
+        let audio = match &job.audio {
+            Some(sound) => {
+                let path = scratch.path().join("audio");
+                self.blobs
+                    .get_to_file(&sound.key, &path)
+                    .await
+                    .abort_if_missing(ErrorCode::InputMissing, || {
+                        "the soundtrack of the job is no longer stored".to_owned()
+                    })?;
+                Some(path)
+            }
+            None => None,
+        };
+
         progress.set(Stage::Rendering, 0.0);
         let out_dir: PathBuf = scratch.path().join("out");
         std::fs::create_dir_all(&out_dir).map_err(scratch_failure)?;
@@ -365,6 +379,7 @@ impl Worker {
             let input = RenderInput {
                 spec: &spec,
                 photos: &photos,
+                audio: audio.as_deref(),
                 limits: &limits,
                 out_dir: &render_out,
                 encoder: &encoder,

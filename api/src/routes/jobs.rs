@@ -13,7 +13,7 @@ use chrono::Utc;
 use minimoto_common::ErrorCode;
 use minimoto_common::{
     JobId, crash,
-    job::{Job, Status},
+    job::{Job, Soundtrack, Status},
     layout,
 };
 use utoipa::ToSchema;
@@ -39,6 +39,10 @@ pub struct CreateJobForm {
     /// Render options as JSON; every field is optional.
     #[schema(value_type = Option<minimoto_common::spec::RenderSpec>)]
     options: Option<String>,
+    /// A soundtrack (MP3, AAC/M4A, WAV, Ogg Vorbis or FLAC, detected by content; at most one):
+    /// cut or looped to the video's length and faded out over `audio_fade_seconds`.
+    #[schema(value_type = Option<String>, format = Binary)]
+    audio: Option<Vec<u8>>,
 }
 
 pub fn job_path(id: JobId) -> String {
@@ -59,9 +63,9 @@ fn parse_id(raw: &str) -> ApiResult<JobId> {
             headers(("Location" = String, description = "The job's URL"))),
         (status = 400, description = "Malformed request: no images, an unknown part", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "The upload stopped sending for the stall timeout (60 s by default), or sent slower than the floor rate", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Too many images, an image or the upload too large, or a part's headers over 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not multipart, or a part is not a supported image", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid options, or a corrupt image", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too many images, an image, the audio or the upload too large, or a part's headers over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not multipart, or a part is not a supported image or audio file", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid options, or a corrupt image or soundtrack", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "A backend is down, or the server is receiving as many uploads as it takes at once; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
         (status = 507, description = "The server's storage is full; nothing was kept; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
     )
@@ -160,6 +164,18 @@ async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
             keys.push(key);
             crash::point("submit-photo-stored");
         }
+        let audio = match &upload.audio {
+            Some(a) => {
+                let key = layout::audio(id, a.info.format);
+                let content_type = a.info.content_type();
+                state.blobs.put_file(&key, &a.path, content_type).await?;
+                Some(Soundtrack {
+                    key,
+                    report: a.report(),
+                })
+            }
+            None => None,
+        };
         // The message goes out before the record exists: if this process dies in between, workers
         // drop the message after a few tries (see the worker's claim), whereas a record written
         // first and never queued would sit in `queued` forever.
@@ -169,6 +185,7 @@ async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
         let images = upload.images.iter().map(StagedImage::report).collect();
         let job = Job {
             images,
+            audio,
             ..Job::new(id, upload.options.clone(), keys, Utc::now())
         };
         state.jobs.create(&job).await?;

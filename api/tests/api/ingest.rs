@@ -104,6 +104,41 @@ async fn assert_nothing_left(api: &TestApi, what: &str) {
     assert_eq!(jobs, 0, "{what}: no job may be left");
 }
 
+/// One photo and a soundtrack.
+fn with_audio(photo: &[u8], name: &str, audio: Vec<u8>) -> reqwest::multipart::Form {
+    form(&[("a.jpg", photo.to_vec())], None).part(
+        "audio",
+        reqwest::multipart::Part::bytes(audio).file_name(name.to_owned()),
+    )
+}
+
+#[tokio::test]
+async fn a_soundtrack_is_checked_stored_and_reported() {
+    let api = TestApi::start(limits()).await;
+    let song = crate::photos::tone("mp3", 2.0);
+    let (status, job) = submit(&api, with_audio(&jpeg(64, 48, 1), "song.mp3", song.clone())).await;
+    assert_eq!(status, 202, "{job}");
+    let audio = &job["audio"];
+    assert_eq!(audio["file_name"], "song.mp3", "{job}");
+    assert_eq!(
+        (audio["format"].as_str(), audio["codec"].as_str()),
+        (Some("mp3"), Some("mp3"))
+    );
+    assert_eq!(audio["sample_rate"], 44_100);
+    assert_eq!(audio["bytes"], song.len());
+    let seconds = audio["duration_seconds"].as_f64().expect("a duration");
+    assert!((seconds - 2.0).abs() < 0.1, "{seconds}");
+    let id = job["id"].as_str().expect("id");
+    let stored = api.data().join(format!("blobs/inputs/{id}/audio.mp3"));
+    assert_eq!(
+        std::fs::read(&stored).expect("stored beside the photos"),
+        song
+    );
+    // A job without one says so.
+    let (_, silent) = submit(&api, form(&[("a.jpg", jpeg(64, 48, 2))], None)).await;
+    assert!(silent["audio"].is_null(), "{silent}");
+}
+
 /// Every rejected submission answers with a problem naming what was wrong, and leaves no blob,
 /// no job and no message behind.
 #[tokio::test]
@@ -120,6 +155,14 @@ async fn rejected_requests_leave_nothing_behind() {
         big.len()
     );
 
+    let damaged_flac = {
+        let mut bytes = crate::photos::tone("flac", 2.0);
+        let from = bytes.len() / 10;
+        for (i, b) in bytes[from..].iter_mut().enumerate() {
+            *b = (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0];
+        }
+        bytes
+    };
     let cases: Vec<(&str, reqwest::multipart::Form, u16, &str, &str)> = vec![
         (
             "zero images",
@@ -188,10 +231,24 @@ async fn rejected_requests_leave_nothing_behind() {
         ),
         (
             "unknown part",
-            form(&[("a.jpg", good.clone())], None).text("audio", "x"),
+            form(&[("a.jpg", good.clone())], None).text("music", "x"),
             400,
             "unexpected-part",
-            "`audio`",
+            "`music`",
+        ),
+        (
+            "audio that is not audio",
+            with_audio(&good, "notes.mp3", b"just some text".to_vec()),
+            415,
+            "audio-unsupported",
+            "audio (notes.mp3)",
+        ),
+        (
+            "damaged audio",
+            with_audio(&good, "broken.flac", damaged_flac.clone()),
+            422,
+            "audio-corrupt",
+            "audio (broken.flac)",
         ),
     ];
     for (what, form, status, code, detail) in cases {

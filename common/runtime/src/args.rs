@@ -35,6 +35,10 @@ impl CommonArgs {
                 self.limits.max_image_bytes.to_string(),
             ),
             (
+                "MINIMOTO_MAX_AUDIO_BYTES",
+                self.limits.max_audio_bytes.to_string(),
+            ),
+            (
                 "MINIMOTO_MAX_TOTAL_BYTES",
                 self.limits.max_total_bytes.to_string(),
             ),
@@ -64,7 +68,10 @@ pub struct LimitArgs {
     /// Largest photo file, in bytes.
     #[arg(long, env = "MINIMOTO_MAX_IMAGE_BYTES", default_value_t = Limits::default().max_image_bytes)]
     pub max_image_bytes: u64,
-    /// Largest upload (all photos), in bytes.
+    /// Largest soundtrack (the `audio` part), in bytes.
+    #[arg(long, env = "MINIMOTO_MAX_AUDIO_BYTES", default_value_t = Limits::default().max_audio_bytes)]
+    pub max_audio_bytes: u64,
+    /// Largest upload (all photos and the soundtrack), in bytes.
     #[arg(long, env = "MINIMOTO_MAX_TOTAL_BYTES", default_value_t = Limits::default().max_total_bytes)]
     pub max_total_bytes: u64,
     /// Largest photo in pixels (width × height).
@@ -83,6 +90,7 @@ impl LimitArgs {
         Limits {
             max_images: self.max_images,
             max_image_bytes: self.max_image_bytes,
+            max_audio_bytes: self.max_audio_bytes,
             max_total_bytes: self.max_total_bytes,
             max_image_pixels: self.max_image_pixels,
             max_video_seconds: self.max_video_seconds,

@@ -27,6 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let input = RenderInput {
         spec: &spec,
         photos: &photos,
+        audio: None,
         limits: &limits,
         out_dir: &out_dir,
         encoder: &EncoderSettings::new(minimoto_render::ffmpeg::resolve(ffmpeg.as_deref())),

@@ -101,11 +101,31 @@ pub struct VideoShape {
     pub format: Format,
 }
 
+/// A soundtrack to lay under the video.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Soundtrack<'a> {
+    pub path: &'a Path,
+    /// How long it fades out at the end (capped at the video's length).
+    pub fade_seconds: f64,
+}
+
+/// The soundtrack's bit rate: AAC in MP4, Opus in WebM (transparent for music at these rates).
+const AAC_BITRATE: &str = "192k";
+const OPUS_BITRATE: &str = "128k";
+
 /// Arguments that make ffmpeg read `shape.frames` raw yuv420p frames from stdin and write a
-/// browser-safe video to `output`, yuv420p, BT.709 tagged limited range, no audio, its index at
-/// the front (playable before fully downloaded): H.264 in MP4 (libx264, `+faststart`) or VP9 in
-/// WebM (libvpx-vp9 in real-time mode with row threading, cues first).
-pub fn encode_args(shape: VideoShape, settings: &EncoderSettings, output: &Path) -> Vec<String> {
+/// browser-safe video to `output`, yuv420p, BT.709 tagged limited range, its index at the front
+/// (playable before fully downloaded): H.264 in MP4 (libx264, `+faststart`) or VP9 in WebM
+/// (libvpx-vp9 in real-time mode with row threading, cues first).
+///
+/// With a `soundtrack`, it is looped (when shorter) and cut to exactly the video's length, faded
+/// out, and encoded as stereo 48 kHz AAC (MP4) or Opus (WebM); without one, the video is silent.
+pub fn encode_args(
+    shape: VideoShape,
+    settings: &EncoderSettings,
+    soundtrack: Option<Soundtrack<'_>>,
+    output: &Path,
+) -> Vec<String> {
     let (size, fps, frames) = (
         format!("{}x{}", shape.width, shape.height),
         shape.fps.to_string(),
@@ -123,7 +143,10 @@ pub fn encode_args(shape: VideoShape, settings: &EncoderSettings, output: &Path)
             ("-i", "-"),
         ],
     );
-    args.push("-an".into());
+    match soundtrack {
+        Some(sound) => push_audio(&mut args, shape, sound),
+        None => args.push("-an".into()),
+    }
     match shape.format {
         Format::Mp4 => {
             let crf = settings.crf.to_string();
@@ -160,9 +183,15 @@ pub fn encode_args(shape: VideoShape, settings: &EncoderSettings, output: &Path)
             ("-color_primaries", "bt709"),
             ("-color_trc", "bt709"),
             ("-color_range", "tv"),
-            ("-frames:v", &frames),
         ],
     );
+    // A guard against writing more frames than the timeline holds. Not with a soundtrack: in
+    // ffmpeg 5 the first stream to reach its limit ends the whole file, cutting the audio short;
+    // the video then ends with its input (stdin closes after the last frame) and the audio with
+    // its trim.
+    if soundtrack.is_none() {
+        push_pairs(&mut args, &[("-frames:v", &frames)]);
+    }
     let container: &[(&str, &str)] = match shape.format {
         Format::Mp4 => &[("-movflags", "+faststart"), ("-f", "mp4")],
         Format::Webm => &[("-cues_to_front", "1"), ("-f", "webm")],
@@ -171,6 +200,38 @@ pub fn encode_args(shape: VideoShape, settings: &EncoderSettings, output: &Path)
     args.push("-y".into());
     args.push(output.to_string_lossy().into_owned());
     args
+}
+
+/// The soundtrack's input (looped without end), its mapping, and its filter and encoder.
+fn push_audio(args: &mut Vec<String>, shape: VideoShape, sound: Soundtrack<'_>) {
+    let seconds = shape.frames as f64 / f64::from(shape.fps.max(1));
+    let fade = sound.fade_seconds.clamp(0.0, seconds);
+    let path = sound.path.to_string_lossy();
+    push_pairs(args, &[("-stream_loop", "-1"), ("-i", &path)]);
+    // Trimmed by sample count to the video's length, timestamps from 0.
+    let mut filter = format!("atrim=end={seconds:.6},asetpts=PTS-STARTPTS");
+    if fade > 0.0 {
+        filter.push_str(&format!(
+            ",afade=t=out:st={:.6}:d={fade:.6}",
+            seconds - fade
+        ));
+    }
+    let (codec, bitrate) = match shape.format {
+        Format::Mp4 => ("aac", AAC_BITRATE),
+        Format::Webm => ("libopus", OPUS_BITRATE),
+    };
+    push_pairs(
+        args,
+        &[
+            ("-map", "0:v:0"),
+            ("-map", "1:a:0"),
+            ("-af", &filter),
+            ("-c:a", codec),
+            ("-b:a", bitrate),
+            ("-ac", "2"),
+            ("-ar", "48000"),
+        ],
+    );
 }
 
 /// Appends `flag value` pairs.
@@ -402,7 +463,7 @@ mod tests {
                     frames,
                     format,
                 };
-                let args = encode_args(shape, &settings, &out);
+                let args = encode_args(shape, &settings, None, &out);
                 assert_eq!(value_of(&args, "-s"), [size]);
                 assert_eq!(value_of(&args, "-framerate"), [rate]);
                 assert_eq!(value_of(&args, "-frames:v"), [count]);
@@ -430,6 +491,65 @@ mod tests {
                     Some("/tmp/job/video.partial.mp4")
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_soundtrack_is_looped_cut_to_the_video_faded_and_encoded_for_the_container() {
+        let settings = EncoderSettings::new(PathBuf::from("ffmpeg"));
+        let song = PathBuf::from("/j/audio.mp3");
+        let out = PathBuf::from("/j/video.partial.mp4");
+        for (format, frames, fade, codec, filter) in [
+            (
+                Format::Mp4,
+                90,
+                2.0,
+                "aac",
+                "atrim=end=3.000000,asetpts=PTS-STARTPTS,afade=t=out:st=1.000000:d=2.000000",
+            ),
+            // A fade longer than the video is the whole video; none is no fade filter.
+            (
+                Format::Webm,
+                15,
+                2.0,
+                "libopus",
+                "atrim=end=0.500000,asetpts=PTS-STARTPTS,afade=t=out:st=0.000000:d=0.500000",
+            ),
+            (
+                Format::Mp4,
+                45,
+                0.0,
+                "aac",
+                "atrim=end=1.500000,asetpts=PTS-STARTPTS",
+            ),
+        ] {
+            let shape = VideoShape {
+                width: 320,
+                height: 240,
+                fps: 30,
+                frames,
+                format,
+            };
+            let sound = Soundtrack {
+                path: &song,
+                fade_seconds: fade,
+            };
+            let args = encode_args(shape, &settings, Some(sound), &out);
+            assert!(!args.contains(&"-an".to_owned()), "{args:?}");
+            assert_eq!(value_of(&args, "-i"), ["-", "/j/audio.mp3"]);
+            let looped = args.iter().position(|a| a == "-stream_loop").expect("loop");
+            assert_eq!(args[looped + 1], "-1");
+            assert_eq!(
+                args[looped + 3],
+                "/j/audio.mp3",
+                "the loop applies to the audio"
+            );
+            assert_eq!(value_of(&args, "-map"), ["0:v:0", "1:a:0"]);
+            assert_eq!(value_of(&args, "-af"), [filter]);
+            assert_eq!(value_of(&args, "-c:a"), [codec]);
+            assert_eq!(value_of(&args, "-ar"), ["48000"]);
+            assert_eq!(value_of(&args, "-ac"), ["2"]);
+            assert!(value_of(&args, "-frames:v").is_empty(), "{args:?}");
         }
     }
 

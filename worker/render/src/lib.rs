@@ -63,6 +63,8 @@ pub struct RenderInput<'a> {
     pub spec: &'a RenderSpec,
     /// The photos, in order; local files.
     pub photos: &'a [PathBuf],
+    /// The soundtrack, a local file checked at submit; `None` for a silent video.
+    pub audio: Option<&'a Path>,
     pub limits: &'a Limits,
     /// Where the outputs go (created if missing; previous outputs are replaced).
     pub out_dir: &'a Path,
@@ -228,7 +230,12 @@ fn render_to(
         frames,
         format: spec.format,
     };
-    let args = encode::encode_args(shape, &input.encoder.for_quality(spec.quality), &video_part);
+    let soundtrack = input.audio.map(|path| encode::Soundtrack {
+        path,
+        fade_seconds: spec.audio_fade_seconds,
+    });
+    let settings = input.encoder.for_quality(spec.quality);
+    let args = encode::encode_args(shape, &settings, soundtrack, &video_part);
     let mut encoder = Ffmpeg::spawn(ffmpeg, &args)?;
     let stdin = encoder
         .take_stdin()

@@ -25,6 +25,7 @@ pub fn limits() -> Limits {
     Limits {
         max_images: 3,
         max_image_bytes: 64 * 1024,
+        max_audio_bytes: 64 * 1024,
         max_total_bytes: 160 * 1024,
         max_image_pixels: 100_000_000,
         max_video_seconds: 100.0,
@@ -772,10 +773,51 @@ fn framing() -> Vec<Case> {
             "a part the API does not know (a typo must not be ignored)",
             upload(form(vec![
                 image_part("a.jpg", &good),
-                text_part("audio", b"x"),
+                text_part("music", b"x"),
             ])),
             400,
             "unexpected-part",
+        ),
+        case(
+            "audio-not-audio",
+            "an `audio` part that is text: refused by its content, before anything is stored",
+            upload(form(vec![
+                image_part("a.jpg", &good),
+                file_part("audio", "song.mp3", "audio/mpeg", b"not a song at all"),
+            ])),
+            415,
+            "audio-unsupported",
+        ),
+        case(
+            "audio-a-photo",
+            "a JPEG sent as the soundtrack",
+            upload(form(vec![
+                image_part("a.jpg", &good),
+                file_part("audio", "song.mp3", "audio/mpeg", &good),
+            ])),
+            415,
+            "audio-unsupported",
+        ),
+        case(
+            "audio-twice",
+            "two `audio` parts: a video has one soundtrack",
+            upload(form(vec![
+                image_part("a.jpg", &good),
+                file_part("audio", "a.mp3", "audio/mpeg", b"x"),
+                file_part("audio", "b.mp3", "audio/mpeg", b"y"),
+            ])),
+            400,
+            "duplicate-part",
+        ),
+        case(
+            "audio-over-max-audio-bytes",
+            "a soundtrack one byte over the audio limit, refused as it streams",
+            upload(form(vec![
+                image_part("a.jpg", &good),
+                file_part("audio", "long.wav", "audio/wav", &vec![0u8; 64 * 1024 + 1]),
+            ])),
+            413,
+            "audio-too-large",
         ),
         case(
             "misspelt-images-part",

@@ -30,6 +30,7 @@ fn render_with_fake_ffmpeg(tmp: &tempfile::TempDir, script: &str) -> RenderError
     let input = RenderInput {
         spec: &spec,
         photos: &photos,
+        audio: None,
         limits: &Limits::default(),
         out_dir: &out,
         encoder: &encoder,

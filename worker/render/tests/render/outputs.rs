@@ -190,3 +190,139 @@ fn the_preview_is_the_whole_video_sped_up_in_either_format() {
         assert_eq!(file_names(&out), expected);
     }
 }
+
+/// A `seconds` long 440 Hz tone, made by ffmpeg into `name` (the container by its extension).
+fn tone(dir: &Path, name: &str, seconds: f64) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let source = format!("sine=frequency=440:sample_rate=44100:duration={seconds}");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", &source])
+        .arg(&path)
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+/// The audio track of `video`, decoded to mono 48 kHz samples.
+fn samples(video: &Path) -> Vec<i16> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(video)
+        .args([
+            "-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "s16le", "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+/// The audio codec of `video`, by ffprobe.
+fn audio_codec(video: &Path) -> String {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "stream=codec_name",
+        ])
+        .args(["-of", "default=noprint_wrappers=1:nokey=1"])
+        .arg(video)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Root mean square of `s[from..to]` (in seconds at 48 kHz).
+fn loudness(s: &[i16], from: f64, to: f64) -> f64 {
+    let (a, b) = (
+        (from * 48_000.0) as usize,
+        ((to * 48_000.0) as usize).min(s.len()),
+    );
+    let part = &s[a..b];
+    (part.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / part.len() as f64).sqrt()
+}
+
+#[test]
+fn a_soundtrack_is_looped_or_cut_to_the_video_to_the_frame_and_faded_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let photos: Vec<_> = (0..3u8)
+        .map(|i| {
+            save(
+                dir.path(),
+                &format!("{i}.jpg"),
+                &photo(200, 120, [90 + 50 * i, 120, 200]),
+                ImageFormat::Jpeg,
+            )
+        })
+        .collect();
+    // 3 photos × 1 s at 12 fps: a 3 s video. One song shorter (it loops), one longer (it is cut).
+    let short = tone(dir.path(), "short.mp3", 1.3);
+    let long = tone(dir.path(), "long.flac", 10.0);
+    let mut spec = spec(160, 96, 12, 1.0, 0.25);
+    spec.thumbnails.clear();
+    spec.audio_fade_seconds = 1.0;
+    for (format, song, codec) in [
+        (Format::Mp4, &short, "aac"),
+        (Format::Webm, &long, "opus"),
+        (Format::Mp4, &long, "aac"),
+    ] {
+        spec.format = format;
+        let out = dir.path().join(format!(
+            "{}-{codec}-{}",
+            format.extension(),
+            song.display().to_string().len()
+        ));
+        let input = minimoto_render::RenderInput {
+            spec: &spec,
+            photos: &photos,
+            audio: Some(song),
+            limits: &minimoto_common::limits::Limits::default(),
+            out_dir: &out,
+            encoder: &crate::render::encoder(),
+        };
+        let rendered =
+            minimoto_render::render(&input, &|_| {}, &std::sync::atomic::AtomicBool::new(false))
+                .unwrap_or_else(|e| panic!("{format:?} with {}: {e}", song.display()));
+        let codec_name = if format == Format::Webm {
+            "vp9"
+        } else {
+            "h264"
+        };
+        assert_video_of(codec_name, &rendered.video, (160, 96), 36, 12);
+        assert_eq!(audio_codec(&rendered.video), codec, "{format:?}");
+        let sound = samples(&rendered.video);
+        let seconds = sound.len() as f64 / 48_000.0;
+        assert!(
+            (seconds - 3.0).abs() <= 1.0 / 12.0,
+            "{format:?}: {seconds} s of audio for 3 s of video"
+        );
+        // Sound all the way (a short song loops), full until the fade, then fading to silence.
+        let full = loudness(&sound, 0.2, 0.6);
+        assert!(full > 1000.0, "{format:?}: {full}");
+        let looped = loudness(&sound, 1.5, 1.9);
+        assert!(
+            looped > 0.8 * full,
+            "{format:?}: {looped} after the song's end, {full} at first"
+        );
+        let tail = loudness(&sound, 2.85, 2.95);
+        assert!(
+            tail < 0.2 * full,
+            "{format:?}: the last 0.1 s at {tail}, {full} before the fade"
+        );
+    }
+}

@@ -66,6 +66,7 @@ pub fn run(spec: &RenderSpec, photos: &[PathBuf], out: &Path) -> Result<Rendered
     let input = RenderInput {
         spec,
         photos,
+        audio: None,
         limits: &Limits::default(),
         out_dir: out,
         encoder: &encoder(),
@@ -161,6 +162,7 @@ fn renders_a_small_job_end_to_end() {
     let input = RenderInput {
         spec: &spec,
         photos: &photos,
+        audio: None,
         limits: &Limits::default(),
         out_dir: &out,
         encoder: &encoder(),
@@ -434,6 +436,7 @@ fn cancel_stops_early_and_leaves_no_process_or_output() {
     let input = RenderInput {
         spec: &spec,
         photos: &photos,
+        audio: None,
         limits: &Limits::default(),
         out_dir: &out,
         encoder: &encoder(),

@@ -1,0 +1,119 @@
+//! Soundtracks made by the installed ffmpeg in every accepted format, and broken ones.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use minimoto_audio::{AudioError, inspect};
+
+/// A `seconds` long two-tone sine at `rate`, encoded by ffmpeg with `codec_args` into `name`.
+fn tone(dir: &Path, name: &str, seconds: f64, rate: u32, codec_args: &[&str]) -> PathBuf {
+    let path = dir.join(name);
+    let source = format!("sine=frequency=440:sample_rate={rate}:duration={seconds}");
+    let out = Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-y", "-f", "lavfi", "-i", &source, "-ac", "2",
+        ])
+        .args(codec_args)
+        .arg(&path)
+        .output()
+        .expect("ffmpeg runs (the test command installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+#[test]
+fn every_supported_format_reads_with_its_length() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: [(&str, &[&str], &str, &str); 6] = [
+        (
+            "a.mp3",
+            &["-c:a", "libmp3lame", "-b:a", "128k"],
+            "mp3",
+            "mp3",
+        ),
+        ("a.m4a", &["-c:a", "aac"], "m4a", "aac"),
+        ("a.aac", &["-c:a", "aac", "-f", "adts"], "aac", "aac"),
+        ("a.wav", &["-c:a", "pcm_s16le"], "wav", "pcm_s16le"),
+        ("a.ogg", &["-c:a", "libvorbis"], "ogg", "vorbis"),
+        ("a.flac", &["-c:a", "flac"], "flac", "flac"),
+    ];
+    for (name, args, format, codec) in cases {
+        let path = tone(dir.path(), name, 3.0, 44_100, args);
+        let info = inspect(&path, 60.0).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(info.format, format, "{name}");
+        assert_eq!(info.codec, codec, "{name}");
+        assert_eq!((info.sample_rate, info.channels), (44_100, 2), "{name}");
+        let seconds = info.duration_seconds.expect("decoded to the end");
+        // Lossy codecs pad to whole frames (a frame of MP3 is 1152 samples, 26 ms).
+        assert!((seconds - 3.0).abs() < 0.1, "{name}: {seconds} s");
+    }
+}
+
+#[test]
+fn only_what_the_video_needs_is_decoded_and_the_declared_length_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = tone(dir.path(), "long.wav", 20.0, 48_000, &["-c:a", "pcm_s16le"]);
+    let info = inspect(&wav, 2.0).expect("reads");
+    // Stopped at 2 s, yet the WAV header tells the whole length.
+    assert_eq!(info.duration_seconds, Some(20.0));
+}
+
+#[test]
+fn what_is_not_audio_is_unsupported_and_damaged_sound_is_corrupt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let png = dir.path().join("photo.mp3");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").expect("write");
+    let e = inspect(&png, 5.0).expect_err("a PNG named .mp3");
+    assert!(matches!(e, AudioError::Unsupported(_)), "{e:?}");
+    assert!(e.to_string().contains("MP3, AAC"), "{e}");
+
+    // Opus in Ogg: a container minimoto reads, a codec it does not decode.
+    let opus = tone(
+        dir.path(),
+        "a.opus",
+        2.0,
+        48_000,
+        &["-c:a", "libopus", "-f", "ogg"],
+    );
+    let e = inspect(&opus, 5.0).expect_err("opus");
+    assert!(matches!(e, AudioError::Unsupported(_)), "{e:?}");
+    assert!(e.to_string().contains("codec"), "{e}");
+
+    // A FLAC whose frames are overwritten after the header: every frame fails its checksum.
+    let flac = tone(dir.path(), "a.flac", 3.0, 44_100, &["-c:a", "flac"]);
+    let mut bytes = std::fs::read(&flac).expect("read");
+    let from = bytes.len() / 10;
+    let mut x: u32 = 0x1234_5678;
+    for b in &mut bytes[from..] {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    std::fs::write(&flac, &bytes).expect("write");
+    let e = inspect(&flac, 5.0).expect_err("damaged flac");
+    assert!(matches!(e, AudioError::Corrupt(_)), "{e:?}");
+
+    // An MP3 frame header and nothing after it.
+    let stub = dir.path().join("stub.mp3");
+    std::fs::write(&stub, [0xFF, 0xFB, 0x90, 0x64]).expect("write");
+    let e = inspect(&stub, 5.0).expect_err("no sound");
+    assert!(!matches!(e, AudioError::Io(_)), "{e:?}");
+}
+
+#[test]
+fn a_truncated_file_reads_as_the_sound_it_still_has() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mp3 = tone(dir.path(), "a.mp3", 4.0, 44_100, &["-c:a", "libmp3lame"]);
+    let bytes = std::fs::read(&mp3).expect("read");
+    std::fs::write(&mp3, &bytes[..bytes.len() / 2]).expect("write");
+    let info = inspect(&mp3, 60.0).expect("half an MP3 still plays");
+    let seconds = info.duration_seconds.expect("decoded to its end");
+    assert!((1.5..2.5).contains(&seconds), "{seconds} s");
+}
