@@ -74,7 +74,8 @@ pub struct RenderSpec {
     #[schema(minimum = 0.0, maximum = 2.0)]
     pub motion_strength: f64,
     pub fit: Fit,
-    /// Colour behind a contained photo, `#rrggbb`.
+    /// Colour behind a contained photo, and under the transparent parts of a photo with alpha,
+    /// `#rrggbb`.
     #[schema(value_type = String, example = "#000000")]
     pub background: Rgb,
     pub quality: Quality,

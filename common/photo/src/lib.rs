@@ -204,11 +204,11 @@ pub fn inspect_cost(path: &Path, limits: &Limits) -> Result<u64, PhotoError> {
 
 /// Decodes a photo after the same checks as [`inspect`], upright (EXIF orientation applied).
 ///
-/// Animated GIFs give their first frame. Transparency is flattened over black (each colour is
-/// multiplied by its alpha): a video has no alpha, and premultiplying gives the same, deterministic
-/// result whatever colour an encoder left under fully transparent pixels.
-pub fn decode(path: &Path, limits: &Limits) -> Result<RgbImage, PhotoError> {
-    decode_upright(path, limits, None).map(flatten)
+/// Animated GIFs give their first frame. Transparency is flattened over `background` (the
+/// video's background colour): a video has no alpha, and compositing gives the same,
+/// deterministic result whatever colour an encoder left under fully transparent pixels.
+pub fn decode(path: &Path, limits: &Limits, background: [u8; 3]) -> Result<RgbImage, PhotoError> {
+    decode_upright(path, limits, background, None).map(|image| flatten(image, background))
 }
 
 /// [`decode`] for a photo that will be shown at `min_scale(info)` times its size or less
@@ -228,9 +228,11 @@ pub fn decode(path: &Path, limits: &Limits) -> Result<RgbImage, PhotoError> {
 pub fn decode_scaled(
     path: &Path,
     limits: &Limits,
+    background: [u8; 3],
     min_scale: impl Fn(PhotoInfo) -> f64,
 ) -> Result<RgbImage, PhotoError> {
-    decode_upright(path, limits, Some(&min_scale)).map(flatten)
+    decode_upright(path, limits, background, Some(&min_scale))
+        .map(|image| flatten(image, background))
 }
 
 /// The shared decode: gate, pixels (reduced while decoding when a `min_scale` allows),
@@ -238,6 +240,7 @@ pub fn decode_scaled(
 fn decode_upright(
     path: &Path,
     limits: &Limits,
+    background: [u8; 3],
     min_scale: Option<&dyn Fn(PhotoInfo) -> f64>,
 ) -> Result<DynamicImage, PhotoError> {
     let gate = Gate::open(path, limits, Depth::Whole)?;
@@ -270,7 +273,7 @@ fn decode_upright(
                 let cap = gate.stored.0.max(gate.stored.1).min(4096);
                 let factor = box_factor(min_scale(gate.info(orientation)), cap);
                 if factor > 1 {
-                    let image = png_file::decode_reduced(reader, factor, orientation)?;
+                    let image = png_file::decode_reduced(reader, factor, orientation, background)?;
                     return Ok(DynamicImage::ImageRgb8(image));
                 }
             }
@@ -634,8 +637,8 @@ fn classify(e: ImageError, on_limit: impl FnOnce() -> PhotoError) -> PhotoError 
     }
 }
 
-/// Drops alpha by compositing over black (premultiplying); opaque images are not copied.
-fn flatten(image: DynamicImage) -> RgbImage {
+/// Drops alpha by compositing over `background`; opaque images are not copied.
+fn flatten(image: DynamicImage, background: [u8; 3]) -> RgbImage {
     if !image.color().has_alpha() {
         return image.into_rgb8();
     }
@@ -644,14 +647,14 @@ fn flatten(image: DynamicImage) -> RgbImage {
     let mut out = RgbImage::new(w, h);
     for (dst, src) in out.pixels_mut().zip(rgba.pixels()) {
         let [r, g, b, a] = src.0;
-        dst.0 = [r, g, b].map(|c| premultiply(c, a));
+        dst.0 = [0, 1, 2].map(|i| over([r, g, b][i], a, background[i]));
     }
     out
 }
 
-/// `c` composited over black at opacity `a`, rounded.
-fn premultiply(c: u8, a: u8) -> u8 {
-    ((u16::from(c) * u16::from(a) + 127) / 255) as u8
+/// `c` at opacity `a` composited over `under`, rounded.
+fn over(c: u8, a: u8, under: u8) -> u8 {
+    ((u32::from(c) * u32::from(a) + u32::from(under) * u32::from(255 - a) + 127) / 255) as u8
 }
 
 #[cfg(test)]
@@ -715,7 +718,7 @@ mod tests {
                     taken: None,
                 }
             );
-            let decoded = decode(&path, &limits()).expect(name);
+            let decoded = decode(&path, &limits(), [0; 3]).expect(name);
             assert_eq!(decoded.dimensions(), (64, 32));
             assert_eq!(probe(&path, &limits()).expect(name), info);
         }
@@ -781,7 +784,7 @@ mod tests {
                     ErrorCode::ImageCorrupt,
                     "{name} cut at {keep}: {e}"
                 );
-                assert!(decode(&path, &limits()).is_err());
+                assert!(decode(&path, &limits(), [0; 3]).is_err());
             }
         }
     }
@@ -849,10 +852,10 @@ mod tests {
         for (what, result) in [
             ("inspect", inspect(&path, &under).map(|_| ())),
             ("probe", probe(&path, &under).map(|_| ())),
-            ("decode", decode(&path, &under).map(|_| ())),
+            ("decode", decode(&path, &under, [0; 3]).map(|_| ())),
             (
                 "decode_scaled",
-                decode_scaled(&path, &under, |_| 0.01).map(|_| ()),
+                decode_scaled(&path, &under, [0; 3], |_| 0.01).map(|_| ()),
             ),
         ] {
             let e = result.expect_err(what);
@@ -876,20 +879,20 @@ mod tests {
             max_image_pixels: 64 * 32 - 1,
             ..Limits::default()
         };
-        let e = decode(&path, &small).expect_err("over");
+        let e = decode(&path, &small, [0; 3]).expect_err("over");
         assert_eq!(e.code(), ErrorCode::ImageTooLarge);
         assert!(e.to_string().contains("64x32"), "{e}");
         let exact = Limits {
             max_image_pixels: 64 * 32,
             ..Limits::default()
         };
-        decode(&path, &exact).expect("at the limit is fine");
+        decode(&path, &exact, [0; 3]).expect("at the limit is fine");
     }
 
     #[test]
-    fn transparency_is_flattened_over_black() {
+    fn transparency_is_flattened_over_the_background() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut img = RgbaImage::from_pixel(4, 4, Rgba([200, 100, 50, 255]));
+        let mut img = RgbaImage::from_pixel(32, 32, Rgba([200, 100, 50, 255]));
         img.put_pixel(0, 0, Rgba([255, 255, 255, 0]));
         img.put_pixel(1, 0, Rgba([200, 100, 50, 128]));
         let path = write(
@@ -897,10 +900,40 @@ mod tests {
             "a",
             &encode(&DynamicImage::ImageRgba8(img), ImageFormat::Png),
         );
-        let out = decode(&path, &limits()).expect("decode");
-        assert_eq!(out.get_pixel(0, 0).0, [0, 0, 0]);
-        assert_eq!(out.get_pixel(1, 0).0, [100, 50, 25]);
-        assert_eq!(out.get_pixel(2, 2).0, [200, 100, 50]);
+        let black = decode(&path, &limits(), [0; 3]).expect("decode");
+        assert_eq!(black.get_pixel(0, 0).0, [0, 0, 0]);
+        assert_eq!(black.get_pixel(1, 0).0, [100, 50, 25]);
+        assert_eq!(black.get_pixel(2, 2).0, [200, 100, 50]);
+        let blue = decode(&path, &limits(), [0, 0, 255]).expect("decode");
+        assert_eq!(
+            blue.get_pixel(0, 0).0,
+            [0, 0, 255],
+            "transparent: the background"
+        );
+        assert_eq!(blue.get_pixel(1, 0).0, [100, 50, 152], "half: the mean");
+        assert_eq!(blue.get_pixel(2, 2).0, [200, 100, 50], "opaque: the photo");
+        // The streamed PNG reduction composites the same way, before it averages.
+        let halved = decode_scaled(&path, &limits(), [0, 0, 255], |_| 0.5).expect("decode");
+        assert_eq!(halved.dimensions(), (16, 16));
+        let mean = |i: usize| {
+            [
+                blue.get_pixel(0, 0),
+                blue.get_pixel(1, 0),
+                blue.get_pixel(0, 1),
+                blue.get_pixel(1, 1),
+            ]
+            .iter()
+            .map(|p| u32::from(p.0[i]))
+            .sum::<u32>()
+            .div_ceil(4)
+        };
+        let got = halved.get_pixel(0, 0).0;
+        for (i, &c) in got.iter().enumerate() {
+            assert!(
+                u32::from(c).abs_diff(mean(i)) <= 1,
+                "{got:?} vs the mean of the block"
+            );
+        }
     }
 
     /// A JPEG of [`quadrants`] carrying an EXIF APP1 segment with the given orientation.
@@ -968,7 +1001,7 @@ mod tests {
         ];
         for (orientation, (tl, tr, bl), swaps) in cases {
             let path = write(dir.path(), "o.jpg", &jpeg_with_orientation(orientation));
-            let img = decode(&path, &limits()).expect("decode");
+            let img = decode(&path, &limits(), [0; 3]).expect("decode");
             let (w, h) = img.dimensions();
             assert_eq!(
                 (w, h),
@@ -1043,7 +1076,7 @@ mod tests {
         for (orientation, expected, swaps) in cases {
             let path = write(dir.path(), "o.jpg", &with_orientation(&stored, orientation));
             let seen = std::cell::Cell::new(None);
-            let img = decode_scaled(&path, &limits(), |info| {
+            let img = decode_scaled(&path, &limits(), [0; 3], |info| {
                 seen.set(Some(info));
                 0.25
             })
@@ -1067,7 +1100,7 @@ mod tests {
             );
             assert_eq!(corners(&img), expected, "orientation {orientation}");
             // The same picture as the full decode, only smaller.
-            let full = decode(&path, &limits()).expect("full");
+            let full = decode(&path, &limits(), [0; 3]).expect("full");
             assert_eq!(full.dimensions(), shown);
             assert_eq!(corners(&full), expected, "orientation {orientation}");
         }
@@ -1094,7 +1127,7 @@ mod tests {
             // A photo smaller than its plate: every pixel is needed.
             (1.7, (200, 100)),
         ] {
-            let img = decode_scaled(&path, &limits(), |_| min_scale).expect("decode");
+            let img = decode_scaled(&path, &limits(), [0; 3], |_| min_scale).expect("decode");
             assert_eq!(img.dimensions(), size, "min_scale {min_scale}");
         }
     }
@@ -1142,10 +1175,10 @@ mod tests {
             // Never less than a pixel: the factor stops at the longer side.
             (1e-6, (1, 1)),
         ] {
-            let img = decode_scaled(&path, &limits(), |_| min_scale).expect("decode");
+            let img = decode_scaled(&path, &limits(), [0; 3], |_| min_scale).expect("decode");
             assert_eq!(img.dimensions(), size, "min_scale {min_scale}");
         }
-        let quarter = decode_scaled(&path, &limits(), |_| 0.25).expect("decode");
+        let quarter = decode_scaled(&path, &limits(), [0; 3], |_| 0.25).expect("decode");
         assert_eq!(corners(&quarter), ("red", "green", "blue"));
     }
 
@@ -1160,7 +1193,7 @@ mod tests {
                 rgb.clone()
             };
             let path = write(dir.path(), "f", &encode(&image, format));
-            let img = decode_scaled(&path, &limits(), |_| 0.1).expect("decode");
+            let img = decode_scaled(&path, &limits(), [0; 3], |_| 0.1).expect("decode");
             assert_eq!(img.dimensions(), (128, 64), "{format:?}");
         }
     }
@@ -1175,7 +1208,7 @@ mod tests {
             "g.jpg",
             &encode(&DynamicImage::ImageLuma8(grey), ImageFormat::Jpeg),
         );
-        let img = decode_scaled(&path, &limits(), |_| 0.5).expect("decode");
+        let img = decode_scaled(&path, &limits(), [0; 3], |_| 0.5).expect("decode");
         assert_eq!(img.dimensions(), (64, 32));
         assert!(img.get_pixel(4, 16).0.iter().all(|&c| c < 50));
         assert!(img.get_pixel(60, 16).0.iter().all(|&c| c > 200));
@@ -1190,7 +1223,7 @@ mod tests {
         );
         // Truncated: refused, not filled with grey.
         let cut = write(dir.path(), "cut.jpg", &bytes[..bytes.len() / 2]);
-        let e = decode_scaled(&cut, &limits(), |_| 0.25).expect_err("truncated");
+        let e = decode_scaled(&cut, &limits(), [0; 3], |_| 0.25).expect_err("truncated");
         assert_eq!(e.code(), ErrorCode::ImageCorrupt, "{e}");
         // Over the pixel limit: refused from the header, before min_scale is even asked.
         let path = write(dir.path(), "big.jpg", &bytes);
@@ -1198,11 +1231,11 @@ mod tests {
             max_image_pixels: 256 * 128 - 1,
             ..Limits::default()
         };
-        let e = decode_scaled(&path, &small, |_| panic!("not asked")).expect_err("over");
+        let e = decode_scaled(&path, &small, [0; 3], |_| panic!("not asked")).expect_err("over");
         assert_eq!(e.code(), ErrorCode::ImageTooLarge, "{e}");
         // Not a JPEG at all.
         let text = write(dir.path(), "t.jpg", b"not an image");
-        let e = decode_scaled(&text, &limits(), |_| 0.25).expect_err("text");
+        let e = decode_scaled(&text, &limits(), [0; 3], |_| 0.25).expect_err("text");
         assert_eq!(e.code(), ErrorCode::ImageUnsupported, "{e}");
     }
 }

@@ -10,7 +10,7 @@ use std::{
 use flate2::read::ZlibDecoder;
 use image::{DynamicImage, RgbImage, metadata::Orientation};
 
-use crate::{PhotoError, premultiply};
+use crate::{PhotoError, over};
 
 /// Most bytes of metadata a PNG may carry, counted once inflated: text (tEXt, zTXt, iTXt), ICC
 /// profile (iCCP) and EXIF (eXIf) together.
@@ -218,6 +218,7 @@ pub(crate) fn decode_reduced(
     mut reader: png::Reader<BufReader<File>>,
     factor: u32,
     orientation: Orientation,
+    background: [u8; 3],
 ) -> Result<RgbImage, PhotoError> {
     let info = reader.info();
     let (width, height, interlaced) = (info.width, info.height, info.interlaced);
@@ -250,14 +251,14 @@ pub(crate) fn decode_reduced(
         let at = (pass.x0, pass.dx);
         // One arm per sample layout, so that each gets its own inlined loop.
         match (channels, wide) {
-            (1, false) => boxes.add(y, at, data, pixel::<1, 1, false>),
-            (1, true) => boxes.add(y, at, data, pixel::<1, 2, true>),
-            (2, false) => boxes.add(y, at, data, pixel::<2, 2, false>),
-            (2, true) => boxes.add(y, at, data, pixel::<2, 4, true>),
-            (3, false) => boxes.add(y, at, data, pixel::<3, 3, false>),
-            (3, true) => boxes.add(y, at, data, pixel::<3, 6, true>),
-            (4, false) => boxes.add(y, at, data, pixel::<4, 4, false>),
-            (4, true) => boxes.add(y, at, data, pixel::<4, 8, true>),
+            (1, false) => boxes.add(y, at, data, |p| pixel::<1, 1, false>(p, background)),
+            (1, true) => boxes.add(y, at, data, |p| pixel::<1, 2, true>(p, background)),
+            (2, false) => boxes.add(y, at, data, |p| pixel::<2, 2, false>(p, background)),
+            (2, true) => boxes.add(y, at, data, |p| pixel::<2, 4, true>(p, background)),
+            (3, false) => boxes.add(y, at, data, |p| pixel::<3, 3, false>(p, background)),
+            (3, true) => boxes.add(y, at, data, |p| pixel::<3, 6, true>(p, background)),
+            (4, false) => boxes.add(y, at, data, |p| pixel::<4, 4, false>(p, background)),
+            (4, true) => boxes.add(y, at, data, |p| pixel::<4, 8, true>(p, background)),
             // EXPAND leaves grey, grey + alpha, RGB or RGBA: a palette is always expanded.
             _ => return Err(out_of_step()),
         }
@@ -316,9 +317,12 @@ const ADAM7: [Pass; 7] = {
     ]
 };
 
-/// One pixel of `CHANNELS` samples (big-endian when `WIDE`) as 8-bit RGB over black, as `image`
+/// One pixel of `CHANNELS` samples (big-endian when `WIDE`) as 8-bit RGB over `bg`, as `image`
 /// converts it and [`crate::flatten`] composites it.
-fn pixel<const CHANNELS: usize, const BYTES: usize, const WIDE: bool>(p: &[u8; BYTES]) -> [u8; 3] {
+fn pixel<const CHANNELS: usize, const BYTES: usize, const WIDE: bool>(
+    p: &[u8; BYTES],
+    bg: [u8; 3],
+) -> [u8; 3] {
     let sample = |i: usize| {
         if WIDE {
             // `image`'s 16-to-8-bit rounding.
@@ -329,11 +333,11 @@ fn pixel<const CHANNELS: usize, const BYTES: usize, const WIDE: bool>(p: &[u8; B
     };
     match CHANNELS {
         1 => [sample(0); 3],
-        2 => [premultiply(sample(0), sample(1)); 3],
+        2 => [0, 1, 2].map(|i| over(sample(0), sample(1), bg[i])),
         3 => [sample(0), sample(1), sample(2)],
         _ => {
-            let a = sample(3);
-            [sample(0), sample(1), sample(2)].map(|c| premultiply(c, a))
+            let (a, rgb) = (sample(3), [sample(0), sample(1), sample(2)]);
+            [0, 1, 2].map(|i| over(rgb[i], a, bg[i]))
         }
     }
 }

@@ -21,10 +21,10 @@ fn every_entry(path: &Path, limits: &Limits) -> Vec<(&'static str, Result<(), Ph
         ("inspect", inspect(path, limits).map(drop)),
         ("probe", probe(path, limits).map(drop)),
         ("inspect_cost", inspect_cost(path, limits).map(drop)),
-        ("decode", decode(path, limits).map(drop)),
+        ("decode", decode(path, limits, [0; 3]).map(drop)),
         (
             "decode_scaled",
-            decode_scaled(path, limits, |_| 0.1).map(drop),
+            decode_scaled(path, limits, [0; 3], |_| 0.1).map(drop),
         ),
     ]
 }
@@ -282,10 +282,10 @@ fn a_jpeg_claiming_more_pixels_than_its_data_holds_is_corrupt() {
     inspect_cost(&path, &limits()).expect("the header alone is within the limit");
     for (entry, result) in [
         ("inspect", inspect(&path, &limits()).map(drop)),
-        ("decode", decode(&path, &limits()).map(drop)),
+        ("decode", decode(&path, &limits(), [0; 3]).map(drop)),
         (
             "decode_scaled",
-            decode_scaled(&path, &limits(), |_| 0.1).map(drop),
+            decode_scaled(&path, &limits(), [0; 3], |_| 0.1).map(drop),
         ),
     ] {
         let e = result.expect_err(entry);
@@ -310,7 +310,7 @@ fn real_photos_have_far_more_data_than_the_bound() {
     let path = write(dir.path(), "camera.jpg", &noisy_jpeg(4000, 3000, 85));
     let info = inspect(&path, &limits()).expect("a noisy 12 MP JPEG passes");
     assert_eq!((info.width, info.height), (4000, 3000));
-    let scaled = decode_scaled(&path, &limits(), |_| 0.125).expect("decodes");
+    let scaled = decode_scaled(&path, &limits(), [0; 3], |_| 0.125).expect("decodes");
     assert_eq!(scaled.dimensions(), (500, 375));
     // The least data an honest encoder writes: a flat image, every block a DC difference of
     // zero and an end of block (6 bits a block with the standard tables, against a bound of 2).
@@ -326,7 +326,7 @@ fn real_photos_have_far_more_data_than_the_bound() {
     ] {
         let path = write(dir.path(), name, &encode(&image, ImageFormat::Jpeg));
         inspect(&path, &limits()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        decode(&path, &limits()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        decode(&path, &limits(), [0; 3]).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
 
@@ -372,7 +372,7 @@ fn metadata_inflating_past_its_limit_is_refused_quickly() {
             let started = Instant::now();
             let result = match entry {
                 "inspect" => inspect(&path, &limits()).map(drop),
-                _ => decode(&path, &limits()).map(drop),
+                _ => decode(&path, &limits(), [0; 3]).map(drop),
             };
             let e = result.expect_err(name);
             assert_eq!(e.code(), ErrorCode::ImageCorrupt, "{name}, {entry}: {e}");
@@ -392,7 +392,7 @@ fn metadata_inflating_past_its_limit_is_refused_quickly() {
     ]);
     let path = write(dir.path(), "honest.png", &honest);
     inspect(&path, &limits()).expect("4 MiB of metadata is fine");
-    decode(&path, &limits()).expect("4 MiB of metadata is fine");
+    decode(&path, &limits(), [0; 3]).expect("4 MiB of metadata is fine");
 }
 
 // --- 5. Orientation is reported the same by every path --------------------------------------
@@ -410,7 +410,9 @@ fn a_png_exif_orientation_is_applied_by_inspect_probe_and_decode() {
     assert_eq!((info.width, info.height), (32, 64));
     assert_eq!(probe(&path, &limits()).expect("probe"), info);
     assert_eq!(
-        decode(&path, &limits()).expect("decode").dimensions(),
+        decode(&path, &limits(), [0; 3])
+            .expect("decode")
+            .dimensions(),
         (32, 64)
     );
 }
@@ -423,7 +425,7 @@ fn an_interlaced_png_is_streamed_and_decoded_alike() {
     let path = write(dir.path(), "adam7.png", &bytes);
     let info = inspect(&path, &limits()).expect("inspect streams every pass");
     assert_eq!((info.width, info.height), (37, 21));
-    assert_eq!(decode(&path, &limits()).expect("decode"), image);
+    assert_eq!(decode(&path, &limits(), [0; 3]).expect("decode"), image);
     // Cut inside the image data: every pass must be there.
     let idat_end = bytes.len() - 12 - 4;
     let cut = write(

@@ -56,9 +56,9 @@ fn measured_child() {
     let result = match call.split_once(' ') {
         Some(("decode_scaled", scale)) => {
             let scale: f64 = scale.parse().expect("min_scale");
-            decode_scaled(path, &limits, |_| scale).map(drop)
+            decode_scaled(path, &limits, [0; 3], |_| scale).map(drop)
         }
-        None if call == "decode" => decode(path, &limits).map(drop),
+        None if call == "decode" => decode(path, &limits, [0; 3]).map(drop),
         _ => inspect(path, &limits).map(drop),
     };
     let peak = status("VmHWM:").expect("VmHWM");

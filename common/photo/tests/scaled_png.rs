@@ -39,9 +39,9 @@ fn box_reduced(image: &RgbImage, f: u32) -> RgbImage {
 fn check(name: &str, png: &[u8], f: u32) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(dir.path(), "p.png", png);
-    let full = decode(&path, &limits()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let full = decode(&path, &limits(), [0; 3]).unwrap_or_else(|e| panic!("{name}: {e}"));
     let expected = box_reduced(&full, f);
-    let got = decode_scaled(&path, &limits(), |_| 1.0 / f64::from(f))
+    let got = decode_scaled(&path, &limits(), [0; 3], |_| 1.0 / f64::from(f))
         .unwrap_or_else(|e| panic!("{name} at 1/{f}: {e}"));
     assert_eq!(got.dimensions(), expected.dimensions(), "{name} at 1/{f}");
     let worst = got
@@ -338,7 +338,7 @@ fn every_exif_orientation_is_applied_with_the_ragged_blocks_right_and_bottom() {
         // min_scale is asked with the displayed size.
         let path = write(dir.path(), "o.png", &generated.png);
         let seen = std::cell::Cell::new(None);
-        let img = decode_scaled(&path, &limits(), |info| {
+        let img = decode_scaled(&path, &limits(), [0; 3], |info| {
             seen.set(Some(info));
             0.25
         })
@@ -377,7 +377,7 @@ fn a_reduced_png_keeps_every_check_of_the_full_decode() {
     let bytes = &generated.png;
     let corrupt = |name: &str, png: &[u8]| {
         let path = write(dir.path(), "bad.png", png);
-        let e = decode_scaled(&path, &limits(), |_| 0.25).expect_err(name);
+        let e = decode_scaled(&path, &limits(), [0; 3], |_| 0.25).expect_err(name);
         assert_eq!(e.code(), ErrorCode::ImageCorrupt, "{name}: {e}");
         e.to_string()
     };
@@ -432,7 +432,7 @@ fn a_reduced_png_keeps_every_check_of_the_full_decode() {
         max_image_pixels: 96 * 64 - 1,
         ..Limits::default()
     };
-    let e = decode_scaled(&path, &small, |_| panic!("not asked")).expect_err("over");
+    let e = decode_scaled(&path, &small, [0; 3], |_| panic!("not asked")).expect_err("over");
     assert_eq!(e.code(), ErrorCode::ImageTooLarge, "{e}");
-    decode_scaled(&path, &limits(), |_| 0.25).expect("the whole file decodes");
+    decode_scaled(&path, &limits(), [0; 3], |_| 0.25).expect("the whole file decodes");
 }

@@ -136,12 +136,11 @@ fn load_plates(
             let min_scale = |info: photo::PhotoInfo| {
                 fit::min_scale((info.width, info.height), plate_size, job.spec.fit)
             };
-            let decoded = photo::decode_scaled(path, job.limits, min_scale).map_err(|source| {
-                RenderError::Photo {
+            let decoded = photo::decode_scaled(path, job.limits, job.spec.background.0, min_scale)
+                .map_err(|source| RenderError::Photo {
                     index: i + 1,
                     source,
-                }
-            })?;
+                })?;
             // The decoded photo is dropped on return, as soon as its plate exists.
             fit::fit(&decoded, plate_size, job.spec.fit, job.spec.background).map(Arc::new)
         };

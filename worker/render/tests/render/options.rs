@@ -166,3 +166,40 @@ fn durations_give_each_photo_its_time_to_the_frame() {
     assert_eq!(rendered.duration_seconds, 3.25);
     assert_video(&rendered.video, 96, 64, 78, 24);
 }
+
+#[test]
+fn transparency_shows_the_chosen_background_not_black() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Left half transparent, right half opaque green.
+    let logo = image::RgbaImage::from_fn(96, 64, |x, _| {
+        if x < 48 {
+            image::Rgba([255, 255, 255, 0])
+        } else {
+            image::Rgba([30, 200, 60, 255])
+        }
+    });
+    let photos = [save(
+        dir.path(),
+        "logo.png",
+        &DynamicImage::ImageRgba8(logo),
+        ImageFormat::Png,
+    )];
+    let mut spec = spec(96, 64, 12, 1.0, 0.0);
+    spec.motion = Motion::None;
+    spec.fit = minimoto_common::spec::Fit::Contain;
+    spec.background = minimoto_common::spec::Rgb([220, 30, 30]);
+    let rendered = run(&spec, &photos, &dir.path().join("out")).expect("render");
+    let rgb = frame(&rendered.video, 6);
+    let at = |x: usize, y: usize| {
+        let i = (y * 96 + x) * 3;
+        [rgb[i], rgb[i + 1], rgb[i + 2]]
+    };
+    let close =
+        |got: [u8; 3], want: [u8; 3]| got.iter().zip(want).all(|(&g, w)| g.abs_diff(w) <= 12);
+    assert!(
+        close(at(16, 32), [220, 30, 30]),
+        "transparent: {:?}",
+        at(16, 32)
+    );
+    assert!(close(at(80, 32), [30, 200, 60]), "opaque: {:?}", at(80, 32));
+}
