@@ -305,7 +305,9 @@ fn shuffled(seed: u64) -> [TransitionKind; 12] {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Motion {
-    /// A slow sub-pixel zoom and pan, in and out by turns, in a different direction per photo.
+    /// A slow sub-pixel zoom and pan, in and out by turns, in a different direction per photo;
+    /// with `fit: cover`, a photo of another shape than the video also travels along its long
+    /// side (top to bottom, then back, for portrait photos in a landscape video).
     #[serde(rename = "kenburns")]
     KenBurns,
     /// A slow zoom into the centre.

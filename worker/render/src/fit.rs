@@ -3,7 +3,9 @@
 //! A plate is the photo already scaled close to the output size (so per-frame sampling is cheap
 //! and the full-size photo can be dropped at once), in RGBx: 4 bytes a pixel is what
 //! `fast_image_resize` resamples fastest. With motion the plate is [`headroom`] larger than the
-//! canvas, so even the most zoomed-in frame is downsampled, never upscaled.
+//! canvas, so even the most zoomed-in frame is downsampled, never upscaled. With Ken Burns and
+//! `cover`, a photo of another shape (a portrait photo in a landscape video) gets a longer plate,
+//! as much more of its long side as the camera travels along it ([`plate_for`]).
 
 use fast_image_resize::{
     FilterType, ResizeAlg, ResizeOptions, Resizer,
@@ -49,6 +51,43 @@ pub fn plate_size(canvas: (u32, u32), motion: Motion, strength: f64) -> (u32, u3
     }
     let grow = |side: u32| (f64::from(side) * headroom(strength)).round() as u32;
     (grow(canvas.0), grow(canvas.1))
+}
+
+/// How fast the camera travels along a long photo (Ken Burns, `cover`): in canvas heights (or
+/// widths) a second at strength 1: a gentle pan (a canvas width in 6.7 s), 3.6 px a frame down a
+/// portrait photo at 720p30, 6.4 px along a panorama.
+pub const LONG_PAN_SPEED: f64 = 0.15;
+/// A long plate is at most this many times the usual plate's side (it bounds the memory held).
+pub const MAX_LONG: f64 = 2.0;
+
+/// The plate of a `photo`-sized picture shown `seconds`: [`plate_size`], except with Ken Burns
+/// and `cover` for a photo of another shape than the canvas, where the plate keeps the usual
+/// short side and is longer along the photo's long side by the distance the camera travels
+/// ([`LONG_PAN_SPEED`]), as far as the photo reaches and at most [`MAX_LONG`] times.
+pub fn plate_for(
+    canvas: (u32, u32),
+    photo: (u32, u32),
+    motion: Motion,
+    strength: f64,
+    mode: Fit,
+    seconds: f64,
+) -> (u32, u32) {
+    let base = plate_size(canvas, motion, strength);
+    if mode != Fit::Cover || motion != Motion::KenBurns || strength <= 0.0 {
+        return base;
+    }
+    let (pw, ph) = (f64::from(base.0), f64::from(base.1));
+    let aspect = f64::from(photo.0.max(1)) / f64::from(photo.1.max(1));
+    let travel = LONG_PAN_SPEED * strength * seconds.max(0.0);
+    let longer = |side: f64, canvas_side: u32, reach: f64| {
+        let wanted = side + travel * f64::from(canvas_side);
+        (wanted.min(side * MAX_LONG).min(reach).max(side)).round() as u32
+    };
+    if aspect < pw / ph {
+        (base.0, longer(ph, canvas.1, pw / aspect))
+    } else {
+        (longer(pw, canvas.0, ph * aspect), base.1)
+    }
 }
 
 /// The smallest scale of a `photo`-sized image that still fills its part of the plate without
@@ -215,6 +254,28 @@ mod tests {
     fn plate_has_headroom_only_with_motion() {
         assert_eq!(plate_size((1280, 720), Motion::None, 1.0), (1280, 720));
         assert_eq!(plate_size((1280, 720), Motion::KenBurns, 1.0), (1472, 828));
+    }
+
+    #[test]
+    fn a_photo_of_another_shape_gets_a_longer_plate_with_ken_burns_and_cover() {
+        let canvas = (1280, 720);
+        let plate =
+            |photo, motion, mode, seconds| plate_for(canvas, photo, motion, 1.0, mode, seconds);
+        let (kb, cover) = (Motion::KenBurns, Fit::Cover);
+        // A portrait photo for 3.5 s: 0.15 × 3.5 canvas heights more of its height.
+        assert_eq!(plate((1080, 1920), kb, cover, 3.5), (1472, 1206));
+        // Long on screen: twice the usual height at most; a 4:3 photo ends first.
+        assert_eq!(plate((1080, 1920), kb, cover, 30.0), (1472, 1656));
+        assert_eq!(plate((4000, 3000), kb, cover, 30.0), (1472, 1104));
+        // A panorama gets a wider plate instead.
+        assert_eq!(plate((6000, 1500), kb, cover, 3.5), (2144, 828));
+        // The canvas's own shape, another fit, another motion, or no strength: the usual plate.
+        let usual = plate_size(canvas, kb, 1.0);
+        assert_eq!(plate((1920, 1080), kb, cover, 3.5), usual);
+        assert_eq!(plate((1080, 1920), kb, Fit::Blur, 3.5), usual);
+        assert_eq!(plate((1080, 1920), Motion::PanLeft, cover, 3.5), usual);
+        let still = plate_for(canvas, (1080, 1920), kb, 0.0, cover, 3.5);
+        assert_eq!(still, plate_size(canvas, kb, 0.0));
     }
 
     #[test]

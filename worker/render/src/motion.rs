@@ -79,10 +79,24 @@ pub fn rect(
         Motion::None => full(plate, canvas),
         Motion::KenBurns => {
             // `u` = 0: the whole plate, centred; `u` = 1: zoomed in on an off-centre point.
-            let u = if photo.is_multiple_of(2) { e } else { 1.0 - e };
+            let even = photo.is_multiple_of(2);
+            let u = if even { e } else { 1.0 - e };
             let angle = 2.0 * PI * (photo as f64 * 0.618_033_988_749_895 + 0.125).fract();
             let pan = (u * PAN * angle.cos(), u * PAN * angle.sin());
-            at(plate, canvas, strength, u, pan)
+            let r = at(plate, canvas, strength, u, pan);
+            // A plate longer than the canvas's shape (`fit::plate_for`): travel along it, from
+            // one end to the other (top to bottom, or left to right, for even photos).
+            let wide = full(plate, canvas);
+            let long = (
+                (f64::from(plate.0) - wide.width) / 2.0,
+                (f64::from(plate.1) - wide.height) / 2.0,
+            );
+            let along = if even { 2.0 * e - 1.0 } else { 1.0 - 2.0 * e };
+            CropRect {
+                left: r.left + along * long.0,
+                top: r.top + along * long.1,
+                ..r
+            }
         }
         Motion::ZoomIn => at(plate, canvas, strength, e, (0.0, 0.0)),
         Motion::ZoomOut => at(plate, canvas, strength, 1.0 - e, (0.0, 0.0)),
@@ -268,6 +282,59 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn ken_burns_travels_along_a_long_plate_smoothly_and_inside_it() {
+        let canvas = CANVAS;
+        let aspect = f64::from(canvas.0) / f64::from(canvas.1);
+        // A portrait photo's plate (`fit::plate_for`), and a panorama's.
+        for plate in [(1472, 1206), (2144, 828)] {
+            let wide = full(plate, canvas);
+            let room = (f64::from(plate.0) - wide.width) + (f64::from(plate.1) - wide.height);
+            for photo in 0..4 {
+                let frames = 105;
+                let rects: Vec<CropRect> = (0..=frames)
+                    .map(|f| ken_burns(photo, f64::from(f) / f64::from(frames), plate, canvas))
+                    .collect();
+                let centre = |r: &CropRect| (r.left + r.width / 2.0, r.top + r.height / 2.0);
+                for r in &rects {
+                    assert!(inside(r, plate), "{plate:?} {photo} {r:?}");
+                    assert!((r.width / r.height - aspect).abs() < 1e-9);
+                }
+                let (a, b) = (centre(&rects[0]), centre(&rects[frames as usize]));
+                let travelled = (b.0 - a.0).abs() + (b.1 - a.1).abs();
+                assert!(
+                    travelled > 0.9 * room,
+                    "{plate:?} {photo}: {travelled} of {room}"
+                );
+                // Steady, sub-pixel steps, never backwards along the long side.
+                let along: Vec<f64> = rects
+                    .iter()
+                    .map(|r| {
+                        if plate.1 > plate.0 {
+                            centre(r).1
+                        } else {
+                            centre(r).0
+                        }
+                    })
+                    .collect();
+                let steps: Vec<f64> = along.windows(2).map(|w| w[1] - w[0]).collect();
+                assert!(steps.iter().all(|s| s.abs() < 10.0), "{steps:?}");
+                assert!(
+                    steps.windows(2).all(|w| w[0].signum() == w[1].signum()),
+                    "{steps:?}"
+                );
+                assert!(
+                    steps.windows(2).all(|w| (w[1] - w[0]).abs() < 0.2),
+                    "{steps:?}"
+                );
+            }
+            // Top to bottom (left to right) for even photos, back for odd ones.
+            let start = |photo| ken_burns(photo, 0.0, plate, canvas);
+            assert!(start(0).top + start(0).left < 1.0, "{:?}", start(0));
+            assert!(start(1).top + start(1).left > 0.5 * room, "{:?}", start(1));
         }
     }
 

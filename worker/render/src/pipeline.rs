@@ -126,15 +126,28 @@ fn load_plates(
 ) {
     nice::lower_current_thread();
     let spec = job.spec;
-    let plate_size = fit::plate_size((spec.width, spec.height), spec.motion, spec.motion_strength);
+    let canvas = (spec.width, spec.height);
     for (i, path) in job.photos.iter().enumerate() {
+        // On screen for its own time and, with a transition, half of each neighbour's.
+        let seconds = spec.seconds_of(i) + spec.transition.seconds;
+        let plate_of = |photo: (u32, u32)| {
+            fit::plate_for(
+                canvas,
+                photo,
+                spec.motion,
+                spec.motion_strength,
+                spec.fit,
+                seconds,
+            )
+        };
         if shared.stopped() || cancel.load(Ordering::SeqCst) {
             return;
         }
         let load = || {
             // A photo much larger than its plate is decoded at 1/2, 1/4 or 1/8 scale (JPEG).
             let min_scale = |info: photo::PhotoInfo| {
-                fit::min_scale((info.width, info.height), plate_size, job.spec.fit)
+                let photo = (info.width, info.height);
+                fit::min_scale(photo, plate_of(photo), job.spec.fit)
             };
             let decoded = photo::decode_scaled(path, job.limits, job.spec.background.0, min_scale)
                 .map_err(|source| RenderError::Photo {
@@ -142,7 +155,8 @@ fn load_plates(
                     source,
                 })?;
             // The decoded photo is dropped on return, as soon as its plate exists.
-            fit::fit(&decoded, plate_size, job.spec.fit, job.spec.background).map(Arc::new)
+            let plate = plate_of(decoded.dimensions());
+            fit::fit(&decoded, plate, job.spec.fit, job.spec.background).map(Arc::new)
         };
         // A decoder that panics on a malformed file fails that photo, not the worker.
         let plate = panic::catch_unwind(AssertUnwindSafe(load)).unwrap_or_else(|_| {

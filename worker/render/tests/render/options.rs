@@ -203,3 +203,32 @@ fn transparency_shows_the_chosen_background_not_black() {
     );
     assert!(close(at(80, 32), [30, 200, 60]), "opaque: {:?}", at(80, 32));
 }
+
+#[test]
+fn a_portrait_photo_in_a_landscape_video_pans_along_its_length() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 9:16, dark at the top to bright at the bottom.
+    let tall = RgbImage::from_fn(180, 320, |_, y| {
+        let v = (y * 255 / 319) as u8;
+        Rgb([v, v, v])
+    });
+    let photos = [save(
+        dir.path(),
+        "tall.png",
+        &DynamicImage::ImageRgb8(tall),
+        ImageFormat::Png,
+    )];
+    let mut spec = spec(160, 96, 12, 3.0, 0.0);
+    spec.fit = minimoto_common::spec::Fit::Cover;
+    spec.motion = Motion::KenBurns;
+    let rendered = run(&spec, &photos, &dir.path().join("out")).expect("render");
+    let centre = |n: u64| {
+        let rgb = frame(&rendered.video, n);
+        let i = (48 * 160 + 80) * 3;
+        i32::from(rgb[i])
+    };
+    let (first, last) = (centre(0), centre(35));
+    // The camera travels down the photo: 13 % of its height here, where a centred crop with the
+    // zoom's pan alone moves under 2 %.
+    assert!(last - first > 20, "the centre went from {first} to {last}");
+}
