@@ -158,6 +158,11 @@ pub fn encode_args(
                     ("-crf", &crf),
                 ],
             );
+            // `ultrafast` also turns CABAC off, which makes a Constrained Baseline stream; with
+            // it back on the video is Main profile, as every other preset's is High.
+            if settings.preset == "ultrafast" {
+                push_pairs(&mut args, &[("-x264-params", "cabac=1")]);
+            }
         }
         Format::Webm => {
             let (speed, crf) = (settings.vp9_speed.to_string(), settings.vp9_crf.to_string());
@@ -485,6 +490,7 @@ mod tests {
                     assert!(given.len() == 1 || *flag == "-f", "{flag}: {args:?}");
                 }
                 assert!(value_of(&args, absent).is_empty(), "{args:?}");
+                assert!(value_of(&args, "-x264-params").is_empty(), "{args:?}");
                 assert!(args.contains(&"-an".to_owned()) && args.contains(&"-y".to_owned()));
                 assert_eq!(
                     args.last().map(String::as_str),
@@ -492,6 +498,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn ultrafast_keeps_cabac_so_the_stream_stays_main_profile() {
+        let settings = EncoderSettings::new(PathBuf::from("ffmpeg")).for_quality(Quality::Draft);
+        assert_eq!(settings.preset, "ultrafast");
+        let shape = VideoShape {
+            width: 320,
+            height: 240,
+            fps: 30,
+            frames: 30,
+            format: Format::Mp4,
+        };
+        let args = encode_args(shape, &settings, None, &PathBuf::from("/j/v.mp4"));
+        assert_eq!(value_of(&args, "-x264-params"), ["cabac=1"]);
     }
 
     #[test]

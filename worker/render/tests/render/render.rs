@@ -88,7 +88,7 @@ pub fn file_names(dir: &Path) -> Vec<String> {
 pub fn probe(video: &Path) -> serde_json::Value {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries"])
-        .arg("stream=codec_name,pix_fmt,width,height,nb_read_frames,r_frame_rate,color_space,color_primaries,color_transfer,color_range")
+        .arg("stream=codec_name,profile,pix_fmt,width,height,nb_read_frames,r_frame_rate,color_space,color_primaries,color_transfer,color_range")
         .args(["-show_entries", "format=duration", "-of", "json"])
         .arg(video)
         .output()
@@ -111,6 +111,16 @@ pub fn assert_video_of(codec: &str, video: &Path, size: (u32, u32), frames: u64,
     let facts = probe(video);
     let stream = &facts["streams"][0];
     assert_eq!(stream["codec_name"], codec, "{facts}");
+    // What every browser plays: H.264 High (or Main), VP9 profile 0 (8-bit 4:2:0).
+    let profiles: &[&str] = if codec == "vp9" {
+        &["Profile 0"]
+    } else {
+        &["High", "Main"]
+    };
+    assert!(
+        profiles.iter().any(|p| stream["profile"] == *p),
+        "profile: {facts}"
+    );
     assert_eq!(stream["pix_fmt"], "yuv420p", "{facts}");
     assert_eq!(stream["width"], width, "{facts}");
     assert_eq!(stream["height"], height, "{facts}");
