@@ -63,7 +63,11 @@ fn json_routes() -> OpenApiRouter<AppState> {
 
 /// Routes whose success is a redirect to a file, whatever its type.
 fn redirect_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(routes::jobs::get_video))
+    OpenApiRouter::new()
+        .routes(routes!(routes::jobs::get_video))
+        .routes(routes!(routes::jobs::get_poster))
+        .routes(routes!(routes::jobs::get_preview))
+        .routes(routes!(routes::jobs::get_thumbnail))
 }
 
 /// The OpenAPI document of the API.

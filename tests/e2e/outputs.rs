@@ -137,6 +137,36 @@ async fn webm_with_a_soundtrack_thumbnails_and_a_preview_download_as_what_they_a
     let job = poll_until(&app, &id, Duration::from_secs(120), finished).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     check_outputs(&job, tmp.path()).await;
+
+    // Each output also has a route that redirects to a fresh link, as the video's does.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    for (route, status, served) in [
+        ("poster", 302, Some("image/jpeg")),
+        ("preview", 302, Some("image/gif")),
+        ("thumbnails/64", 302, Some("image/jpeg")),
+        ("thumbnails/400", 302, Some("image/jpeg")),
+        ("thumbnails/100", 404, None),
+        ("thumbnails/x", 404, None),
+    ] {
+        let res = client
+            .get(app.url(&format!("/v1/jobs/{id}/{route}")))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(res.status(), status, "{route}");
+        if let Some(kind) = served {
+            let to = res.headers()["location"]
+                .to_str()
+                .expect("location")
+                .to_owned();
+            let file = reqwest::get(&to).await.expect("follow");
+            assert_eq!(file.status(), 200, "{route}");
+            assert_eq!(file.headers()["content-type"], kind, "{route}");
+        }
+    }
 }
 
 /// The bundled client sends the soundtrack too, and downloads the video it plays under.

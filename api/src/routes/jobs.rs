@@ -1,4 +1,4 @@
-//! `/v1/jobs`: submit a job, read it, fetch its video.
+//! `/v1/jobs`: submit a job, read it, fetch its video and other outputs.
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use chrono::Utc;
 use minimoto_common::ErrorCode;
 use minimoto_common::{
     JobId, crash,
-    job::{Job, Soundtrack, Status},
+    job::{Job, Outputs, Soundtrack, Status},
     layout,
 };
 use utoipa::ToSchema;
@@ -255,7 +255,84 @@ pub async fn get_video(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    redirect_to_output(&state, &id, "video", |o| Some(o.video_key.clone())).await
+}
+
+/// Download the poster (a JPEG frame of the video): redirects to a fresh expiring URL.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/poster", tag = "jobs",
+    params(("id" = JobId, Path, description = "The job id")),
+    responses(
+        (status = 302, description = "Redirect to the poster", headers(("Location" = String))),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has no video (yet)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The outputs have expired and were deleted", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_poster(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    redirect_to_output(&state, &id, "poster", |o| Some(o.poster_key.clone())).await
+}
+
+/// Download the animated preview: redirects to a fresh expiring URL.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/preview", tag = "jobs",
+    params(("id" = JobId, Path, description = "The job id")),
+    responses(
+        (status = 302, description = "Redirect to the preview (GIF or WebP)", headers(("Location" = String))),
+        (status = 404, description = "No such job, or its options asked for no preview", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has no video (yet)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The outputs have expired and were deleted", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_preview(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    redirect_to_output(&state, &id, "preview", |o| o.preview_key.clone()).await
+}
+
+/// Download one thumbnail of the poster, by the size the options asked for: redirects to a fresh
+/// expiring URL.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/thumbnails/{size}", tag = "jobs",
+    params(
+        ("id" = JobId, Path, description = "The job id"),
+        ("size" = u32, Path, description = "A size listed in the options' `thumbnails`"),
+    ),
+    responses(
+        (status = 302, description = "Redirect to the JPEG thumbnail", headers(("Location" = String))),
+        (status = 404, description = "No such job, or no thumbnail of that size", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has no video (yet)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The outputs have expired and were deleted", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_thumbnail(
+    State(state): State<AppState>,
+    Path((id, size)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let what = format!("thumbnail of {size} px");
+    redirect_to_output(&state, &id, &what, |o| {
+        o.thumbnails
+            .iter()
+            .find(|t| t.size.to_string() == size)
+            .map(|t| t.key.clone())
+    })
+    .await
+}
+
+/// Redirects to a fresh expiring URL of the output `pick` finds in job `id`'s outputs: 409 while
+/// the job has none yet (or ended without), 404 when the job has no such output, 410 once it has
+/// expired.
+async fn redirect_to_output(
+    state: &AppState,
+    id: &str,
+    what: &str,
+    pick: impl Fn(&Outputs) -> Option<String>,
+) -> ApiResult<Response> {
+    let id = parse_id(id)?;
     let job = state
         .jobs
         .get(id)
@@ -279,16 +356,16 @@ pub async fn get_video(
             ));
         }
     };
-    if state.blobs.size(&outputs.video_key).await?.is_none() {
+    let key = pick(outputs).ok_or_else(|| {
+        ApiError::not_found(format!("a {what} of job {id} (its options asked for none)"))
+    })?;
+    if state.blobs.size(&key).await?.is_none() {
         return Err(ApiError::new(
             ErrorCode::Expired,
-            format!("the video of job {id} has expired"),
+            format!("the {what} of job {id} has expired"),
         ));
     }
-    let url = state
-        .blobs
-        .url(&outputs.video_key, state.config.url_ttl)
-        .await?;
+    let url = state.blobs.url(&key, state.config.url_ttl).await?;
     let mut res = Redirect::to(&url.url).into_response();
     *res.status_mut() = StatusCode::FOUND;
     no_store(res.headers_mut());

@@ -25,6 +25,9 @@ fn every_route_is_documented_with_its_errors() {
         "/v1/jobs",
         "/v1/jobs/{id}",
         "/v1/jobs/{id}/video",
+        "/v1/jobs/{id}/poster",
+        "/v1/jobs/{id}/preview",
+        "/v1/jobs/{id}/thumbnails/{size}",
         "/healthz",
         "/readyz",
     ] {
