@@ -319,6 +319,18 @@ pub enum Motion {
     None,
 }
 
+impl Motion {
+    /// Every motion, for documentation and tests.
+    pub const ALL: [Self; 6] = [
+        Self::KenBurns,
+        Self::ZoomIn,
+        Self::ZoomOut,
+        Self::PanLeft,
+        Self::PanRight,
+        Self::None,
+    ];
+}
+
 /// The order of the photos in the video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

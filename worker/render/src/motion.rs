@@ -253,20 +253,11 @@ mod tests {
         );
     }
 
-    const ALL: [Motion; 6] = [
-        Motion::KenBurns,
-        Motion::ZoomIn,
-        Motion::ZoomOut,
-        Motion::PanLeft,
-        Motion::PanRight,
-        Motion::None,
-    ];
-
     #[test]
     fn every_motion_stays_inside_its_plate_at_every_strength() {
         for canvas in [CANVAS, (720, 1280), (1080, 1350), (16, 16)] {
             let aspect = f64::from(canvas.0) / f64::from(canvas.1);
-            for motion in ALL {
+            for motion in Motion::ALL {
                 for strength in [0.0, 0.5, 1.0, 2.0] {
                     let plate = crate::fit::plate_size(canvas, motion, strength);
                     for photo in 0..6 {
@@ -363,7 +354,7 @@ mod tests {
         let zoom2 = rect(Motion::ZoomIn, 0, 0.0, 2.0, plate2, CANVAS).width
             / rect(Motion::ZoomIn, 0, 1.0, 2.0, plate2, CANVAS).width;
         assert!((zoom2 - 1.24).abs() < 1e-9, "{zoom2}");
-        for motion in ALL {
+        for motion in Motion::ALL {
             let r = rect(motion, 3, 0.3, 0.0, CANVAS, CANVAS);
             assert_eq!(r, full(CANVAS, CANVAS), "{motion:?}");
         }

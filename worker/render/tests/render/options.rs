@@ -6,44 +6,33 @@ use std::{path::Path, process::Command};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 use minimoto_common::spec::{Motion, Quality, TransitionKind};
 
-use crate::render::{assert_video, photo, run, save, spec};
+use crate::render::{assert_video, output_of, photos, run, save, spec};
 
 /// Decoded frame `n` of `video`, as RGB bytes.
 fn frame(video: &Path, n: u64) -> Vec<u8> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(video)
-        .args(["-vf", &format!("select=eq(n\\,{n})"), "-frames:v", "1"])
-        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let select = format!("select=eq(n\\,{n})");
+    let rgb = decoded(
+        video,
+        &["-vf", &select, "-frames:v", "1", "-pix_fmt", "rgb24"],
     );
-    assert!(
-        !out.stdout.is_empty(),
-        "no frame {n} in {}",
-        video.display()
-    );
-    out.stdout
+    assert!(!rgb.is_empty(), "no frame {n} in {}", video.display());
+    rgb
 }
 
 /// Every decoded frame of `video`, as raw yuv420p.
 fn all_frames(video: &Path) -> Vec<u8> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(video)
-        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    decoded(video, &["-pix_fmt", "yuv420p"])
+}
+
+/// `video` decoded by ffmpeg to raw pixels, with `args` choosing which and how.
+fn decoded(video: &Path, args: &[&str]) -> Vec<u8> {
+    output_of(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(video)
+            .args(args)
+            .args(["-f", "rawvideo", "-"]),
+    )
 }
 
 pub fn solid(dir: &Path, name: &str, rgb: [u8; 3]) -> std::path::PathBuf {
@@ -54,18 +43,8 @@ pub fn solid(dir: &Path, name: &str, rgb: [u8; 3]) -> std::path::PathBuf {
 #[test]
 fn every_transition_and_motion_renders_every_frame() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let photos: Vec<_> = [[200, 80, 40], [40, 160, 200], [90, 200, 90]]
-        .iter()
-        .enumerate()
-        .map(|(i, &tint)| {
-            save(
-                dir.path(),
-                &format!("{i}.jpg"),
-                &photo(240, 160, tint),
-                ImageFormat::Jpeg,
-            )
-        })
-        .collect();
+    let tints = [[200, 80, 40], [40, 160, 200], [90, 200, 90]];
+    let photos = photos(dir.path(), 3, (240, 160), |i| tints[usize::from(i)]);
     let mut kinds = TransitionKind::VISIBLE.to_vec();
     kinds.push(TransitionKind::Random);
     for kind in kinds {
@@ -76,14 +55,7 @@ fn every_transition_and_motion_renders_every_frame() {
             .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         assert_video(&rendered.video, 96, 64, 36, 12);
     }
-    for motion in [
-        Motion::KenBurns,
-        Motion::ZoomIn,
-        Motion::ZoomOut,
-        Motion::PanLeft,
-        Motion::PanRight,
-        Motion::None,
-    ] {
+    for motion in Motion::ALL {
         for strength in [0.0, 2.0] {
             let mut spec = spec(96, 64, 12, 1.0, 0.5);
             spec.motion = motion;
@@ -125,17 +97,9 @@ fn a_transitions_middle_frame_is_what_it_promises() {
 #[test]
 fn the_same_job_renders_the_same_frames_twice() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let photos: Vec<_> = (0..4u8)
-        .map(|i| {
-            let tint = [60 + 40 * i, 200 - 30 * i, 90];
-            save(
-                dir.path(),
-                &format!("{i}.jpg"),
-                &photo(300, 200, tint),
-                ImageFormat::Jpeg,
-            )
-        })
-        .collect();
+    let photos = photos(dir.path(), 4, (300, 200), |i| {
+        [60 + 40 * i, 200 - 30 * i, 90]
+    });
     let mut spec = spec(128, 72, 12, 1.0, 0.5);
     spec.transition.kind = TransitionKind::Random;
     let first = run(&spec, &photos, &dir.path().join("first")).expect("render");
@@ -148,16 +112,7 @@ fn the_same_job_renders_the_same_frames_twice() {
 #[test]
 fn durations_give_each_photo_its_time_to_the_frame() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let photos: Vec<_> = (0..3u8)
-        .map(|i| {
-            save(
-                dir.path(),
-                &format!("{i}.jpg"),
-                &photo(160, 120, [90, 40 * i, 200]),
-                ImageFormat::Jpeg,
-            )
-        })
-        .collect();
+    let photos = photos(dir.path(), 3, (160, 120), |i| [90, 40 * i, 200]);
     // 0.5 + 1.5 + 1.25 s at 24 fps: 12 + 36 + 30 = 78 frames.
     let mut spec = spec(96, 64, 24, 1.0, 0.25);
     spec.durations = Some(vec![0.5, 1.5, 1.25]);

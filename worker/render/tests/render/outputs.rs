@@ -1,7 +1,7 @@
 //! The outputs besides an MP4, rendered for real: VP9 in WebM, thumbnails of the poster, and the
 //! animated preview in both its formats.
 
-use std::{fs::File, io::BufReader, path::Path};
+use std::{fs::File, io::BufReader, path::Path, process::Command};
 
 use image::{
     AnimationDecoder, Frame, ImageFormat, codecs::gif::GifDecoder, codecs::webp::WebPDecoder,
@@ -10,7 +10,7 @@ use minimoto_common::spec::{Format, Motion, PreviewFormat, PreviewSpec};
 
 use crate::{
     options::solid,
-    render::{assert_video_of, file_names, photo, run, save, spec},
+    render::{assert_video_of, file_names, output_of, photo, photos, run, save, spec},
 };
 
 /// The mean colour of an RGB(A) buffer with `channels` bytes a pixel.
@@ -35,18 +35,8 @@ fn close(got: [u8; 3], want: [u8; 3], tolerance: u8) -> bool {
 #[test]
 fn webm_is_vp9_with_every_frame_and_its_index_before_the_frames() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let photos: Vec<_> = [[200, 80, 40], [40, 160, 200], [90, 200, 90]]
-        .iter()
-        .enumerate()
-        .map(|(i, &tint)| {
-            save(
-                dir.path(),
-                &format!("{i}.jpg"),
-                &photo(320, 200, tint),
-                ImageFormat::Jpeg,
-            )
-        })
-        .collect();
+    let tints = [[200, 80, 40], [40, 160, 200], [90, 200, 90]];
+    let photos = photos(dir.path(), 3, (320, 200), |i| tints[usize::from(i)]);
     let mut spec = spec(160, 96, 12, 1.0, 0.25);
     spec.format = Format::Webm;
     spec.thumbnails.clear();
@@ -195,56 +185,39 @@ fn the_preview_is_the_whole_video_sped_up_in_either_format() {
 fn tone(dir: &Path, name: &str, seconds: f64) -> std::path::PathBuf {
     let path = dir.join(name);
     let source = format!("sine=frequency=440:sample_rate=44100:duration={seconds}");
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", &source])
-        .arg(&path)
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    output_of(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", &source])
+            .arg(&path),
     );
     path
 }
 
 /// The audio track of `video`, decoded to mono 48 kHz samples.
 fn samples(video: &Path) -> Vec<i16> {
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(video)
-        .args([
-            "-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "s16le", "-",
-        ])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let raw = output_of(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(video)
+            .args([
+                "-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "s16le", "-",
+            ]),
     );
-    out.stdout
-        .chunks_exact(2)
+    raw.chunks_exact(2)
         .map(|b| i16::from_le_bytes([b[0], b[1]]))
         .collect()
 }
 
 /// The audio codec of `video`, by ffprobe.
 fn audio_codec(video: &Path) -> String {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "a:0",
-            "-show_entries",
-            "stream=codec_name",
-        ])
-        .args(["-of", "default=noprint_wrappers=1:nokey=1"])
-        .arg(video)
-        .output()
-        .expect("ffprobe runs");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    let out = output_of(
+        Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "a:0"])
+            .args(["-show_entries", "stream=codec_name"])
+            .args(["-of", "default=noprint_wrappers=1:nokey=1"])
+            .arg(video),
+    );
+    String::from_utf8_lossy(&out).trim().to_owned()
 }
 
 /// Root mean square of `s[from..to]` (in seconds at 48 kHz).
@@ -260,16 +233,7 @@ fn loudness(s: &[i16], from: f64, to: f64) -> f64 {
 #[test]
 fn a_soundtrack_is_looped_or_cut_to_the_video_to_the_frame_and_faded_out() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let photos: Vec<_> = (0..3u8)
-        .map(|i| {
-            save(
-                dir.path(),
-                &format!("{i}.jpg"),
-                &photo(200, 120, [90 + 50 * i, 120, 200]),
-                ImageFormat::Jpeg,
-            )
-        })
-        .collect();
+    let photos = photos(dir.path(), 3, (200, 120), |i| [90 + 50 * i, 120, 200]);
     // 3 photos × 1 s at 12 fps: a 3 s video. One song shorter (it loops), one longer (it is cut).
     let short = tone(dir.path(), "short.mp3", 1.3);
     let long = tone(dir.path(), "long.flac", 10.0);

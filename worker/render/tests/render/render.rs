@@ -51,6 +51,21 @@ pub fn photo(width: u32, height: u32, tint: [u8; 3]) -> DynamicImage {
     }))
 }
 
+/// `count` JPEGs of [`photo`] at `size` in `dir`, `0.jpg`, `1.jpg` …, each tinted by `tint(i)`.
+pub fn photos(
+    dir: &Path,
+    count: u8,
+    size: (u32, u32),
+    tint: impl Fn(u8) -> [u8; 3],
+) -> Vec<PathBuf> {
+    (0..count)
+        .map(|i| {
+            let image = photo(size.0, size.1, tint(i));
+            save(dir, &format!("{i}.jpg"), &image, ImageFormat::Jpeg)
+        })
+        .collect()
+}
+
 pub fn save(dir: &Path, name: &str, image: &DynamicImage, format: ImageFormat) -> PathBuf {
     let path = dir.join(name);
     image.save_with_format(&path, format).expect("save photo");
@@ -84,21 +99,27 @@ pub fn file_names(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Runs `command` (ffmpeg or ffprobe) to the end; its stdout, or a panic showing its stderr.
+pub fn output_of(command: &mut Command) -> Vec<u8> {
+    let out = command
+        .output()
+        .expect("ffmpeg and ffprobe run (the test command installs them)");
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// `ffprobe` facts about the first video stream, counting frames by decoding them.
 pub fn probe(video: &Path) -> serde_json::Value {
-    let out = Command::new("ffprobe")
+    let out = output_of(Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries"])
         .arg("stream=codec_name,profile,pix_fmt,width,height,nb_read_frames,r_frame_rate,color_space,color_primaries,color_transfer,color_range")
         .args(["-show_entries", "format=duration", "-of", "json"])
-        .arg(video)
-        .output()
-        .expect("ffprobe runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("ffprobe json")
+        .arg(video));
+    serde_json::from_slice(&out).expect("ffprobe json")
 }
 
 pub fn assert_video(video: &Path, width: u32, height: u32, frames: u64, fps: u32) {
