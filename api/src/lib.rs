@@ -46,6 +46,7 @@ pub use state::{ApiConfig, AppState, Ports};
     tags(
         (name = "jobs", description = "Submit photos, follow a render, fetch the video"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "docs", description = "This document"),
     )
 )]
 struct ApiDoc;
@@ -59,6 +60,7 @@ fn json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::jobs::get_job))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
+        .routes(routes!(routes::docs::openapi_json))
 }
 
 /// Routes whose success is a redirect to a file, whatever its type.

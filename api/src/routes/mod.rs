@@ -1,4 +1,5 @@
 //! The HTTP routes, one file per resource.
 
+pub mod docs;
 pub mod health;
 pub mod jobs;

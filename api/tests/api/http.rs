@@ -249,3 +249,23 @@ async fn readiness_reports_every_dependency_when_all_answer() {
     );
     assert_eq!(body["checks"][1]["visible"], 0);
 }
+
+#[tokio::test]
+async fn the_server_serves_its_own_openapi_document() {
+    let api = TestApi::start(Limits::default()).await;
+    let (status, headers, body) = get(api.url("/openapi.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/json");
+    let expected = serde_json::to_value(minimoto_api::openapi()).expect("json");
+    assert_eq!(body, expected, "the same document as `minimoto openapi`");
+    assert!(
+        body["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
+        "{}",
+        body["openapi"]
+    );
+    for path in ["/openapi.json", "/v1/jobs", "/v1/jobs/{id}/poster"] {
+        assert!(body["paths"][path].is_object(), "{path} missing");
+    }
+}
