@@ -61,6 +61,7 @@ fn json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .routes(routes!(routes::docs::openapi_json))
+        .routes(routes!(routes::limits::get_limits))
 }
 
 /// Routes whose success is a redirect to a file, whatever its type.

@@ -269,3 +269,29 @@ async fn the_server_serves_its_own_openapi_document() {
         assert!(body["paths"][path].is_object(), "{path} missing");
     }
 }
+
+#[tokio::test]
+async fn the_limits_in_force_are_published() {
+    let limits = Limits {
+        max_images: 7,
+        max_audio_bytes: 12_345,
+        ..Limits::default()
+    };
+    let api = TestApi::start(limits.clone()).await;
+    let (status, _, body) = get(api.url("/v1/limits")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["max_images"], 7);
+    assert_eq!(body["max_audio_bytes"], 12_345);
+    assert_eq!(body["max_image_bytes"], limits.max_image_bytes);
+    assert_eq!(body["max_megapixel_frames"], limits.max_megapixel_frames);
+    assert!(
+        body["url_ttl_seconds"].as_u64().is_some_and(|s| s > 0),
+        "{body}"
+    );
+    assert!(
+        body["max_uploads_in_flight"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{body}"
+    );
+}
