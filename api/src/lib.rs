@@ -26,7 +26,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use minimoto_common::ErrorCode;
-use tower_http::trace::TraceLayer;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
 use utoipa::OpenApi;
 use utoipa_axum::{
     router::{OpenApiRouter, UtoipaMethodRouterExt},
@@ -104,7 +107,27 @@ pub fn build(config: ApiConfig, ports: Ports) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_cap))
         // Outside the body cap, so that its own 413 is rewritten too.
         .layer(axum::middleware::map_response(every_answer))
-        .layer(TraceLayer::new_for_http())
+        // Every request gets an id (the client's `X-Request-Id`, or a new UUID), carried by every
+        // log line of its span and returned in the response's `X-Request-Id`, so a client's
+        // report and the server's log meet.
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The span of one request: its method, path and id.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %id,
+    )
 }
 
 /// An error body nobody shaped as JSON: none, the plain text axum writes, or the file type

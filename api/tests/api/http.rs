@@ -295,3 +295,29 @@ async fn the_limits_in_force_are_published() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let api = TestApi::start(Limits::default()).await;
+    let client = reqwest::Client::new();
+    let mut seen = std::collections::HashSet::new();
+    for path in ["/healthz", "/v1/jobs/nope", "/no-such-route"] {
+        let res = client.get(api.url(path)).send().await.expect("GET");
+        let id = res.headers()["x-request-id"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert_eq!(id.len(), 36, "a UUID for {path}: {id}");
+        assert!(seen.insert(id), "a new id per request");
+    }
+    // A client's own id is kept, on a success and on a problem alike.
+    for path in ["/healthz", "/v1/jobs/nope"] {
+        let res = client
+            .get(api.url(path))
+            .header("x-request-id", "client-trace-42")
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(res.headers()["x-request-id"], "client-trace-42", "{path}");
+    }
+}
