@@ -203,3 +203,37 @@ async fn the_client_submits_a_soundtrack_and_downloads_the_video() {
     assert_eq!(audio_codec(&video), "aac");
     assert_eq!(ffprobe(&video)["streams"][0]["nb_read_frames"], "24");
 }
+
+/// With `MINIMOTO_LOG_FORMAT=json` every log line is a JSON object, and a request's lines carry
+/// its id.
+#[tokio::test]
+async fn json_logs_carry_the_request_id() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let app = App::spawn_with_env(
+        &tmp.path().join("data"),
+        &["--workers", "0"],
+        &[("MINIMOTO_LOG_FORMAT", "json")],
+    );
+    let images = [("a.jpg", jpeg(320, 240, 1))];
+    let res = reqwest::Client::new()
+        .post(app.url("/v1/jobs"))
+        .header("x-request-id", "trace-json-7")
+        .multipart(form(&images, None))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(res.status(), 202);
+    assert_eq!(res.headers()["x-request-id"], "trace-json-7");
+    let log = app.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let queued = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "job queued")
+        .unwrap_or_else(|| panic!("no `job queued` line in\n{log}"));
+    assert_eq!(queued["span"]["request_id"], "trace-json-7", "{queued}");
+    assert_eq!(queued["level"], "INFO");
+}

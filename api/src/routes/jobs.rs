@@ -16,6 +16,7 @@ use minimoto_common::{
     job::{Job, Outputs, Soundtrack, Status},
     layout,
 };
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 use crate::{
@@ -129,7 +130,8 @@ pub async fn create_job(State(state): State<AppState>, request: Request) -> ApiR
     // not cut the submission short between steps and leave photos without a job.
     let job = tokio::spawn({
         let state = state.clone();
-        async move { submit(&state, upload).await }
+        // In the request's span, so its log lines carry the request id.
+        async move { submit(&state, upload).await }.instrument(tracing::Span::current())
     })
     .await
     .map_err(ApiError::internal)??;

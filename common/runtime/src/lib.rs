@@ -27,19 +27,24 @@ pub use args::{CommonArgs, LimitArgs};
 pub use backend::Backend;
 pub use scratch::Scratch;
 
-/// Runs a binary: logs to stderr (`RUST_LOG`, default `info`), runs `run` on a multi-threaded
-/// runtime, and prints its error (with causes) before failing.
+/// Runs a binary: logs to stderr (`RUST_LOG`, default `info`; one JSON object a line with
+/// `MINIMOTO_LOG_FORMAT=json`), runs `run` on a multi-threaded runtime, and prints its error
+/// (with causes) before failing.
 pub fn main<F>(run: F) -> ExitCode
 where
     F: Future<Output = anyhow::Result<()>>,
 {
     // fmt's own ceiling is INFO; `Targets` does the filtering, so lift it.
-    let subscriber = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_max_level(tracing::level_filters::LevelFilter::TRACE)
-        .with_writer(std::io::stderr)
-        .finish()
-        .with(log_filter());
-    subscriber.init();
+        .with_writer(std::io::stderr);
+    if json_logs() {
+        // The fields of the request's span (its id among them) on every line, for log stores.
+        let logs = logs.json().with_current_span(true).with_span_list(false);
+        logs.finish().with(log_filter()).init();
+    } else {
+        logs.finish().with(log_filter()).init();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -71,6 +76,22 @@ fn log_filter() -> Targets {
             fallback()
         }),
         _ => fallback(),
+    }
+}
+
+/// `MINIMOTO_LOG_FORMAT`: `text` (the default, for people) or `json` (for log stores). Read here
+/// with `RUST_LOG`, before anything else could log; a value that is neither is reported.
+fn json_logs() -> bool {
+    match std::env::var("MINIMOTO_LOG_FORMAT") {
+        Ok(v) if v.eq_ignore_ascii_case("json") => true,
+        Ok(v) if v.is_empty() || v.eq_ignore_ascii_case("text") => false,
+        Ok(v) => {
+            eprintln!(
+                "warning: MINIMOTO_LOG_FORMAT=`{v}` is neither `text` nor `json`; logging text"
+            );
+            false
+        }
+        Err(_) => false,
     }
 }
 
