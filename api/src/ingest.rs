@@ -252,7 +252,7 @@ pub async fn receive(
     }
 
     let audio = match audio {
-        Some(r) => Some(inspect_audio(r, options.start_of(received.len())).await?),
+        Some(r) => Some(inspect_audio(r, options.start_of(received.len()), decodes).await?),
         None => None,
     };
     let images = inspect_all(received, limits, decodes).await?;
@@ -366,12 +366,23 @@ async fn read_small(mut field: Field<'_>, watch: &Watch, max: usize) -> ApiResul
 }
 
 /// Checks the soundtrack: audio by its content, and decodable for the `video_seconds` it plays.
-async fn inspect_audio(r: Received, video_seconds: f64) -> ApiResult<StagedAudio> {
+/// Admitted by the [`Decodes`] the photos share, at twice its size: a container's tags and cover
+/// picture are read into memory whole (a 12 MB cover costs 27 MB), so the file's size bounds it.
+async fn inspect_audio(
+    r: Received,
+    video_seconds: f64,
+    decodes: &Arc<Decodes>,
+) -> ApiResult<StagedAudio> {
+    const DECODER: u64 = 8 << 20;
+    let admission = decodes.admit(2 * r.bytes + DECODER).await;
     let path = r.path.clone();
-    let info = tokio::task::spawn_blocking(move || minimoto_audio::inspect(&path, video_seconds))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::audio(r.file_name.as_deref(), &e))?;
+    let info = tokio::task::spawn_blocking(move || {
+        let _admission = admission;
+        minimoto_audio::inspect(&path, video_seconds)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::audio(r.file_name.as_deref(), &e))?;
     Ok(StagedAudio {
         path: r.path,
         file_name: r.file_name,
