@@ -29,6 +29,9 @@ pub struct ApiArgs {
     /// Slowest upload accepted, in bytes a second, averaged over the stall time (408).
     #[arg(long, env = "MINIMOTO_UPLOAD_MIN_BYTES_PER_SECOND", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub upload_min_bytes_per_second: u64,
+    /// Longest a request may take, uploads aside, in seconds (then 503 `request-timeout`).
+    #[arg(long, env = "MINIMOTO_REQUEST_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_seconds: u64,
     /// Uploads received at once, across all clients; one more gets 503 with `Retry-After`.
     #[arg(long, env = "MINIMOTO_MAX_UPLOADS", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_uploads: u64,
@@ -88,6 +91,7 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
         min_free_bytes: args.min_free_bytes,
         decode_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
         decode_memory: args.decode_memory_mib << 20,
+        request_timeout: Duration::from_secs(args.request_timeout_seconds),
     };
     let ports = Ports {
         jobs: backend.jobs.clone(),

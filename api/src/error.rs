@@ -52,7 +52,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         }
         C::InvalidOptions | C::ImageCorrupt | C::AudioCorrupt => StatusCode::UNPROCESSABLE_ENTITY,
-        C::BackendUnavailable | C::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
+        C::BackendUnavailable | C::ServerBusy | C::RequestTimeout => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         C::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         // Job failure codes: a request never ends with one, but if a bug made it so, it is ours.
         C::Internal
@@ -184,7 +186,9 @@ impl IntoResponse for ApiError {
         let headers = res.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         let retry_after = match self.code {
-            ErrorCode::BackendUnavailable | ErrorCode::ServerBusy => Some(RETRY_AFTER_SECONDS),
+            ErrorCode::BackendUnavailable | ErrorCode::ServerBusy | ErrorCode::RequestTimeout => {
+                Some(RETRY_AFTER_SECONDS)
+            }
             ErrorCode::StorageFull => Some(RETRY_AFTER_FULL_SECONDS),
             _ => None,
         };

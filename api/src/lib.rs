@@ -99,11 +99,13 @@ pub fn build(config: ApiConfig, ports: Ports) -> Router {
             .saturating_add(MULTIPART_OVERHEAD),
     )
     .unwrap_or(usize::MAX);
+    let timeout = state.config.request_timeout;
     json.layer(axum::middleware::from_fn(accept::require_json))
         .merge(redirects)
         .with_state(state)
         .merge(ports.backend_routes)
         .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(axum::middleware::from_fn_with_state(timeout, deadline))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_cap))
         // Outside the body cap, so that its own 413 is rewritten too.
         .layer(axum::middleware::map_response(every_answer))
@@ -113,6 +115,34 @@ pub fn build(config: ApiConfig, ports: Ports) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The request timeout, on every request but an upload (whose pace `ingest` watches instead: a
+/// large upload on a slow link may rightly take minutes). It bounds the time to the response's
+/// head; a download's body streams on after it.
+async fn deadline(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let upload = request.method() == axum::http::Method::POST && request.uri().path() == "/v1/jobs";
+    if upload {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(seconds = limit.as_secs_f64(), "request timed out");
+            ApiError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the server could not answer within its {} s request timeout; try again shortly",
+                    limit.as_secs_f64()
+                ),
+            )
+            .into_response()
+        }
+    }
 }
 
 /// The span of one request: its method, path and id.

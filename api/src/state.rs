@@ -32,6 +32,9 @@ pub struct ApiConfig {
     pub decode_slots: usize,
     /// … and the memory they may hold together, in bytes.
     pub decode_memory: u64,
+    /// Longest a request may take, uploads aside (their pace is watched instead): then a 503
+    /// `request-timeout` with `Retry-After`.
+    pub request_timeout: Duration,
 }
 
 /// The storage the API reaches, through the ports only.

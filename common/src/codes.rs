@@ -41,6 +41,8 @@ pub enum ErrorCode {
     RangeNotSatisfiable,
     /// The server is at its limit of uploads in flight; try again after `Retry-After`.
     ServerBusy,
+    /// The server could not answer within its request timeout; try again after `Retry-After`.
+    RequestTimeout,
     /// The server's storage is full; nothing was kept. Try again after `Retry-After`.
     StorageFull,
     /// The render options break a rule (one entry per field in `errors`).
@@ -101,7 +103,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 42] = [
+    pub const ALL: [Self; 43] = [
         Self::NotMultipart,
         Self::BadMultipart,
         Self::NoImages,
@@ -118,6 +120,7 @@ impl ErrorCode {
         Self::UriTooLong,
         Self::RangeNotSatisfiable,
         Self::ServerBusy,
+        Self::RequestTimeout,
         Self::StorageFull,
         Self::InvalidOptions,
         Self::NotFound,
@@ -165,6 +168,7 @@ impl ErrorCode {
             Self::UriTooLong => "uri-too-long",
             Self::RangeNotSatisfiable => "range-not-satisfiable",
             Self::ServerBusy => "server-busy",
+            Self::RequestTimeout => "request-timeout",
             Self::StorageFull => "storage-full",
             Self::InvalidOptions => "invalid-options",
             Self::NotFound => "not-found",

@@ -321,3 +321,59 @@ async fn every_answer_carries_a_request_id() {
         assert_eq!(res.headers()["x-request-id"], "client-trace-42", "{path}");
     }
 }
+
+/// A job store that never answers, as a backend stuck behind a lock would.
+#[derive(Debug)]
+struct Hung;
+
+async fn hang<T>() -> Result<T> {
+    std::future::pending().await
+}
+
+#[async_trait]
+impl JobStore for Hung {
+    async fn create(&self, _: &Job) -> Result<()> {
+        hang().await
+    }
+    async fn get(&self, _: JobId) -> Result<Option<Job>> {
+        hang().await
+    }
+    async fn replace(&self, _: &Job) -> Result<Job> {
+        hang().await
+    }
+    async fn delete(&self, _: JobId) -> Result<bool> {
+        hang().await
+    }
+    async fn ready(&self) -> Result<()> {
+        hang().await
+    }
+}
+
+#[tokio::test]
+async fn a_request_that_cannot_be_answered_in_time_is_a_503_not_a_hang() {
+    let api = TestApi::start_tuned(
+        Limits::default(),
+        |c| c.request_timeout = Duration::from_millis(300),
+        |mut p| {
+            p.jobs = Arc::new(Hung);
+            p
+        },
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let (status, headers, body) = get(api.url(&format!("/v1/jobs/{}", JobId::new()))).await;
+    let waited = started.elapsed();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("request-timeout")),
+        "{body}"
+    );
+    assert!(headers.contains_key("retry-after") && is_problem(&headers));
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(5),
+        "answered after {waited:?}"
+    );
+    // Routes that need no store still answer at once.
+    let (status, _, _) = get(api.url("/healthz")).await;
+    assert_eq!(status, 200);
+}

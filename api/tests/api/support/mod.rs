@@ -72,6 +72,7 @@ impl TestApi {
             min_free_bytes: 0,
             decode_slots: 2,
             decode_memory: 64 << 20,
+            request_timeout: Duration::from_secs(30),
         };
         tune(&mut config);
         let shutdown = CancellationToken::new();
