@@ -5,7 +5,11 @@
 //! Decoding stops once `needed_seconds` are proven (a song longer than the video is cut there):
 //! the work is bounded by the video's length, not by the file's.
 
-use std::{fs::File, io, path::Path};
+use std::{
+    fs::File,
+    io::{self, Read, Seek, SeekFrom},
+    path::Path,
+};
 
 use symphonia::core::{
     codecs::{CODEC_TYPE_NULL, DecoderOptions},
@@ -77,6 +81,7 @@ pub fn sniff(head: &[u8]) -> Option<&'static str> {
     } else if at(4, b"ftyp") {
         Some("m4a")
     } else if at(0, b"ID3") {
+        // Without what follows the tag, MP3 is the likely guess ([`inspect`] looks past it).
         Some("mp3")
     } else if head.len() >= 2 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0 {
         // A frame sync: ADTS AAC has layer bits 00, MPEG audio (MP3) does not.
@@ -86,14 +91,53 @@ pub fn sniff(head: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// The length of the ID3v2 tag `head` starts with (header, tag and footer), if it starts with one:
+/// MP3 and ADTS AAC files often carry one, and the stream's own header only follows it.
+pub fn id3_len(head: &[u8]) -> Option<u64> {
+    if head.len() < 10 || &head[..3] != b"ID3" || head[6..10].iter().any(|b| b & 0x80 != 0) {
+        return None;
+    }
+    let size = head[6..10]
+        .iter()
+        .fold(0u64, |n, &b| (n << 7) | u64::from(b));
+    let footer = if head[5] & 0x10 != 0 { 10 } else { 0 };
+    Some(10 + size + footer)
+}
+
+/// The container of the file at `path`: by its first bytes, or by those after an ID3v2 tag.
+fn container(path: &Path) -> io::Result<Option<&'static str>> {
+    let mut file = File::open(path)?;
+    let mut head = [0u8; 12];
+    let read = read_up_to(&mut file, &mut head)?;
+    match id3_len(&head[..read]) {
+        Some(skip) => {
+            file.seek(SeekFrom::Start(skip))?;
+            let read = read_up_to(&mut file, &mut head)?;
+            // After the tag: MPEG audio or ADTS (another container would not carry one).
+            Ok(sniff(&head[..read]).filter(|f| matches!(*f, "mp3" | "aac")))
+        }
+        None => Ok(sniff(&head[..read])),
+    }
+}
+
+/// Reads as much of `buf` as the file holds.
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
 /// Reads `path`: its container by content, its first audio track, and `needed_seconds` of its
 /// sound decoded (all of it when shorter).
 pub fn inspect(path: &Path, needed_seconds: f64) -> Result<AudioInfo, AudioError> {
     let unsupported =
         || AudioError::Unsupported(format!("it is not audio minimoto reads ({SUPPORTED})"));
-    let mut head = [0u8; 12];
-    let read = io::Read::read(&mut File::open(path)?, &mut head)?;
-    let format = sniff(&head[..read]).ok_or_else(unsupported)?;
+    let format = container(path)?.ok_or_else(unsupported)?;
 
     let source = MediaSourceStream::new(Box::new(File::open(path)?), Default::default());
     let mut reader = symphonia::default::get_probe()
@@ -224,5 +268,16 @@ mod tests {
             assert_eq!(sniff(head), expected, "{head:?}");
         }
         assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn an_id3_tag_is_measured_to_find_the_stream_after_it() {
+        // Syncsafe size 0x01 0x7F = 255 bytes, no footer: 10 + 255.
+        assert_eq!(id3_len(b"ID3\x04\0\0\0\0\x01\x7F"), Some(265));
+        // With a footer (flag 0x10): 10 more.
+        assert_eq!(id3_len(b"ID3\x04\0\x10\0\0\0\x0A"), Some(30));
+        // Not a tag, or a size byte with its top bit set (not syncsafe).
+        assert_eq!(id3_len(b"RIFF\0\0\0\0WAVE"), None);
+        assert_eq!(id3_len(b"ID3\x04\0\0\x80\0\0\0"), None);
     }
 }

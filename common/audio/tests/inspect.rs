@@ -117,3 +117,28 @@ fn a_truncated_file_reads_as_the_sound_it_still_has() {
     let seconds = info.duration_seconds.expect("decoded to its end");
     assert!((1.5..2.5).contains(&seconds), "{seconds} s");
 }
+
+#[test]
+fn an_id3_tag_in_front_of_adts_aac_is_looked_past() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let aac = tone(
+        dir.path(),
+        "a.aac",
+        2.0,
+        44_100,
+        &["-c:a", "aac", "-f", "adts"],
+    );
+    // A 300-byte ID3v2.4 tag (syncsafe size 290: 0x02 0x22) of padding before the stream.
+    let mut tagged = b"ID3\x04\x00\x00\x00\x00\x02\x22".to_vec();
+    tagged.extend(std::iter::repeat_n(0u8, 290));
+    tagged.extend(std::fs::read(&aac).expect("read"));
+    let path = dir.path().join("tagged.aac");
+    std::fs::write(&path, tagged).expect("write");
+    let info = inspect(&path, 60.0).expect("reads");
+    assert_eq!((info.format, info.codec.as_str()), ("aac", "aac"));
+    // A tag with nothing after it is no audio.
+    let empty = dir.path().join("empty.mp3");
+    std::fs::write(&empty, b"ID3\x04\x00\x00\x00\x00\x00\x00").expect("write");
+    let e = inspect(&empty, 5.0).expect_err("a bare tag");
+    assert!(matches!(e, AudioError::Unsupported(_)), "{e:?}");
+}
