@@ -378,7 +378,14 @@ async fn inspect_audio(
     let path = r.path.clone();
     let info = tokio::task::spawn_blocking(move || {
         let _admission = admission;
-        minimoto_audio::inspect(&path, video_seconds)
+        // A decoder that panics on a malformed file refuses that file, as for photos.
+        std::panic::catch_unwind(|| minimoto_audio::inspect(&path, video_seconds)).unwrap_or_else(
+            |_| {
+                Err(minimoto_audio::AudioError::Corrupt(
+                    "the audio decoder could not make sense of it".into(),
+                ))
+            },
+        )
     })
     .await
     .map_err(ApiError::internal)?

@@ -124,7 +124,7 @@ impl Default for RenderSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
-    /// H.264 (High profile) in MP4, faststart: plays everywhere.
+    /// H.264 (High profile; Main for `quality: draft`) in MP4, faststart: plays everywhere.
     #[default]
     Mp4,
     /// VP9 in WebM, its index at the front: smaller files at the same look, for browsers.

@@ -5,6 +5,8 @@
 //! Decoding stops once `needed_seconds` are proven (a song longer than the video is cut there):
 //! the work is bounded by the video's length, not by the file's.
 
+mod mp4;
+
 use std::{
     fs::File,
     io::{self, Read, Seek, SeekFrom},
@@ -138,6 +140,9 @@ pub fn inspect(path: &Path, needed_seconds: f64) -> Result<AudioInfo, AudioError
     let unsupported =
         || AudioError::Unsupported(format!("it is not audio minimoto reads ({SUPPORTED})"));
     let format = container(path)?.ok_or_else(unsupported)?;
+    if format == "m4a" {
+        mp4::check(path)?;
+    }
 
     let source = MediaSourceStream::new(Box::new(File::open(path)?), Default::default());
     let mut reader = symphonia::default::get_probe()

@@ -142,3 +142,46 @@ fn an_id3_tag_in_front_of_adts_aac_is_looked_past() {
     let e = inspect(&empty, 5.0).expect_err("a bare tag");
     assert!(matches!(e, AudioError::Unsupported(_)), "{e:?}");
 }
+
+/// The offset of the first `kind` box in `bytes` (its size field), for editing tests.
+fn box_at(bytes: &[u8], kind: &[u8; 4]) -> usize {
+    bytes.windows(4).position(|w| w == kind).expect("the box") - 4
+}
+
+#[test]
+fn an_m4a_whose_tables_claim_more_than_the_file_holds_is_refused_not_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m4a = tone(dir.path(), "a.m4a", 1.0, 44_100, &["-c:a", "aac"]);
+    let good = std::fs::read(&m4a).expect("read");
+    inspect(&m4a, 5.0).expect("the file as made reads");
+    // Each sample table's count set to 4 billion (symphonia would ask for up to 48 GiB at once).
+    for table in [b"stco", b"stsc", b"stts", b"stsz"] {
+        let mut bytes = good.clone();
+        let at = box_at(&bytes, table);
+        // stsz: version/flags, sample size 0 (a list follows), then the count.
+        let count = if table == b"stsz" {
+            bytes[at + 12..at + 16].copy_from_slice(&0u32.to_be_bytes());
+            at + 16
+        } else {
+            at + 12
+        };
+        bytes[count..count + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        let path = dir.path().join("hostile.m4a");
+        std::fs::write(&path, &bytes).expect("write");
+        let e = inspect(&path, 5.0).expect_err("a table larger than the file");
+        assert!(matches!(e, AudioError::Corrupt(_)), "{table:?}: {e:?}");
+        assert!(
+            e.to_string()
+                .contains(std::str::from_utf8(table).expect("ascii")),
+            "{e}"
+        );
+    }
+    // A box inside `moov` that claims to run past it.
+    let mut bytes = good.clone();
+    let at = box_at(&bytes, b"trak");
+    bytes[at..at + 4].copy_from_slice(&0x7FFF_FFF0u32.to_be_bytes());
+    let path = dir.path().join("overrun.m4a");
+    std::fs::write(&path, &bytes).expect("write");
+    let e = inspect(&path, 5.0).expect_err("a box past its parent");
+    assert!(matches!(e, AudioError::Corrupt(_)), "{e:?}");
+}

@@ -38,9 +38,11 @@ pub enum FfmpegMissing {
 
 /// The encoders a render may use, and what for: a worker without one would fail every job that
 /// asks for it, so it refuses to start instead.
-pub const ENCODERS: [(&str, &str); 4] = [
+pub const ENCODERS: [(&str, &str); 6] = [
     ("libx264", "H.264 (MP4 videos)"),
     ("libvpx-vp9", "VP9 (WebM videos)"),
+    ("aac", "AAC soundtracks (MP4)"),
+    ("libopus", "Opus soundtracks (WebM)"),
     ("gif", "GIF previews"),
     ("libwebp_anim", "animated WebP previews"),
 ];

@@ -128,7 +128,8 @@ fn load_plates(
     let spec = job.spec;
     let canvas = (spec.width, spec.height);
     for (i, path) in job.photos.iter().enumerate() {
-        // On screen for its own time and, with a transition, half of each neighbour's.
+        // On screen for its own time and half of each transition at its ends (for the first and
+        // last photo one half less: their pan is a little faster).
         let seconds = spec.seconds_of(i) + spec.transition.seconds;
         let plate_of = |photo: (u32, u32)| {
             fit::plate_for(

@@ -75,13 +75,15 @@ pub fn write(poster: &Path, sizes: &[u32], out_dir: &Path) -> Result<Vec<Thumb>,
             .collect();
         let path = out_dir.join(file_name(size));
         let part = out_dir.join(part_name(size));
-        let file = BufWriter::new(fs::File::create(&part)?);
-        JpegEncoder::new_with_quality(file, QUALITY)
+        let mut file = BufWriter::new(fs::File::create(&part)?);
+        JpegEncoder::new_with_quality(&mut file, QUALITY)
             .write_image(&rgb, width, height, ExtendedColorType::Rgb8)
             .map_err(|e| match e {
                 image::ImageError::IoError(io) => RenderError::Io(io),
                 other => internal(format!("encoding a thumbnail failed ({other})")),
             })?;
+        // Flushed here, not on drop, where a failed write (a full disk) would go unnoticed.
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         fs::rename(&part, &path)?;
         out.push(Thumb {
             size,
