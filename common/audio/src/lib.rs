@@ -115,8 +115,14 @@ fn container(path: &Path) -> io::Result<Option<&'static str>> {
         Some(skip) => {
             file.seek(SeekFrom::Start(skip))?;
             let read = read_up_to(&mut file, &mut head)?;
-            // After the tag: MPEG audio or ADTS (another container would not carry one).
-            Ok(sniff(&head[..read]).filter(|f| matches!(*f, "mp3" | "aac")))
+            // After the tag: MPEG audio or ADTS (another container would not carry one). Padding
+            // or a second tag may come first: then MP3, the usual case, and the decoder, which
+            // searches for the stream, has the last word.
+            Ok(match sniff(&head[..read]) {
+                Some(f @ ("mp3" | "aac")) => Some(f),
+                _ if read > 0 => Some("mp3"),
+                _ => None,
+            })
         }
         None => Ok(sniff(&head[..read])),
     }

@@ -136,6 +136,22 @@ fn an_id3_tag_in_front_of_adts_aac_is_looked_past() {
     std::fs::write(&path, tagged).expect("write");
     let info = inspect(&path, 60.0).expect("reads");
     assert_eq!((info.format, info.codec.as_str()), ("aac", "aac"));
+    // Padding after the tag, before the first MP3 frame: read as players read it.
+    let mp3 = tone(
+        dir.path(),
+        "b.mp3",
+        2.0,
+        44_100,
+        &["-c:a", "libmp3lame", "-id3v2_version", "0"],
+    );
+    let mut padded = b"ID3\x04\x00\x00\x00\x00\x00\x0A".to_vec();
+    padded.extend(std::iter::repeat_n(0u8, 10));
+    padded.extend(std::iter::repeat_n(0u8, 64));
+    padded.extend(std::fs::read(&mp3).expect("read"));
+    let path = dir.path().join("padded.mp3");
+    std::fs::write(&path, padded).expect("write");
+    let info = inspect(&path, 60.0).expect("padding after the tag reads");
+    assert_eq!((info.format, info.codec.as_str()), ("mp3", "mp3"));
     // A tag with nothing after it is no audio.
     let empty = dir.path().join("empty.mp3");
     std::fs::write(&empty, b"ID3\x04\x00\x00\x00\x00\x00\x00").expect("write");
