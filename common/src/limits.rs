@@ -4,25 +4,29 @@
 //! enforce them name the limit and its value.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Each limit's doc names the API's answer to a request beyond it (`GET /v1/limits` lists them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct Limits {
-    /// Most photos in one job.
+    /// Most photos in one job (413 `too-many-images` beyond).
     pub max_images: u32,
-    /// Largest single photo file, in bytes.
+    /// Largest single photo file, in bytes (413 `image-too-large`).
     pub max_image_bytes: u64,
-    /// Largest soundtrack (the `audio` part), in bytes.
+    /// Largest soundtrack (the `audio` part), in bytes (413 `audio-too-large`).
     pub max_audio_bytes: u64,
-    /// Largest whole upload (all photos and the soundtrack together), in bytes.
+    /// Largest whole upload (all photos and the soundtrack together), in bytes (413
+    /// `upload-too-large`).
     pub max_total_bytes: u64,
-    /// Largest photo in pixels (width × height), read from the header before decoding.
+    /// Largest photo in pixels (width × height), read from the header before decoding (413
+    /// `image-too-large`).
     pub max_image_pixels: u64,
-    /// Longest video, in seconds.
+    /// Longest video, in seconds (422 `invalid-options`).
     pub max_video_seconds: f64,
-    /// Most work in one job: frames × canvas pixels, in megapixel-frames. The length limit alone
-    /// lets one job hold a worker for hours (an hour of 2160p at 60 fps); this bounds the encoder's
-    /// work whatever the mix of length, size and frame rate.
+    /// Most work in one job: frames × canvas pixels, in megapixel-frames (422 `invalid-options`).
+    /// The length limit alone lets one job hold a worker for hours (an hour of 2160p at 60 fps);
+    /// this bounds the encoder's work whatever the mix of length, size and frame rate.
     pub max_megapixel_frames: u64,
 }
 

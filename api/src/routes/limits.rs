@@ -5,6 +5,8 @@ use axum::{Json, extract::State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use minimoto_common::limits::Limits;
+
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -13,20 +15,9 @@ use crate::state::AppState;
     "max_video_seconds": 3600.0, "max_megapixel_frames": 40000, "max_uploads_in_flight": 16,
     "upload_stall_seconds": 60, "upload_min_bytes_per_second": 1024, "url_ttl_seconds": 3600}))]
 pub struct LimitsView {
-    /// Most photos in one job (413 `too-many-images` beyond).
-    pub max_images: u32,
-    /// Largest photo file, in bytes (413 `image-too-large`).
-    pub max_image_bytes: u64,
-    /// Largest soundtrack, in bytes (413 `audio-too-large`).
-    pub max_audio_bytes: u64,
-    /// Largest upload, photos and soundtrack together, in bytes (413 `upload-too-large`).
-    pub max_total_bytes: u64,
-    /// Largest photo in pixels, width × height, read from its header (413 `image-too-large`).
-    pub max_image_pixels: u64,
-    /// Longest video, in seconds (422 `invalid-options`).
-    pub max_video_seconds: f64,
-    /// Most rendering work in one job: frames × canvas megapixels (422 `invalid-options`).
-    pub max_megapixel_frames: u64,
+    /// The input limits, as every part of the service checks them.
+    #[serde(flatten)]
+    pub limits: Limits,
     /// Uploads the server receives at once, from all clients (503 `server-busy` beyond).
     pub max_uploads_in_flight: usize,
     /// An upload that sends nothing for this long is cut off (408 `upload-stalled`).
@@ -43,15 +34,9 @@ pub struct LimitsView {
     responses((status = 200, description = "The limits in force", body = LimitsView))
 )]
 pub async fn get_limits(State(state): State<AppState>) -> Json<LimitsView> {
-    let (c, l) = (&state.config, &state.config.limits);
+    let c = &state.config;
     Json(LimitsView {
-        max_images: l.max_images,
-        max_image_bytes: l.max_image_bytes,
-        max_audio_bytes: l.max_audio_bytes,
-        max_total_bytes: l.max_total_bytes,
-        max_image_pixels: l.max_image_pixels,
-        max_video_seconds: l.max_video_seconds,
-        max_megapixel_frames: l.max_megapixel_frames,
+        limits: c.limits.clone(),
         max_uploads_in_flight: c.max_uploads,
         upload_stall_seconds: c.upload_stall.as_secs(),
         upload_min_bytes_per_second: c.upload_min_rate,

@@ -380,6 +380,24 @@ pub fn run(ffmpeg: &Path, args: &[String]) -> Result<(), RenderError> {
     Ffmpeg::spawn(ffmpeg, args)?.finish()
 }
 
+/// [`run`] for a command that writes `output`, failing unless it wrote something: ffmpeg exits
+/// cleanly without writing when, say, a seek lands past the end. `what` names it in the error.
+pub fn run_writing(
+    ffmpeg: &Path,
+    args: &[String],
+    output: &Path,
+    what: &str,
+) -> Result<(), RenderError> {
+    run(ffmpeg, args)?;
+    match std::fs::metadata(output) {
+        Ok(m) if m.len() > 0 => Ok(()),
+        _ => Err(RenderError::Encoder {
+            message: format!("ffmpeg wrote no {what}"),
+            log: String::new(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;

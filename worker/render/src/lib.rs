@@ -38,7 +38,7 @@ use std::{
 use minimoto_common::{
     ErrorCode,
     limits::Limits,
-    spec::{Format, RenderSpec},
+    spec::{Format, PreviewFormat, RenderSpec},
 };
 use minimoto_photo::{self as photo, PhotoError};
 
@@ -204,14 +204,11 @@ fn render_to(
         video.clone(),
         video_part.clone(),
         poster.clone(),
-        poster_part,
+        poster_part.clone(),
     ];
     stale.extend([Format::Mp4, Format::Webm].map(|f| out(&video_file(f))));
-    for e in ["gif", "webp"] {
-        stale.extend([
-            out(&format!("preview.{e}")),
-            out(&format!("preview.partial.{e}")),
-        ]);
+    for f in [PreviewFormat::Gif, PreviewFormat::Webp] {
+        stale.extend([out(&preview::file_name(f)), out(&preview::part_name(f))]);
     }
     for &size in &spec.thumbnails {
         stale.extend([
@@ -266,7 +263,6 @@ fn render_to(
     if cancel.load(Ordering::SeqCst) {
         return Err(RenderError::Cancelled);
     }
-    let poster_part = out("poster.partial.jpg");
     poster::extract(
         ffmpeg,
         &video,
@@ -279,7 +275,7 @@ fn render_to(
     let duration_seconds = frames as f64 / f64::from(spec.fps);
     let preview = match preview_path {
         Some((path, p)) => {
-            let part = out(&format!("preview.partial.{}", p.format.extension()));
+            let part = out(&preview::part_name(p.format));
             let size = (spec.width, spec.height);
             preview::write(ffmpeg, &video, size, duration_seconds, p, &part)?;
             fs::rename(&part, &path)?;

@@ -43,18 +43,8 @@ pub fn extract(
     fps: u32,
     output: &Path,
 ) -> Result<(), RenderError> {
-    encode::run(
-        ffmpeg,
-        &poster_args(video, frame as f64 / f64::from(fps), output),
-    )?;
-    // ffmpeg exits cleanly without writing anything when the seek lands past the end.
-    match std::fs::metadata(output) {
-        Ok(m) if m.len() > 0 => Ok(()),
-        _ => Err(RenderError::Encoder {
-            message: "ffmpeg wrote no poster frame".into(),
-            log: String::new(),
-        }),
-    }
+    let args = poster_args(video, frame as f64 / f64::from(fps), output);
+    encode::run_writing(ffmpeg, &args, output, "poster frame")
 }
 
 #[cfg(test)]

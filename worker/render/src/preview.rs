@@ -25,6 +25,11 @@ pub fn file_name(format: PreviewFormat) -> String {
     format!("preview.{}", format.extension())
 }
 
+/// The name it is written under until complete.
+pub fn part_name(format: PreviewFormat) -> String {
+    format!("preview.partial.{}", format.extension())
+}
+
 /// Arguments that write the preview of `video` (`size`, `video_seconds` long) to `output`.
 ///
 /// Timestamps are compressed so the whole video fits `spec.seconds`, then frames are sampled at
@@ -89,17 +94,8 @@ pub fn write(
     spec: &PreviewSpec,
     output: &Path,
 ) -> Result<(), RenderError> {
-    encode::run(
-        ffmpeg,
-        &preview_args(video, size, video_seconds, spec, output),
-    )?;
-    match std::fs::metadata(output) {
-        Ok(m) if m.len() > 0 => Ok(()),
-        _ => Err(RenderError::Encoder {
-            message: "ffmpeg wrote no preview".into(),
-            log: String::new(),
-        }),
-    }
+    let args = preview_args(video, size, video_seconds, spec, output);
+    encode::run_writing(ffmpeg, &args, output, "preview")
 }
 
 #[cfg(test)]
