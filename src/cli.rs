@@ -28,7 +28,9 @@ enum Command {
     /// Submit photos to a running server; optionally wait and download the video.
     Submit(crate::client::SubmitArgs),
     /// Show a job as JSON.
-    Status(crate::client::StatusArgs),
+    Status(crate::client::JobArgs),
+    /// Delete a job: cancels it if it has not ended, and deletes its photos and outputs.
+    Delete(crate::client::JobArgs),
     /// Create the AWS resources of a stack (S3 bucket, DynamoDB table, SQS queue and dead-letter queue).
     Setup(SetupArgs),
     /// Delete the AWS resources tagged with a stack, with all their data (`--dry-run` lists them).
@@ -72,6 +74,7 @@ impl Cli {
             Command::Worker(a) => minimoto_worker::cli::run(a.worker, a.common).await,
             Command::Submit(args) => crate::client::submit(args).await,
             Command::Status(args) => crate::client::status(args).await,
+            Command::Delete(args) => crate::client::delete(args).await,
             Command::Setup(args) => args.run().await,
             Command::Cleanup(args) => args.run().await,
             Command::Openapi => {

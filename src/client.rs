@@ -1,4 +1,4 @@
-//! `minimoto submit` and `minimoto status`: a small client of the HTTP API.
+//! `minimoto submit`, `status` and `delete`: a small client of the HTTP API.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -28,8 +28,9 @@ pub struct SubmitArgs {
     pub output: Option<PathBuf>,
 }
 
+/// One job on a server.
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub struct JobArgs {
     pub job_id: String,
     #[arg(long, env = "MINIMOTO_URL", default_value = "http://127.0.0.1:8080")]
     pub server: String,
@@ -126,15 +127,19 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
+pub async fn status(args: JobArgs) -> anyhow::Result<()> {
+    print_job(args, reqwest::Method::GET).await
+}
+
+pub async fn delete(args: JobArgs) -> anyhow::Result<()> {
+    print_job(args, reqwest::Method::DELETE).await
+}
+
+/// Sends `method` to the job's URL and prints the job the server answers with.
+async fn print_job(args: JobArgs, method: reqwest::Method) -> anyhow::Result<()> {
     let server = args.server.trim_end_matches('/');
-    let job = ok_json(
-        http()?
-            .get(format!("{server}/v1/jobs/{}", args.job_id))
-            .send()
-            .await?,
-    )
-    .await?;
+    let url = format!("{server}/v1/jobs/{}", args.job_id);
+    let job = ok_json(http()?.request(method, url).send().await?).await?;
     println!("{}", serde_json::to_string_pretty(&job)?);
     Ok(())
 }

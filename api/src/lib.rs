@@ -60,7 +60,7 @@ fn json_routes() -> OpenApiRouter<AppState> {
         // Uploads are streamed to disk under the per-image and total limits of `ingest`, so the
         // default 2 MB body cap must not apply here (the whole-body cap in `router` does).
         .routes(routes!(routes::jobs::create_job).layer(DefaultBodyLimit::disable()))
-        .routes(routes!(routes::jobs::get_job))
+        .routes(routes!(routes::jobs::get_job, routes::jobs::delete_job))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .routes(routes!(routes::docs::openapi_json))

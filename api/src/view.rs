@@ -25,7 +25,7 @@ use utoipa::ToSchema;
     "url": "http://127.0.0.1:8080/files/outputs/0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10/thumb-100.jpg?expires=1795000000&signature=…"}],
     "preview_url": null, "format": "mp4",
     "urls_expire_at": "2026-11-23T11:00:00Z", "duration_seconds": 9.0, "width": 1280, "height": 720,
-    "size_bytes": 1843200}, "outputs_expired": false}))]
+    "size_bytes": 1843200}, "outputs_expired": false, "deleted_at": null}))]
 pub struct JobView {
     pub id: JobId,
     pub status: Status,
@@ -46,9 +46,11 @@ pub struct JobView {
     pub error: Option<JobError>,
     /// Present when the job succeeded and its video is still stored.
     pub outputs: Option<OutputsView>,
-    /// True when the job succeeded but its video has since been deleted (by retention or by an
-    /// operator): there is nothing left to download, so `outputs` is null.
+    /// True when the job succeeded but its video has since been deleted (by `DELETE`, retention
+    /// or an operator): there is nothing left to download, so `outputs` is null.
     pub outputs_expired: bool,
+    /// When the job was deleted (`DELETE /v1/jobs/{id}`), with its photos and outputs.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -91,6 +93,10 @@ impl JobView {
         let mut outputs_expired = false;
         let outputs = match (&job.status, &job.outputs) {
             // A link to a video that is gone would only answer 410: hand out none.
+            (Status::Succeeded, Some(_)) if job.purged_at.is_some() => {
+                outputs_expired = true;
+                None
+            }
             (Status::Succeeded, Some(o)) if blobs.size(&o.video_key).await?.is_none() => {
                 outputs_expired = true;
                 None
@@ -141,6 +147,7 @@ impl JobView {
             error: job.error,
             outputs,
             outputs_expired,
+            deleted_at: job.purged_at,
         })
     }
 }

@@ -190,6 +190,10 @@ pub struct Job {
     pub lease: Option<Lease>,
     /// How many times a worker has claimed the job.
     pub attempts: u32,
+    /// When the job's files (photos and outputs) were deleted, by `DELETE /v1/jobs/{id}`: the
+    /// record stays, so the job still answers, and its outputs answer 410 Gone.
+    #[serde(default)]
+    pub purged_at: Option<DateTime<Utc>>,
     /// Bumped by every store write; the compare-and-set token.
     pub version: u64,
 }
@@ -203,6 +207,8 @@ pub enum Refusal {
     NotOwner,
     #[error("job is held by a live worker")]
     Leased,
+    #[error("the job's files are already deleted")]
+    Purged,
 }
 
 impl Job {
@@ -223,6 +229,7 @@ impl Job {
             outputs: None,
             lease: None,
             attempts: 0,
+            purged_at: None,
             version: 0,
         }
     }
@@ -340,6 +347,26 @@ impl Job {
         self.become_(Status::Cancelled)?;
         self.finish(now);
         Ok(())
+    }
+
+    /// The client deletes the job: a queued or running job is cancelled (its worker sees that
+    /// at its next look and stops), and the job is marked as having no files, which the caller
+    /// then deletes. Refused only when that was done already.
+    pub fn delete(&mut self, now: DateTime<Utc>) -> Result<(), Refusal> {
+        if self.purged_at.is_some() {
+            return Err(Refusal::Purged);
+        }
+        if !self.status.is_terminal() {
+            self.cancel(now)?;
+        }
+        self.purged_at = Some(now);
+        Ok(())
+    }
+
+    /// Whether the job's files are of no more use: it was cancelled or deleted. (The files of a
+    /// job that ended otherwise stay until deleted or expired.)
+    pub fn is_discarded(&self) -> bool {
+        self.status == Status::Cancelled || self.purged_at.is_some()
     }
 
     fn finish(&mut self, now: DateTime<Utc>) {
@@ -485,5 +512,42 @@ mod tests {
         j.fail("w", JobError::new(ErrorCode::ImageCorrupt, "bad"), now)
             .expect("fail");
         assert_eq!(j.cancel(now), Err(Refusal::Status(Failed, Cancelled)));
+    }
+
+    #[test]
+    fn delete_cancels_what_is_not_over_and_marks_the_files_gone_once() {
+        let now = Utc::now();
+        let ttl = Duration::seconds(30);
+        let mut queued = job();
+        queued.delete(now).expect("delete a queued job");
+        assert_eq!((queued.status, queued.purged_at), (Cancelled, Some(now)));
+        assert!(queued.is_discarded());
+        assert_eq!(queued.delete(now), Err(Refusal::Purged));
+
+        let mut running = job();
+        running.claim("w", now, ttl).expect("claim");
+        running.delete(now).expect("delete a running job");
+        assert_eq!(running.status, Cancelled);
+        assert_eq!(
+            running.heartbeat("w", Stage::Rendering, 0.5, now),
+            Err(Refusal::Status(Cancelled, Running)),
+            "its worker is told to stop"
+        );
+
+        let mut done = job();
+        done.claim("w", now, ttl).expect("claim");
+        done.succeed("w", outputs(), now).expect("succeed");
+        assert!(!done.is_discarded());
+        done.delete(now).expect("delete a succeeded job");
+        assert_eq!(
+            (
+                done.status,
+                done.purged_at.is_some(),
+                done.outputs.is_some()
+            ),
+            (Succeeded, true, true),
+            "a finished job keeps its status and its record of what it made"
+        );
+        assert!(done.is_discarded());
     }
 }

@@ -259,7 +259,7 @@ impl Worker {
                     }
                     Ok(Update::Refused(why, current)) => {
                         tracing::info!(%job_id, %why, "job finished but was taken away meanwhile");
-                        settle_taken(&current)
+                        self.settle_taken(&current).await
                     }
                     Err(e) => {
                         tracing::warn!(%job_id, error = %e, "could not record success; will retry");
@@ -303,9 +303,28 @@ impl Worker {
         }
     }
 
+    /// [`settle_taken`], after removing what this attempt stored for a job that was cancelled or
+    /// deleted meanwhile: the client's `DELETE` removed the outputs it found, not those uploaded
+    /// after it.
+    async fn settle_taken(&self, current: &Job) -> Settle {
+        if current.is_discarded() {
+            let prefix = layout::outputs_of(current.id);
+            match self.blobs.delete_prefix(&prefix).await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(job_id = %current.id, files = n, "removed the outputs of a deleted job")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(job_id = %current.id, error = %e, "could not remove the outputs of a deleted job")
+                }
+            }
+        }
+        settle_taken(current)
+    }
+
     async fn settle_stopped(&self, job_id: minimoto_common::JobId) -> Settle {
         match self.jobs.get(job_id).await {
-            Ok(Some(current)) => settle_taken(&current),
+            Ok(Some(current)) => self.settle_taken(&current).await,
             _ => Settle::Leave,
         }
     }
@@ -319,7 +338,7 @@ impl Worker {
         .await
         {
             Ok(Update::Done(_)) => Some(Settle::Ack),
-            Ok(Update::Refused(_, current)) => Some(settle_taken(&current)),
+            Ok(Update::Refused(_, current)) => Some(self.settle_taken(&current).await),
             Err(e) => {
                 tracing::warn!(%job_id, error = %e, "could not record the failure; will retry");
                 None

@@ -15,6 +15,7 @@ use minimoto_common::{
     JobId, crash,
     job::{Job, Outputs, Soundtrack, Status},
     layout,
+    ports::{Update, update_job},
 };
 use tracing::Instrument;
 use utoipa::ToSchema;
@@ -242,6 +243,53 @@ pub async fn get_job(
     ))
 }
 
+/// Delete a job: a queued or running job is cancelled (a running render stops within seconds and
+/// its worker moves on), and the job's photos and outputs are deleted. The record stays: the job
+/// still answers, its outputs with 410 Gone. Deleting again changes nothing and answers the same.
+#[utoipa::path(
+    delete, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = JobId, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job as it is now: `cancelled` if it had not ended, otherwise its final status with `outputs_expired`", body = JobView),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobView>> {
+    let id = parse_id(&id)?;
+    // Its own task, so a client that hangs up cannot leave the record deleted and the files kept.
+    let job = tokio::spawn({
+        let state = state.clone();
+        async move { discard(&state, id).await }.instrument(tracing::Span::current())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(
+        JobView::of(job, state.blobs.as_ref(), state.config.url_ttl).await?,
+    ))
+}
+
+/// Marks the job deleted (cancelling it if it runs), then deletes its files. The record goes
+/// first, so nobody is handed a link to a file about to go; a crash in between leaves files that
+/// the next `DELETE` of the same job removes (it always deletes them again).
+async fn discard(state: &AppState, id: JobId) -> ApiResult<Job> {
+    let job = match update_job(state.jobs.as_ref(), id, |j| j.delete(Utc::now())).await? {
+        Update::Done(job) => {
+            tracing::info!(job_id = %id, status = job.status.as_str(), "job deleted");
+            job
+        }
+        // Deleted already: its files are deleted again below, in case a crash left some.
+        Update::Refused(_, job) => job,
+    };
+    crash::point("delete-marked");
+    for prefix in [layout::inputs_of(id), layout::outputs_of(id)] {
+        state.blobs.delete_prefix(&prefix).await?;
+    }
+    Ok(job)
+}
+
 /// Download the video: redirects to a fresh expiring URL (so `curl -L` fetches the file).
 #[utoipa::path(
     get, path = "/v1/jobs/{id}/video", tag = "jobs",
@@ -340,6 +388,12 @@ async fn redirect_to_output(
         .get(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    if job.purged_at.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::Expired,
+            format!("job {id} was deleted, and its files with it"),
+        ));
+    }
     let outputs = match (job.status, &job.outputs) {
         (Status::Succeeded, Some(o)) => o,
         (status @ (Status::Queued | Status::Running), _) => {

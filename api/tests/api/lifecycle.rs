@@ -1,0 +1,181 @@
+//! A job's life after submit, through the API: deleting it (cancelling it first when it has not
+//! ended) takes its files, keeps its record and turns its outputs into 410 Gone.
+
+use chrono::Utc;
+use minimoto_common::{
+    JobId,
+    job::{Outputs, Status},
+    layout,
+    limits::Limits,
+    ports::{Update, update_job},
+    spec::Format,
+};
+use serde_json::Value;
+
+use crate::{
+    photos::{form, jpeg},
+    support::TestApi,
+};
+
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = request.send().await.expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.expect("a JSON body"))
+}
+
+/// Submits two photos; the new job's id.
+async fn submit(api: &TestApi) -> JobId {
+    let images = [("a.jpg", jpeg(64, 48, 1)), ("b.jpg", jpeg(64, 48, 2))];
+    let (status, job) = send(
+        reqwest::Client::new()
+            .post(api.url("/v1/jobs"))
+            .multipart(form(&images, None)),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    job["id"].as_str().expect("id").parse().expect("a job id")
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// The stored files of job `id`, photos and outputs.
+async fn files_of(api: &TestApi, id: JobId) -> Vec<String> {
+    let mut found = Vec::new();
+    for prefix in [layout::INPUTS, layout::OUTPUTS] {
+        let folders = api.blobs.folders(prefix, None, 100).await.expect("folders");
+        found.extend(
+            folders
+                .into_iter()
+                .filter(|f| *f == id.to_string())
+                .map(|f| format!("{prefix}{f}")),
+        );
+    }
+    found
+}
+
+#[tokio::test]
+async fn deleting_a_queued_job_cancels_it_and_takes_its_photos() {
+    let api = TestApi::start(Limits::default()).await;
+    let id = submit(&api).await;
+    assert_eq!(files_of(&api, id).await, [format!("inputs/{id}")]);
+    let url = api.url(&format!("/v1/jobs/{id}"));
+    let client = reqwest::Client::new();
+
+    let (status, job) = send(client.delete(&url)).await;
+    assert_eq!(
+        (status, job["status"].as_str()),
+        (200, Some("cancelled")),
+        "{job}"
+    );
+    let deleted_at = job["deleted_at"].as_str().expect("deleted_at").to_owned();
+    assert!(
+        files_of(&api, id).await.is_empty(),
+        "the photos are deleted"
+    );
+    let stored = api
+        .jobs
+        .get(id)
+        .await
+        .expect("get")
+        .expect("the record stays");
+    assert_eq!(stored.status, Status::Cancelled);
+
+    // Deleting again answers the same job and changes nothing.
+    let (status, again) = send(client.delete(&url)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["deleted_at"].as_str(), Some(deleted_at.as_str()));
+    assert_eq!(
+        api.jobs.get(id).await.expect("get").expect("job").version,
+        stored.version
+    );
+
+    let res = no_redirects()
+        .get(format!("{url}/video"))
+        .send()
+        .await
+        .expect("video");
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.expect("problem");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (410, Some("expired")),
+        "{body}"
+    );
+
+    let (status, body) = send(client.delete(api.url(&format!("/v1/jobs/{}", JobId::new())))).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("not-found")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_succeeded_job_keeps_its_status_and_takes_its_outputs() {
+    let api = TestApi::start(Limits::default()).await;
+    let id = submit(&api).await;
+    // A worker's part: claim, store the outputs, succeed.
+    let scratch = api.data().join("made.bin");
+    std::fs::write(&scratch, b"not really a video").expect("write");
+    let (video, poster) = (layout::video(id, Format::Mp4), layout::poster(id));
+    for key in [&video, &poster] {
+        api.blobs
+            .put_file(key, &scratch, "application/octet-stream")
+            .await
+            .expect("put");
+    }
+    let outputs = Outputs {
+        video_key: video.clone(),
+        poster_key: poster,
+        thumbnails: Vec::new(),
+        preview_key: None,
+        duration_seconds: 2.0,
+        width: 64,
+        height: 48,
+        frames: 60,
+        size_bytes: 18,
+    };
+    for step in 0..2 {
+        let done = update_job(api.jobs.as_ref(), id, |j| match step {
+            0 => j.claim("w", Utc::now(), chrono::Duration::seconds(30)),
+            _ => j.succeed("w", outputs.clone(), Utc::now()),
+        })
+        .await
+        .expect("update");
+        assert!(matches!(done, Update::Done(_)), "{done:?}");
+    }
+    let url = api.url(&format!("/v1/jobs/{id}"));
+    let (_, before) = send(reqwest::Client::new().get(&url)).await;
+    assert!(before["outputs"]["video_url"].is_string(), "{before}");
+    assert_eq!(files_of(&api, id).await.len(), 2);
+
+    let (status, job) = send(reqwest::Client::new().delete(&url)).await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(
+        job["status"], "succeeded",
+        "a finished job keeps its status"
+    );
+    assert_eq!(
+        (job["outputs"].is_null(), &job["outputs_expired"]),
+        (true, &Value::Bool(true))
+    );
+    assert!(job["deleted_at"].is_string(), "{job}");
+    assert!(
+        files_of(&api, id).await.is_empty(),
+        "photos and outputs are deleted"
+    );
+    assert_eq!(api.blobs.size(&video).await.expect("size"), None);
+    for output in ["video", "poster"] {
+        let res = no_redirects()
+            .get(format!("{url}/{output}"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(res.status().as_u16(), 410, "{output}");
+    }
+}
