@@ -37,6 +37,8 @@ enum Command {
     Cleanup(CleanupArgs),
     /// Print the OpenAPI document.
     Openapi,
+    /// Manage the API keys: `add --tenant <name>`, `list`, `revoke <id>`.
+    Keys(crate::keys::KeysArgs),
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +78,7 @@ impl Cli {
             Command::Status(args) => crate::client::status(args).await,
             Command::Delete(args) => crate::client::delete(args).await,
             Command::Setup(args) => args.run().await,
+            Command::Keys(args) => args.run(),
             Command::Cleanup(args) => args.run().await,
             Command::Openapi => {
                 println!("{}", minimoto_api::openapi().to_pretty_json()?);

@@ -17,9 +17,8 @@ pub struct SubmitArgs {
     /// A soundtrack (MP3, AAC/M4A, WAV, Ogg Vorbis or FLAC), looped or cut to the video.
     #[arg(long)]
     pub audio: Option<PathBuf>,
-    /// The server.
-    #[arg(long, env = "MINIMOTO_URL", default_value = "http://127.0.0.1:8080")]
-    pub server: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Wait for the job to finish, showing progress.
     #[arg(long)]
     pub wait: bool,
@@ -32,14 +31,41 @@ pub struct SubmitArgs {
 #[derive(Debug, Args)]
 pub struct JobArgs {
     pub job_id: String,
-    #[arg(long, env = "MINIMOTO_URL", default_value = "http://127.0.0.1:8080")]
-    pub server: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
-fn http() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()?)
+/// Which server, and the key to call it with.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The server.
+    #[arg(long, env = "MINIMOTO_URL", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// The API key, when the server needs one (`minimoto keys add` makes one).
+    #[arg(long, env = "MINIMOTO_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+}
+
+impl ServerArgs {
+    /// The server's base URL, without a trailing slash.
+    fn base(&self) -> &str {
+        self.server.trim_end_matches('/')
+    }
+
+    /// A client that sends the key with every request.
+    fn http(&self) -> anyhow::Result<reqwest::Client> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = &self.key {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .context("the API key has characters a header cannot carry")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        Ok(reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .default_headers(headers)
+            .build()?)
+    }
 }
 
 /// Turns a problem+json answer into an error that shows its detail.
@@ -58,7 +84,7 @@ async fn ok_json(res: reqwest::Response) -> anyhow::Result<Value> {
 }
 
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
-    let client = http()?;
+    let client = args.server.http()?;
     let mut form = reqwest::multipart::Form::new();
     for photo in &args.photos {
         form = form
@@ -75,7 +101,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot read {}", audio.display()))?;
     }
-    let server = args.server.trim_end_matches('/');
+    let server = args.server.base();
     let res = client
         .post(format!("{server}/v1/jobs"))
         .multipart(form)
@@ -137,9 +163,8 @@ pub async fn delete(args: JobArgs) -> anyhow::Result<()> {
 
 /// Sends `method` to the job's URL and prints the job the server answers with.
 async fn print_job(args: JobArgs, method: reqwest::Method) -> anyhow::Result<()> {
-    let server = args.server.trim_end_matches('/');
-    let url = format!("{server}/v1/jobs/{}", args.job_id);
-    let job = ok_json(http()?.request(method, url).send().await?).await?;
+    let url = format!("{}/v1/jobs/{}", args.server.base(), args.job_id);
+    let job = ok_json(args.server.http()?.request(method, url).send().await?).await?;
     println!("{}", serde_json::to_string_pretty(&job)?);
     Ok(())
 }

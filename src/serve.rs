@@ -18,7 +18,7 @@ pub async fn serve(
     common: CommonArgs,
     autoscale: Option<PolicyArgs>,
 ) -> anyhow::Result<()> {
-    let listener = Listener::bind(&api).await?;
+    let listener = Listener::bind(&api, &common).await?;
     // Only rendering needs ffmpeg: an API-only process (`--workers 0`) starts without it.
     let preflight = || match &autoscale {
         Some(_) => minimoto_worker::render::ffmpeg::check(&worker.ffmpeg_path())

@@ -1,13 +1,13 @@
 //! Running the API as a process: its flags ([`ApiArgs`]), binding ([`Listener::bind`]) and serving
 //! until shutdown ([`serve`]). Used by the `minimoto-api` binary ([`run`]) and `minimoto serve`.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use clap::Args;
 use minimoto_runtime::{CommonArgs, Started};
 
-use crate::{ApiConfig, Ports};
+use crate::{ApiConfig, Ports, keys::KeyRing};
 
 #[derive(Debug, Args)]
 pub struct ApiArgs {
@@ -49,19 +49,65 @@ pub struct ApiArgs {
     /// Seconds between sweeps for files no job owns (the first runs at start).
     #[arg(long, env = "MINIMOTO_SWEEP_INTERVAL_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub sweep_interval_seconds: u64,
+    /// The API keys file (`minimoto keys add` writes it; default: `keys.json` in the data
+    /// directory). With keys in it every `/v1` request needs one.
+    #[arg(long, env = "MINIMOTO_KEYS_FILE")]
+    pub keys_file: Option<PathBuf>,
+    /// Serve without API keys on an address other than loopback: anyone who can reach it can
+    /// submit, read and delete every job.
+    #[arg(long, env = "MINIMOTO_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
 }
 
-/// A bound socket and the public base URL that follows from it.
+impl ApiArgs {
+    /// The keys file: `--keys-file`, or `keys.json` in the data directory.
+    pub fn keys_path(&self, common: &CommonArgs) -> PathBuf {
+        self.keys_file
+            .clone()
+            .unwrap_or_else(|| common.data_dir.join(crate::keys::FILE_NAME))
+    }
+}
+
+/// The keys the API on `addr` checks: none when the file has none, which only a loopback address
+/// (or `--insecure-no-auth`) allows.
+fn key_ring(
+    args: &ApiArgs,
+    common: &CommonArgs,
+    addr: SocketAddr,
+) -> anyhow::Result<Option<Arc<KeyRing>>> {
+    let path = args.keys_path(common);
+    let ring = KeyRing::open(&path)?;
+    if !ring.is_empty() {
+        tracing::info!(path = %path.display(), keys = ring.active(), "API keys required");
+        return Ok(Some(Arc::new(ring)));
+    }
+    if addr.ip().is_loopback() {
+        tracing::warn!(%addr, path = %path.display(), "no API keys: serving without authentication, on a loopback address only (`minimoto keys add` makes one)");
+        Ok(None)
+    } else if args.insecure_no_auth {
+        tracing::warn!(%addr, "no API keys and --insecure-no-auth: anyone who can reach this address can submit, read and delete every job");
+        Ok(None)
+    } else {
+        anyhow::bail!(
+            "refusing to serve on {addr} without API keys: `{}` has none. Make one with `minimoto keys add --tenant <name>` (same --data-dir or --keys-file), listen on a loopback address, or pass --insecure-no-auth",
+            path.display()
+        )
+    }
+}
+
+/// A bound socket, the public base URL that follows from it, and the keys its requests need.
 #[derive(Debug)]
 pub struct Listener {
     listener: tokio::net::TcpListener,
     pub addr: SocketAddr,
     pub public_url: String,
+    pub keys: Option<Arc<KeyRing>>,
 }
 
 impl Listener {
-    /// Binds first, so that `--listen 127.0.0.1:0` yields the port the download links need.
-    pub async fn bind(args: &ApiArgs) -> anyhow::Result<Self> {
+    /// Binds first, so that `--listen 127.0.0.1:0` yields the port the download links need; and
+    /// refuses to go on without keys on an address others can reach.
+    pub async fn bind(args: &ApiArgs, common: &CommonArgs) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -70,10 +116,12 @@ impl Listener {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
+        let keys = key_ring(args, common, addr)?;
         Ok(Self {
             listener,
             addr,
             public_url,
+            keys,
         })
     }
 }
@@ -81,6 +129,12 @@ impl Listener {
 /// Serves the API on `listener` until `started.shutdown` fires, then drains.
 pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, started: &Started) {
     let backend = &started.backend;
+    let Listener {
+        listener,
+        addr,
+        public_url,
+        keys,
+    } = listener;
     let config = ApiConfig {
         limits: common.limits.limits(),
         url_ttl: Duration::from_secs(args.url_ttl_seconds),
@@ -92,6 +146,7 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
         decode_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
         decode_memory: args.decode_memory_mib << 20,
         request_timeout: Duration::from_secs(args.request_timeout_seconds),
+        keys,
     };
     let ports = Ports {
         jobs: backend.jobs.clone(),
@@ -99,11 +154,6 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
         blobs: backend.blobs.clone(),
         backend_routes: backend.http_routes(),
     };
-    let Listener {
-        listener,
-        addr,
-        public_url,
-    } = listener;
     let sweeper = tokio::spawn(crate::sweeper::run(
         backend.blobs.clone(),
         backend.jobs.clone(),
@@ -128,7 +178,7 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
 
 /// The `minimoto-api` binary: the API alone, no render workers.
 pub async fn run(args: ApiArgs, common: CommonArgs) -> anyhow::Result<()> {
-    let listener = Listener::bind(&args).await?;
+    let listener = Listener::bind(&args, &common).await?;
     let started = minimoto_runtime::start(&common, Some(&listener.public_url), || Ok(())).await?;
     serve(listener, &args, &common, &started).await;
     tracing::info!("stopped");

@@ -23,6 +23,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub detail: String,
     pub errors: Vec<Violation>,
+    /// Seconds for `Retry-After`, when the code's own default does not fit (a rate limit).
+    pub retry_after: Option<u64>,
 }
 
 /// The one mapping from an error code to an HTTP status.
@@ -32,7 +34,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         C::BadMultipart | C::NoImages | C::UnexpectedPart | C::DuplicatePart | C::BadRequest => {
             StatusCode::BAD_REQUEST
         }
-        C::BadSignature => StatusCode::FORBIDDEN,
+        C::Unauthorized => StatusCode::UNAUTHORIZED,
+        C::BadSignature | C::KeyRevoked => StatusCode::FORBIDDEN,
+        C::RateLimited | C::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
         C::NotFound => StatusCode::NOT_FOUND,
         C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         C::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
@@ -51,7 +55,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         C::NotMultipart | C::ImageUnsupported | C::AudioUnsupported => {
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         }
-        C::InvalidOptions | C::ImageCorrupt | C::AudioCorrupt => StatusCode::UNPROCESSABLE_ENTITY,
+        C::InvalidOptions | C::InvalidQuery | C::ImageCorrupt | C::AudioCorrupt => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         C::BackendUnavailable | C::ServerBusy | C::RequestTimeout => {
             StatusCode::SERVICE_UNAVAILABLE
         }
@@ -75,7 +81,14 @@ impl ApiError {
             code,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// Tells the client when to try again.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn status(&self) -> StatusCode {
@@ -87,14 +100,21 @@ impl ApiError {
     }
 
     pub fn invalid_options(errors: Vec<Violation>) -> Self {
+        Self::invalid(ErrorCode::InvalidOptions, "render options", errors)
+    }
+
+    /// A 422 listing every broken rule (`errors`) of the `what` (plural), the detail naming the
+    /// one when alone.
+    pub fn invalid(code: ErrorCode, what: &str, errors: Vec<Violation>) -> Self {
         let detail = match errors.as_slice() {
             [one] => format!("{}: {}", one.field, one.message),
-            _ => format!("{} render options are not valid (see errors)", errors.len()),
+            _ => format!("{} {what} are not valid (see errors)", errors.len()),
         };
         Self {
-            code: ErrorCode::InvalidOptions,
+            code,
             detail,
             errors,
+            retry_after: None,
         }
     }
 
@@ -187,13 +207,16 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         let retry_after = match self.code {
             ErrorCode::BackendUnavailable | ErrorCode::ServerBusy | ErrorCode::RequestTimeout => {
-                Some(RETRY_AFTER_SECONDS)
+                Some(u64::from(RETRY_AFTER_SECONDS))
             }
-            ErrorCode::StorageFull => Some(RETRY_AFTER_FULL_SECONDS),
+            ErrorCode::StorageFull => Some(u64::from(RETRY_AFTER_FULL_SECONDS)),
             _ => None,
         };
-        if let Some(seconds) = retry_after {
+        if let Some(seconds) = self.retry_after.or(retry_after) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.code == ErrorCode::Unauthorized {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
     }

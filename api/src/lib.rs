@@ -6,11 +6,13 @@
 //! cannot exist without its spec entry.
 
 pub mod accept;
+pub mod auth;
 pub mod cli;
 pub mod decodes;
 pub mod error;
 pub mod head_errors;
 pub mod ingest;
+pub mod keys;
 pub mod pace;
 pub mod routes;
 pub mod server;
@@ -54,21 +56,80 @@ pub use state::{ApiConfig, AppState, Ports};
 )]
 struct ApiDoc;
 
-/// Routes that answer in JSON (and negotiate it with `Accept`).
-fn json_routes() -> OpenApiRouter<AppState> {
+/// Every `/v1` operation takes the bearer key (when the server has keys) and may answer 401,
+/// 403 or 429 for it; the answers are added here once rather than to each route.
+struct KeysRequired;
+
+impl utoipa::Modify for KeysRequired {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            ContentBuilder, Ref, ResponseBuilder,
+            security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme},
+        };
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key from `minimoto keys add`. A server without keys (on a loopback address) takes requests without one.",
+                    ))
+                    .build(),
+            ),
+        );
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    minimoto_common::problem::CONTENT_TYPE,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            for op in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                op.security = Some(vec![SecurityRequirement::new(
+                    "bearer",
+                    Vec::<String>::new(),
+                )]);
+                let responses = &mut op.responses.responses;
+                responses.insert(
+                    "401".into(),
+                    problem(
+                        "No API key, or one this server does not know (`WWW-Authenticate: Bearer`)",
+                    )
+                    .into(),
+                );
+                responses.insert("403".into(), problem("The API key was revoked").into());
+                responses.insert("429".into(), problem("The key is over its request rate (`rate-limited`), or at submit its tenant at its quota of active jobs (`quota-exceeded`); `Retry-After` says when to try again").into());
+            }
+        }
+    }
+}
+
+/// The `/v1` routes that answer in JSON (and negotiate it with `Accept`): each needs a key when
+/// the server has keys.
+fn v1_json_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         // Uploads are streamed to disk under the per-image and total limits of `ingest`, so the
         // default 2 MB body cap must not apply here (the whole-body cap in `router` does).
         .routes(routes!(routes::jobs::create_job).layer(DefaultBodyLimit::disable()))
+        .routes(routes!(routes::list::list_jobs))
         .routes(routes!(routes::jobs::get_job, routes::jobs::delete_job))
-        .routes(routes!(routes::health::healthz))
-        .routes(routes!(routes::health::readyz))
-        .routes(routes!(routes::docs::openapi_json))
         .routes(routes!(routes::limits::get_limits))
 }
 
-/// Routes whose success is a redirect to a file, whatever its type.
-fn redirect_routes() -> OpenApiRouter<AppState> {
+/// The `/v1` routes whose success is a redirect to a file, whatever its type.
+fn v1_redirect_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(routes::jobs::get_video))
         .routes(routes!(routes::jobs::get_poster))
@@ -76,9 +137,23 @@ fn redirect_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::jobs::get_thumbnail))
 }
 
+/// Routes anyone may call: health and this document.
+fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::health::healthz))
+        .routes(routes!(routes::health::readyz))
+        .routes(routes!(routes::docs::openapi_json))
+}
+
 /// The OpenAPI document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    json_routes().merge(redirect_routes()).split_for_parts().1
+    let mut doc = v1_json_routes()
+        .merge(public_routes())
+        .merge(v1_redirect_routes())
+        .split_for_parts()
+        .1;
+    utoipa::Modify::modify(&KeysRequired, &mut doc);
+    doc
 }
 
 /// Room for multipart framing (boundaries, part headers) above the photos' own bytes.
@@ -88,8 +163,9 @@ const MULTIPART_OVERHEAD: u64 = 16 * 1024 * 1024;
 /// the backend's own routes (`ports.backend_routes`), so they are not part of the document.
 pub fn build(config: ApiConfig, ports: Ports) -> Router {
     let state = AppState::new(config, &ports);
-    let (json, _) = json_routes().split_for_parts();
-    let (redirects, _) = redirect_routes().split_for_parts();
+    let (v1_json, _) = v1_json_routes().split_for_parts();
+    let (v1_redirects, _) = v1_redirect_routes().split_for_parts();
+    let (public, _) = public_routes().split_for_parts();
     // Caps every request body, including what multer buffers while it looks for a part's end.
     let body_cap = usize::try_from(
         state
@@ -100,8 +176,12 @@ pub fn build(config: ApiConfig, ports: Ports) -> Router {
     )
     .unwrap_or(usize::MAX);
     let timeout = state.config.request_timeout;
-    json.layer(axum::middleware::from_fn(accept::require_json))
-        .merge(redirects)
+    let auth = axum::middleware::from_fn_with_state(state.auth.clone(), auth::authenticate);
+    let v1 = v1_json
+        .layer(axum::middleware::from_fn(accept::require_json))
+        .merge(v1_redirects)
+        .layer(auth);
+    v1.merge(public.layer(axum::middleware::from_fn(accept::require_json)))
         .with_state(state)
         .merge(ports.backend_routes)
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -157,6 +237,8 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
         method = %request.method(),
         path = %request.uri().path(),
         request_id = %id,
+        // Filled in by `auth::authenticate` when the request carries a key.
+        key_id = tracing::field::Empty,
     )
 }
 

@@ -4,6 +4,8 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use axum::Router;
+
+use crate::{auth::Auth, keys::KeyRing};
 use minimoto_common::{
     limits::Limits,
     ports::{BlobStore, JobQueue, JobStore},
@@ -35,6 +37,8 @@ pub struct ApiConfig {
     /// Longest a request may take, uploads aside (their pace is watched instead): then a 503
     /// `request-timeout` with `Retry-After`.
     pub request_timeout: Duration,
+    /// The API keys; none: every caller is the open tenant (see [`crate::auth`]).
+    pub keys: Option<Arc<KeyRing>>,
 }
 
 /// The storage the API reaches, through the ports only.
@@ -59,6 +63,8 @@ pub struct AppState {
     pub decodes: Arc<crate::decodes::Decodes>,
     /// Uploads being received (`config.max_uploads`).
     pub uploads: Arc<crate::uploads::Uploads>,
+    /// The keys and their rate limiters.
+    pub auth: Arc<Auth>,
 }
 
 impl AppState {
@@ -69,6 +75,7 @@ impl AppState {
                 config.decode_memory,
             )),
             uploads: crate::uploads::Uploads::new(config.max_uploads),
+            auth: Arc::new(Auth::new(config.keys.clone())),
             config,
             jobs: ports.jobs.clone(),
             queue: ports.queue.clone(),

@@ -85,19 +85,41 @@ pub struct ThumbnailView {
 }
 
 impl JobView {
+    /// The job, its outputs checked to be still stored (a link to a video that is gone would
+    /// only answer 410: none is handed out).
     pub async fn of(
         job: Job,
         blobs: &dyn BlobStore,
         ttl: std::time::Duration,
     ) -> minimoto_common::Result<Self> {
+        Self::make(job, blobs, ttl, true).await
+    }
+
+    /// As [`JobView::of`], trusting the record about the outputs (a list of a hundred jobs does
+    /// not ask storage about each: a job deleted through the API says so itself).
+    pub async fn listed(
+        job: Job,
+        blobs: &dyn BlobStore,
+        ttl: std::time::Duration,
+    ) -> minimoto_common::Result<Self> {
+        Self::make(job, blobs, ttl, false).await
+    }
+
+    async fn make(
+        job: Job,
+        blobs: &dyn BlobStore,
+        ttl: std::time::Duration,
+        check_stored: bool,
+    ) -> minimoto_common::Result<Self> {
         let mut outputs_expired = false;
         let outputs = match (&job.status, &job.outputs) {
-            // A link to a video that is gone would only answer 410: hand out none.
             (Status::Succeeded, Some(_)) if job.purged_at.is_some() => {
                 outputs_expired = true;
                 None
             }
-            (Status::Succeeded, Some(o)) if blobs.size(&o.video_key).await?.is_none() => {
+            (Status::Succeeded, Some(o))
+                if check_stored && blobs.size(&o.video_key).await?.is_none() =>
+            {
                 outputs_expired = true;
                 None
             }

@@ -47,6 +47,16 @@ pub enum ErrorCode {
     StorageFull,
     /// The render options break a rule (one entry per field in `errors`).
     InvalidOptions,
+    /// A query parameter breaks a rule (one entry per parameter in `errors`).
+    InvalidQuery,
+    /// No API key, or one the server does not know (401).
+    Unauthorized,
+    /// The API key was revoked (403).
+    KeyRevoked,
+    /// The key sent more requests than its rate allows; try again after `Retry-After` (429).
+    RateLimited,
+    /// The key's tenant has as many jobs queued or running as its quota allows (429).
+    QuotaExceeded,
     /// No such job or route.
     NotFound,
     /// The job has no video yet.
@@ -103,7 +113,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 43] = [
+    pub const ALL: [Self; 48] = [
         Self::NotMultipart,
         Self::BadMultipart,
         Self::NoImages,
@@ -123,6 +133,11 @@ impl ErrorCode {
         Self::RequestTimeout,
         Self::StorageFull,
         Self::InvalidOptions,
+        Self::InvalidQuery,
+        Self::Unauthorized,
+        Self::KeyRevoked,
+        Self::RateLimited,
+        Self::QuotaExceeded,
         Self::NotFound,
         Self::NotReady,
         Self::NoVideo,
@@ -171,6 +186,11 @@ impl ErrorCode {
             Self::RequestTimeout => "request-timeout",
             Self::StorageFull => "storage-full",
             Self::InvalidOptions => "invalid-options",
+            Self::InvalidQuery => "invalid-query",
+            Self::Unauthorized => "unauthorized",
+            Self::KeyRevoked => "key-revoked",
+            Self::RateLimited => "rate-limited",
+            Self::QuotaExceeded => "quota-exceeded",
             Self::NotFound => "not-found",
             Self::NotReady => "not-ready",
             Self::NoVideo => "no-video",

@@ -13,7 +13,7 @@ use crate::{
     fleet::{Beat, DECISIONS_KEPT, DecisionRecord, WorkerState},
     ids::JobId,
     job::{Job, Refusal, Stage, Status},
-    ports::{BlobStore, JobQueue, JobStore, Update, WorkerRegistry, update_job},
+    ports::{BlobStore, JobQuery, JobQueue, JobStore, Update, WorkerRegistry, update_job},
     spec::RenderSpec,
 };
 
@@ -114,6 +114,96 @@ pub async fn job_store(store: &dyn JobStore) {
         !store.delete(job.id).await.expect("delete again"),
         "deleting twice is harmless"
     );
+}
+
+/// A tenant's jobs listed newest first, a page at a time, by status, and counted while active;
+/// other tenants' jobs never show. A status change moves a job between the status lists.
+pub async fn job_listing(store: &dyn JobStore) {
+    let tenant = format!("t-{}", JobId::new());
+    let other = format!("u-{}", JobId::new());
+    let mut ids = Vec::new();
+    for owner in [&tenant, &tenant, &other, &tenant] {
+        let job = Job {
+            tenant: owner.clone(),
+            ..new_job()
+        };
+        store.create(&job).await.expect("create");
+        if *owner == tenant {
+            ids.push(job.id);
+        }
+    }
+    ids.reverse(); // newest first
+    let query = |status, before, limit| JobQuery {
+        tenant: tenant.clone(),
+        status,
+        before,
+        limit,
+    };
+    let listed = |jobs: Vec<Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        listed(store.list(&query(None, None, 10)).await.expect("list")),
+        ids,
+        "a tenant's jobs, newest first, and no other tenant's"
+    );
+    let first = listed(store.list(&query(None, None, 2)).await.expect("page 1"));
+    assert_eq!(first, ids[..2], "a page holds at most `limit` jobs");
+    let rest = listed(
+        store
+            .list(&query(None, Some(first[1]), 2))
+            .await
+            .expect("page 2"),
+    );
+    assert_eq!(
+        rest,
+        ids[2..],
+        "the next page starts after the last id seen"
+    );
+
+    let ttl = chrono::Duration::seconds(30);
+    update_job(store, ids[0], |j| j.claim("w", Utc::now(), ttl))
+        .await
+        .expect("claim");
+    update_job(store, ids[1], |j| j.cancel(Utc::now()))
+        .await
+        .expect("cancel");
+    for (status, expected) in [
+        (Status::Running, vec![ids[0]]),
+        (Status::Cancelled, vec![ids[1]]),
+        (Status::Queued, vec![ids[2]]),
+        (Status::Failed, vec![]),
+    ] {
+        assert_eq!(
+            listed(
+                store
+                    .list(&query(Some(status), None, 10))
+                    .await
+                    .expect("list")
+            ),
+            expected,
+            "the {status:?} jobs"
+        );
+    }
+    assert_eq!(store.count_active(&tenant).await.expect("count"), 2);
+    assert_eq!(store.count_active(&other).await.expect("count"), 1);
+    assert_eq!(store.count_active("nobody").await.expect("count"), 0);
+    update_job(store, ids[0], |j| {
+        j.fail(
+            "w",
+            crate::job::JobError::new(crate::ErrorCode::InternalError, "x"),
+            Utc::now(),
+        )
+    })
+    .await
+    .expect("fail");
+    assert!(
+        store
+            .list(&query(Some(Status::Running), None, 10))
+            .await
+            .expect("list")
+            .is_empty(),
+        "a job leaves the list of its old status"
+    );
+    assert_eq!(store.count_active(&tenant).await.expect("count"), 1);
 }
 
 /// Concurrent writers: of racing replaces from one version, and of racing claims, exactly one

@@ -166,9 +166,20 @@ pub struct Lease {
     pub heartbeat_at: DateTime<Utc>,
 }
 
+/// The tenant of jobs submitted to a server that runs without API keys.
+pub const OPEN_TENANT: &str = "default";
+
+fn open_tenant() -> String {
+    OPEN_TENANT.to_owned()
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: JobId,
+    /// Who submitted it (the tenant of the API key; [`OPEN_TENANT`] without keys): only that
+    /// tenant sees it.
+    #[serde(default = "open_tenant")]
+    pub tenant: String,
     pub status: Status,
     pub stage: Option<Stage>,
     pub progress: f64,
@@ -215,6 +226,7 @@ impl Job {
     pub fn new(id: JobId, options: RenderSpec, inputs: Vec<String>, now: DateTime<Utc>) -> Self {
         Self {
             id,
+            tenant: open_tenant(),
             status: Status::Queued,
             stage: None,
             progress: 0.0,

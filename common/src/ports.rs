@@ -13,7 +13,7 @@ use crate::{
     error::{Error, Result},
     fleet::{Beat, DecisionRecord, Directive, WorkerRecord},
     ids::JobId,
-    job::{Job, Refusal},
+    job::{Job, Refusal, Status},
 };
 
 /// Object storage for photos and rendered outputs.
@@ -64,8 +64,26 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn replace(&self, job: &Job) -> Result<Job>;
     /// Removes a job record (a submission that could not be queued, or retention); true if it existed.
     async fn delete(&self, id: JobId) -> Result<bool>;
+    /// One page of a tenant's jobs, newest first (see [`JobQuery`]). Stores that list from an
+    /// index updated after the write (DynamoDB) may miss a job written a moment ago.
+    async fn list(&self, query: &JobQuery) -> Result<Vec<Job>>;
+    /// How many of the tenant's jobs are queued or running (for its quota; as [`JobStore::list`],
+    /// possibly a moment behind).
+    async fn count_active(&self, tenant: &str) -> Result<u64>;
     /// One cheap round trip proving the store can serve now (for readiness checks).
     async fn ready(&self) -> Result<()>;
+}
+
+/// Which of a tenant's jobs [`JobStore::list`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobQuery {
+    pub tenant: String,
+    /// Only jobs in this status.
+    pub status: Option<Status>,
+    /// Only jobs made before this one (ids sort by creation): the last id of the previous page.
+    pub before: Option<JobId>,
+    /// At most this many.
+    pub limit: usize,
 }
 
 /// What came of [`update_job`].

@@ -42,7 +42,14 @@ impl App {
             .open(&log)
             .expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_minimoto"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg("serve")
+            // A free loopback port, unless the test listens elsewhere.
+            .args(if extra.contains(&"--listen") {
+                &[][..]
+            } else {
+                &["--listen", "127.0.0.1:0"]
+            })
+            .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "info,minimoto=debug")

@@ -9,6 +9,7 @@ mod aws_fleet;
 mod crash;
 mod deploy;
 mod helpers;
+mod keys;
 mod lifecycle;
 #[cfg(feature = "aws")]
 #[path = "../../common/aws/tests/support/mod.rs"]

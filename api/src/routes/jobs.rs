@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::{
-    Json,
+    Extension, Json,
     body::Body,
     extract::{FromRequest, Multipart, Path, Request, State},
     http::{HeaderMap, StatusCode, header},
@@ -21,6 +21,7 @@ use tracing::Instrument;
 use utoipa::ToSchema;
 
 use crate::{
+    auth::Caller,
     error::{ApiError, ApiResult, Problem},
     ingest::{self, StagedImage, Upload},
     pace::{self, Pace, Paced, Watch},
@@ -72,9 +73,14 @@ fn parse_id(raw: &str) -> ApiResult<JobId> {
         (status = 507, description = "The server's storage is full; nothing was kept; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn create_job(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
-    // Refused before a byte of the body is read: the cap on uploads in flight bounds the memory
-    // and the scratch files all of them hold.
+pub async fn create_job(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    request: Request,
+) -> ApiResult<Response> {
+    // Refused before a byte of the body is read: the tenant's quota, and the cap on uploads in
+    // flight, which bounds the memory and the scratch files all of them hold.
+    check_quota(&state, &caller).await?;
     let _slot = state.uploads.try_begin().ok_or_else(|| {
         ApiError::new(
             ErrorCode::ServerBusy,
@@ -132,7 +138,8 @@ pub async fn create_job(State(state): State<AppState>, request: Request) -> ApiR
     let job = tokio::spawn({
         let state = state.clone();
         // In the request's span, so its log lines carry the request id.
-        async move { submit(&state, upload).await }.instrument(tracing::Span::current())
+        async move { submit(&state, &caller.tenant, upload).await }
+            .instrument(tracing::Span::current())
     })
     .await
     .map_err(ApiError::internal)??;
@@ -149,7 +156,7 @@ pub async fn create_job(State(state): State<AppState>, request: Request) -> ApiR
 /// Stores the photos, queues the id, writes the job. On any failure, removes the photos and
 /// withdraws a message already sent, so a rejected submission leaves nothing behind (a message the
 /// queue cannot withdraw is dropped by the workers).
-async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
+async fn submit(state: &AppState, tenant: &str, upload: Upload) -> ApiResult<Job> {
     let id = JobId::new();
     let prefix = layout::inputs_of(id);
     // A crash at any line here leaves photos no job owns (the sweeper reclaims them after the
@@ -187,6 +194,7 @@ async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
         crash::point("submit-queued");
         let images = upload.images.iter().map(StagedImage::report).collect();
         let job = Job {
+            tenant: tenant.to_owned(),
             images,
             audio,
             ..Job::new(id, upload.options.clone(), keys, Utc::now())
@@ -219,6 +227,40 @@ async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
     Ok(job)
 }
 
+/// How long a client over its quota should wait before trying again: about a short render.
+const QUOTA_RETRY_SECONDS: u64 = 10;
+
+/// 429 when the caller's tenant already has as many jobs queued or running as its key allows.
+/// Counted before the upload is read, so it may let a few more through when several arrive at
+/// once; it bounds a tenant's share of the queue, not an exact count.
+async fn check_quota(state: &AppState, caller: &Caller) -> ApiResult<()> {
+    let Some(max) = caller.max_active_jobs else {
+        return Ok(());
+    };
+    let active = state.jobs.count_active(&caller.tenant).await?;
+    if active >= u64::from(max) {
+        return Err(ApiError::new(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "tenant {} has {active} jobs queued or running, its quota is {max}; try again when one has ended",
+                caller.tenant
+            ),
+        )
+        .retry_after(QUOTA_RETRY_SECONDS));
+    }
+    Ok(())
+}
+
+/// The caller's job `raw`: 404 when there is none, or it is another tenant's (whose jobs are
+/// not even said to exist).
+async fn load_job(state: &AppState, caller: &Caller, raw: &str) -> ApiResult<Job> {
+    let id = parse_id(raw)?;
+    match state.jobs.get(id).await? {
+        Some(job) if job.tenant == caller.tenant => Ok(job),
+        _ => Err(ApiError::not_found(format!("job {id}"))),
+    }
+}
+
 /// Read a job: its status, progress and, once it succeeded, where to download the video.
 #[utoipa::path(
     get, path = "/v1/jobs/{id}", tag = "jobs",
@@ -230,14 +272,10 @@ async fn submit(state: &AppState, upload: Upload) -> ApiResult<Job> {
 )]
 pub async fn get_job(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobView>> {
-    let id = parse_id(&id)?;
-    let job = state
-        .jobs
-        .get(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    let job = load_job(&state, &caller, &id).await?;
     Ok(Json(
         JobView::of(job, state.blobs.as_ref(), state.config.url_ttl).await?,
     ))
@@ -256,9 +294,10 @@ pub async fn get_job(
 )]
 pub async fn delete_job(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobView>> {
-    let id = parse_id(&id)?;
+    let id = load_job(&state, &caller, &id).await?.id;
     // Its own task, so a client that hangs up cannot leave the record deleted and the files kept.
     let job = tokio::spawn({
         let state = state.clone();
@@ -303,9 +342,10 @@ async fn discard(state: &AppState, id: JobId) -> ApiResult<Job> {
 )]
 pub async fn get_video(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    redirect_to_output(&state, &id, "video", |o| Some(o.video_key.clone())).await
+    redirect_to_output(&state, &caller, &id, "video", |o| Some(o.video_key.clone())).await
 }
 
 /// Download the poster (a JPEG frame of the video): redirects to a fresh expiring URL.
@@ -321,9 +361,13 @@ pub async fn get_video(
 )]
 pub async fn get_poster(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    redirect_to_output(&state, &id, "poster", |o| Some(o.poster_key.clone())).await
+    redirect_to_output(&state, &caller, &id, "poster", |o| {
+        Some(o.poster_key.clone())
+    })
+    .await
 }
 
 /// Download the animated preview: redirects to a fresh expiring URL.
@@ -339,9 +383,10 @@ pub async fn get_poster(
 )]
 pub async fn get_preview(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    redirect_to_output(&state, &id, "preview", |o| o.preview_key.clone()).await
+    redirect_to_output(&state, &caller, &id, "preview", |o| o.preview_key.clone()).await
 }
 
 /// Download one thumbnail of the poster, by the size the options asked for: redirects to a fresh
@@ -361,10 +406,11 @@ pub async fn get_preview(
 )]
 pub async fn get_thumbnail(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((id, size)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let what = format!("thumbnail of {size} px");
-    redirect_to_output(&state, &id, &what, |o| {
+    redirect_to_output(&state, &caller, &id, &what, |o| {
         o.thumbnails
             .iter()
             .find(|t| t.size.to_string() == size)
@@ -378,16 +424,13 @@ pub async fn get_thumbnail(
 /// expired.
 async fn redirect_to_output(
     state: &AppState,
+    caller: &Caller,
     id: &str,
     what: &str,
     pick: impl Fn(&Outputs) -> Option<String>,
 ) -> ApiResult<Response> {
-    let id = parse_id(id)?;
-    let job = state
-        .jobs
-        .get(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    let job = load_job(state, caller, id).await?;
+    let id = job.id;
     if job.purged_at.is_some() {
         return Err(ApiError::new(
             ErrorCode::Expired,

@@ -4,3 +4,4 @@ pub mod docs;
 pub mod health;
 pub mod jobs;
 pub mod limits;
+pub mod list;

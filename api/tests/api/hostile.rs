@@ -10,7 +10,7 @@ use minimoto_common::{
     Error, JobId, Result,
     job::{Job, Outputs},
     limits::Limits,
-    ports::{BlobStore, JobStore, SignedUrl},
+    ports::{BlobStore, JobQuery, JobStore, SignedUrl},
     spec::RenderSpec,
 };
 use serde_json::Value;
@@ -642,6 +642,12 @@ impl JobStore for FullTable {
     }
     async fn delete(&self, id: JobId) -> Result<bool> {
         self.0.delete(id).await
+    }
+    async fn list(&self, query: &JobQuery) -> Result<Vec<Job>> {
+        self.0.list(query).await
+    }
+    async fn count_active(&self, tenant: &str) -> Result<u64> {
+        self.0.count_active(tenant).await
     }
     async fn ready(&self) -> Result<()> {
         self.0.ready().await

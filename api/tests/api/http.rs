@@ -9,7 +9,7 @@ use minimoto_common::{
     Error, JobId, Result,
     job::Job,
     limits::Limits,
-    ports::{BlobStore, JobStore, SignedUrl},
+    ports::{BlobStore, JobQuery, JobStore, SignedUrl},
 };
 use serde_json::Value;
 
@@ -119,6 +119,12 @@ impl JobStore for Down {
         down()
     }
     async fn delete(&self, _: JobId) -> Result<bool> {
+        down()
+    }
+    async fn list(&self, _: &JobQuery) -> Result<Vec<Job>> {
+        down()
+    }
+    async fn count_active(&self, _: &str) -> Result<u64> {
         down()
     }
     async fn ready(&self) -> Result<()> {
@@ -342,6 +348,12 @@ impl JobStore for Hung {
         hang().await
     }
     async fn delete(&self, _: JobId) -> Result<bool> {
+        hang().await
+    }
+    async fn list(&self, _: &JobQuery) -> Result<Vec<Job>> {
+        hang().await
+    }
+    async fn count_active(&self, _: &str) -> Result<u64> {
         hang().await
     }
     async fn ready(&self) -> Result<()> {

@@ -179,3 +179,55 @@ async fn deleting_a_succeeded_job_keeps_its_status_and_takes_its_outputs() {
         assert_eq!(res.status().as_u16(), 410, "{output}");
     }
 }
+
+#[tokio::test]
+async fn jobs_are_listed_newest_first_a_page_at_a_time_and_by_status() {
+    let api = TestApi::start(Limits::default()).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(submit(&api).await.to_string());
+    }
+    ids.reverse();
+    let http = reqwest::Client::new();
+    let page = |query: String| send(http.get(api.url(&format!("/v1/jobs?{query}"))));
+    let listed = |page: &Value| -> Vec<String> {
+        page["jobs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .map(|j| j["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let (status, first) = page("limit=2".into()).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(listed(&first), ids[..2]);
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let (_, second) = page(format!("limit=2&cursor={cursor}")).await;
+    assert_eq!(listed(&second), ids[2..]);
+    assert!(second["next_cursor"].is_null(), "{second}");
+    let (_, all) = page(String::new()).await;
+    assert_eq!(listed(&all), ids);
+
+    send(http.delete(api.url(&format!("/v1/jobs/{}", ids[1])))).await;
+    let (_, cancelled) = page("status=cancelled".into()).await;
+    assert_eq!(listed(&cancelled), [ids[1].clone()]);
+    let (_, queued) = page("status=queued".into()).await;
+    assert_eq!(listed(&queued), [ids[0].clone(), ids[2].clone()]);
+
+    let (status, bad) = page("limit=500&status=done&cursor=abc&sort=asc".into()).await;
+    assert_eq!(
+        (status, bad["code"].as_str()),
+        (422, Some("invalid-query")),
+        "{bad}"
+    );
+    let fields: Vec<_> = bad["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].as_str().expect("field"))
+        .collect();
+    assert_eq!(fields, ["limit", "status", "cursor", "sort"], "{bad}");
+}

@@ -1,6 +1,6 @@
 //! The API's tests, one binary: the HTTP contract in-process (`http`, `ingest`, a job's life
-//! after submit in `lifecycle`, and hostile clients in `hostile`), the `minimoto-api` binary
-//! itself (`binary`), and the OpenAPI document (`openapi`).
+//! after submit in `lifecycle`, keys and tenants in `tenants`, and hostile clients in
+//! `hostile`), the `minimoto-api` binary itself (`binary`), and the OpenAPI document (`openapi`).
 
 mod binary;
 mod corpus;
@@ -12,3 +12,4 @@ mod openapi;
 #[path = "../../../tests/support/photos.rs"]
 mod photos;
 mod support;
+mod tenants;

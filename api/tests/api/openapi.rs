@@ -45,4 +45,30 @@ fn every_route_is_documented_with_its_errors() {
         );
     }
     assert!(post["requestBody"]["content"]["multipart/form-data"].is_object());
+    for (path, method) in [
+        ("/v1/jobs", "get"),
+        ("/v1/jobs/{id}", "delete"),
+        ("/v1/jobs/{id}/video", "get"),
+    ] {
+        let op = &json["paths"][path][method];
+        assert_eq!(
+            op["security"][0]["bearer"],
+            serde_json::json!([]),
+            "{path} takes the key"
+        );
+        for status in ["401", "403", "429"] {
+            assert!(
+                op["responses"][status].is_object(),
+                "{method} {path} documents {status}"
+            );
+        }
+    }
+    assert!(
+        json["paths"]["/healthz"]["get"]["security"].is_null(),
+        "health needs no key"
+    );
+    assert_eq!(
+        json["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
 }

@@ -1,5 +1,6 @@
 //! The DynamoDB tables: jobs, and the worker registry. Both are keyed by the string `id` alone,
-//! on-demand, tagged with the stack and their role (`jobs`, `workers`).
+//! on-demand, tagged with the stack and their role (`jobs`, `workers`). The jobs table also has
+//! the two indexes that list a tenant's jobs (see `minimoto_aws::jobs`).
 
 use std::{collections::HashMap, time::Duration};
 
@@ -7,11 +8,12 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::{
     Client,
     types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        TableDescription, TableStatus, Tag,
+        AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction,
+        GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection,
+        ProjectionType, ScalarAttributeType, TableDescription, TableStatus, Tag,
     },
 };
-use minimoto_aws::sdk_error;
+use minimoto_aws::{jobs, sdk_error};
 use minimoto_common::error::{Error, Result};
 
 use crate::{Action, Found, Kind, desired_tags, missing_tags};
@@ -34,7 +36,101 @@ fn tags(pairs: impl IntoIterator<Item = (&'static str, String)>) -> Result<Vec<T
 /// `Conflict` (the job store could not use it), and one of another stack too. Billing of an
 /// existing table is left as its owner chose.
 pub async fn ensure_table(config: &SdkConfig, table: &str, stack: &str) -> Result<Action> {
-    ensure_keyed_table(config, table, stack, Kind::Table).await
+    let action = ensure_keyed_table(config, table, stack, Kind::Table).await?;
+    let added = ensure_indexes(&Client::new(config), table).await?;
+    Ok(match (action, added.is_empty()) {
+        (action, true) => action,
+        (Action::Created, false) => Action::Created,
+        (Action::Updated(mut what), false) => {
+            what.extend(added);
+            Action::Updated(what)
+        }
+        (_, false) => Action::Updated(added),
+    })
+}
+
+/// The jobs table's indexes: (name, partition attribute), each sorted by `id`, projecting the
+/// whole item (a listing reads the records from the index).
+const INDEXES: [(&str, &str); 2] = [
+    (jobs::BY_TENANT, jobs::TENANT),
+    (jobs::BY_TENANT_STATUS, jobs::TENANT_STATUS),
+];
+
+fn attribute(name: &str) -> Result<AttributeDefinition> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(|e| Error::Invalid(e.to_string()))
+}
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// Adds the indexes the table lacks, one at a time (DynamoDB builds one per update), waiting for
+/// each to be active; the names of those added.
+async fn ensure_indexes(client: &Client, table: &str) -> Result<Vec<String>> {
+    let mut added = Vec::new();
+    for (name, partition) in INDEXES {
+        let description = wait_until_active(client, table).await?;
+        let exists = description
+            .global_secondary_indexes()
+            .iter()
+            .any(|i| i.index_name() == Some(name));
+        if exists {
+            continue;
+        }
+        let index = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(name)
+            .key_schema(key(partition, KeyType::Hash)?)
+            .key_schema(key(KEY, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        client
+            .update_table()
+            .table_name(table)
+            .attribute_definitions(attribute(KEY)?)
+            .attribute_definitions(attribute(partition)?)
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(index).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error(SERVICE, &format!("add index {name} to {table}"), e))?;
+        added.push(format!("index {name}"));
+    }
+    if !added.is_empty() {
+        wait_until_indexes_active(client, table).await?;
+    }
+    Ok(added)
+}
+
+async fn wait_until_indexes_active(client: &Client, table: &str) -> Result<()> {
+    for _ in 0..600 {
+        let description = wait_until_active(client, table).await?;
+        let building = description
+            .global_secondary_indexes()
+            .iter()
+            .any(|i| i.index_status() != Some(&IndexStatus::Active));
+        if !building {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err(Error::backend(
+        SERVICE,
+        format!("the indexes of table {table} were not active within 10 minutes"),
+    ))
 }
 
 /// Creates the worker registry's table, as [`ensure_table`] the jobs table (no TTL: workers

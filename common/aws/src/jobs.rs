@@ -1,6 +1,10 @@
 //! [`JobStore`] on DynamoDB: one item per job, keyed by `id`, with the record as JSON beside the
 //! attributes conditions need (`status`, `version`). Every write is conditional: creating requires
 //! the id to be new, replacing requires the stored `version` to be the one read.
+//!
+//! Two global secondary indexes list a tenant's jobs newest first: [`BY_TENANT`] (partition
+//! `tenant`) and [`BY_TENANT_STATUS`] (partition `tenant_status`, e.g. `acme#queued`), both
+//! sorted by `id` (UUIDv7: by creation). `minimoto setup` makes them.
 
 use std::collections::HashMap;
 
@@ -8,19 +12,32 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::{
     Client,
-    types::{AttributeValue, ReturnValue},
+    types::{AttributeValue, ReturnValue, Select},
 };
 
 use crate::sdk_error;
 use minimoto_common::{
     error::{Error, Result},
     ids::JobId,
-    job::Job,
-    ports::JobStore,
+    job::{Job, Status},
+    ports::{JobQuery, JobStore},
     record,
 };
 
 const SERVICE: &str = "dynamodb";
+
+/// The index of a tenant's jobs: partition [`TENANT`], sort `id`.
+pub const BY_TENANT: &str = "by-tenant";
+/// The index of a tenant's jobs in one status: partition [`TENANT_STATUS`], sort `id`.
+pub const BY_TENANT_STATUS: &str = "by-tenant-status";
+/// The attribute of the job's tenant.
+pub const TENANT: &str = "tenant";
+/// The attribute `<tenant>#<status>`.
+pub const TENANT_STATUS: &str = "tenant_status";
+
+fn tenant_status(tenant: &str, status: Status) -> String {
+    format!("{tenant}#{}", status.as_str())
+}
 
 #[derive(Debug, Clone)]
 pub struct DynamoJobStore {
@@ -58,6 +75,11 @@ impl DynamoJobStore {
                 AttributeValue::S(job.status.as_str().to_owned()),
             ),
             ("version".to_owned(), AttributeValue::N(version.to_string())),
+            (TENANT.to_owned(), AttributeValue::S(job.tenant.clone())),
+            (
+                TENANT_STATUS.to_owned(),
+                AttributeValue::S(tenant_status(&job.tenant, job.status)),
+            ),
             (
                 "created_at".to_owned(),
                 AttributeValue::S(job.created_at.to_rfc3339()),
@@ -65,6 +87,16 @@ impl DynamoJobStore {
             ("record".to_owned(), AttributeValue::S(record)),
         ]))
     }
+}
+
+/// The job of an index item (its `id` read from the item).
+fn parse_listed(item: &HashMap<String, AttributeValue>) -> Result<Job> {
+    let id = item
+        .get("id")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::Invalid("a listed job has no readable id".into()))?;
+    parse(id, item)
 }
 
 fn parse(id: JobId, item: &HashMap<String, AttributeValue>) -> Result<Job> {
@@ -152,6 +184,87 @@ impl JobStore for DynamoJobStore {
             .await
             .map_err(|e| sdk_error(SERVICE, "delete job", e))?;
         Ok(out.attributes().is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn list(&self, query: &JobQuery) -> Result<Vec<Job>> {
+        let (index, key, value) = match query.status {
+            Some(status) => (
+                BY_TENANT_STATUS,
+                TENANT_STATUS,
+                tenant_status(&query.tenant, status),
+            ),
+            None => (BY_TENANT, TENANT, query.tenant.clone()),
+        };
+        let mut names = HashMap::from([("#k".to_owned(), key.to_owned())]);
+        let mut values = HashMap::from([(":k".to_owned(), AttributeValue::S(value))]);
+        let condition = match query.before {
+            Some(before) => {
+                names.insert("#id".to_owned(), "id".to_owned());
+                values.insert(":before".to_owned(), AttributeValue::S(before.to_string()));
+                "#k = :k AND #id < :before"
+            }
+            None => "#k = :k",
+        };
+        let mut jobs = Vec::with_capacity(query.limit.min(100));
+        let mut start = None;
+        // An index page holds at most 1 MB: keep reading until the page is full or the index ends.
+        while jobs.len() < query.limit {
+            let want = i32::try_from(query.limit - jobs.len()).unwrap_or(i32::MAX);
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(condition)
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit(want)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(SERVICE, "list jobs", e))?;
+            for item in out.items() {
+                jobs.push(parse_listed(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => break,
+            }
+        }
+        jobs.truncate(query.limit);
+        Ok(jobs)
+    }
+
+    async fn count_active(&self, tenant: &str) -> Result<u64> {
+        let mut count = 0u64;
+        for status in [Status::Queued, Status::Running] {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(BY_TENANT_STATUS)
+                    .key_condition_expression("#k = :k")
+                    .expression_attribute_names("#k", TENANT_STATUS)
+                    .expression_attribute_values(
+                        ":k",
+                        AttributeValue::S(tenant_status(tenant, status)),
+                    )
+                    .select(Select::Count)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(SERVICE, "count jobs", e))?;
+                count += u64::try_from(out.count).unwrap_or(0);
+                match out.last_evaluated_key {
+                    Some(last) if !last.is_empty() => start = Some(last),
+                    _ => break,
+                }
+            }
+        }
+        Ok(count)
     }
 
     async fn ready(&self) -> Result<()> {

@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     status     TEXT NOT NULL,
     version    INTEGER NOT NULL,
     created_at TEXT NOT NULL,
-    record     TEXT NOT NULL
+    record     TEXT NOT NULL,
+    tenant     TEXT NOT NULL DEFAULT 'default'
 );
 CREATE TABLE IF NOT EXISTS queue (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -57,6 +58,27 @@ pub struct Db {
 /// How long a write probe waits for the write lock: under the readiness check's bound.
 const PROBE_WAIT: Duration = Duration::from_secs(2);
 
+/// Indexes on columns a database made by an older version may lack until [`migrate`] adds them.
+const INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, id);
+CREATE INDEX IF NOT EXISTS jobs_by_tenant_status ON jobs (tenant, status, id);
+";
+
+/// Brings a database made by an older version up to [`SCHEMA`]: jobs from before tenants belong
+/// to the open tenant (the column's default).
+fn migrate(c: &Connection) -> Result<(), DbError> {
+    let has_tenant: bool = c.query_row(
+        "SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'tenant'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_tenant {
+        c.execute_batch("ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default'")?;
+    }
+    c.execute_batch(INDEXES)?;
+    Ok(())
+}
+
 impl Db {
     /// Opens (creating if needed) the database, in WAL mode so readers never block the writer,
     /// and with a busy timeout so processes queue up on the write lock instead of failing.
@@ -73,6 +95,7 @@ impl Db {
         writer.pragma_update(None, "journal_mode", "WAL")?;
         writer.pragma_update(None, "synchronous", "NORMAL")?;
         writer.execute_batch(SCHEMA)?;
+        migrate(&writer)?;
         let reader = Connection::open(path)?;
         reader.busy_timeout(Duration::from_secs(10))?;
         let probe = Connection::open(path)?;
@@ -131,6 +154,30 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A database from before tenants: its jobs table lacks the column until opened.
+    #[test]
+    fn a_database_from_before_tenants_gets_the_column_and_its_jobs_the_open_tenant() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.db");
+        let old = Connection::open(&path).expect("old");
+        old.execute_batch(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, version INTEGER NOT NULL,
+                 created_at TEXT NOT NULL, record TEXT NOT NULL);
+             INSERT INTO jobs VALUES ('j', 'queued', 0, 't', '{}');",
+        )
+        .expect("old schema");
+        drop(old);
+        let db = Db::open(&path).expect("open migrates");
+        let tenant: String = tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(db.read(|c| {
+                Ok(c.query_row("SELECT tenant FROM jobs WHERE id = 'j'", [], |r| r.get(0))?)
+            }))
+            .expect("read");
+        assert_eq!(tenant, "default");
+        Db::open(&path).expect("opening again changes nothing");
+    }
 
     /// Another process holds the write lock; a write of ours waits for it (up to the busy
     /// timeout). Reads must still answer meanwhile.

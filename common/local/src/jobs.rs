@@ -7,8 +7,8 @@ use crate::db::Db;
 use minimoto_common::{
     error::{Error, Result},
     ids::JobId,
-    job::Job,
-    ports::JobStore,
+    job::{Job, Status},
+    ports::{JobQuery, JobStore},
     record,
 };
 
@@ -27,18 +27,19 @@ impl SqliteJobStore {
 impl JobStore for SqliteJobStore {
     async fn create(&self, job: &Job) -> Result<()> {
         let record = record::encode(job)?;
-        let (id, status, version, created) = (
+        let (id, status, version, created, tenant) = (
             job.id.to_string(),
             job.status.as_str(),
             job.version,
             job.created_at.to_rfc3339(),
+            job.tenant.clone(),
         );
         self.db
             .call(move |c| {
                 let n = c.execute(
-                    "INSERT INTO jobs (id, status, version, created_at, record) VALUES (?1, ?2, ?3, ?4, ?5)
+                    "INSERT INTO jobs (id, status, version, created_at, record, tenant) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (id) DO NOTHING",
-                    params![id, status, version, created, record],
+                    params![id, status, version, created, record, tenant],
                 )?;
                 if n == 0 {
                     return Err(Error::Conflict(format!("job {id} already exists")).into());
@@ -92,6 +93,54 @@ impl JobStore for SqliteJobStore {
         self.db
             .call(move |c| Ok(c.execute("DELETE FROM jobs WHERE id = ?1", [key])? > 0))
             .await
+    }
+
+    async fn list(&self, query: &JobQuery) -> Result<Vec<Job>> {
+        let (tenant, status, before) = (
+            query.tenant.clone(),
+            query.status.map(Status::as_str),
+            query.before.map(|id| id.to_string()),
+        );
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let rows: Vec<(String, String)> = self
+            .db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT id, record FROM jobs
+                     WHERE tenant = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR id < ?3)
+                     ORDER BY id DESC LIMIT ?4",
+                )?;
+                let rows = statement
+                    .query_map(params![tenant, status, before, limit], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(id, record)| {
+                let id = id
+                    .parse()
+                    .map_err(|e| Error::Invalid(format!("stored job id {id:?}: {e}")))?;
+                record::decode(id, &record)
+            })
+            .collect()
+    }
+
+    async fn count_active(&self, tenant: &str) -> Result<u64> {
+        let tenant = tenant.to_owned();
+        let n: i64 = self
+            .db
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM jobs WHERE tenant = ?1 AND status IN (?2, ?3)",
+                    params![tenant, Status::Queued.as_str(), Status::Running.as_str()],
+                    |r| r.get(0),
+                )?)
+            })
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn ready(&self) -> Result<()> {

@@ -16,6 +16,7 @@ fn db(dir: &tempfile::TempDir) -> Db {
 async fn sqlite_job_store_keeps_the_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
     contract::job_store(&SqliteJobStore::new(db(&dir))).await;
+    contract::job_listing(&SqliteJobStore::new(db(&dir))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

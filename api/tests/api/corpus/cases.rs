@@ -1559,7 +1559,14 @@ fn options() -> Vec<Case> {
 fn http() -> Vec<Case> {
     let job = format!("/v1/jobs/{UNKNOWN_JOB}");
     vec![
-        wrong_method("get-jobs-collection", "GET", "/v1/jobs", "POST"),
+        wrong_method("put-jobs-collection", "PUT", "/v1/jobs", "GET"),
+        case(
+            "list-with-a-bad-limit",
+            "a page size out of range",
+            Request::new("GET", "/v1/jobs?limit=0"),
+            422,
+            "invalid-query",
+        ),
         wrong_method("delete-jobs-collection", "DELETE", "/v1/jobs", "POST"),
         wrong_method("options-jobs-collection", "OPTIONS", "/v1/jobs", "POST"),
         wrong_method("put-job", "PUT", &job, "GET"),

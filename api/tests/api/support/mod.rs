@@ -73,6 +73,7 @@ impl TestApi {
             decode_slots: 2,
             decode_memory: 64 << 20,
             request_timeout: Duration::from_secs(30),
+            keys: None,
         };
         tune(&mut config);
         let shutdown = CancellationToken::new();

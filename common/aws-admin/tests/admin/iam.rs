@@ -44,7 +44,7 @@ const S3_OBJECT_ACTIONS: [&str; 5] = [
 
 /// Actions only setup and cleanup may have: the hot path must not be able to make or break the
 /// stack (checked on top of "nothing beyond what the code calls").
-const ADMIN_ONLY: [&str; 17] = [
+const ADMIN_ONLY: [&str; 18] = [
     "s3:CreateBucket",
     "s3:DeleteBucket",
     "s3:PutBucketTagging",
@@ -52,6 +52,7 @@ const ADMIN_ONLY: [&str; 17] = [
     "s3:PutBucketCORS",
     "s3:DeleteObjectVersion",
     "dynamodb:CreateTable",
+    "dynamodb:UpdateTable",
     "dynamodb:DeleteTable",
     "dynamodb:TagResource",
     "sqs:CreateQueue",

@@ -365,3 +365,61 @@ async fn cleanup_deletes_exactly_the_tagged_resources() {
         "{delta_again}"
     );
 }
+
+/// A jobs table from before job listings: `setup` adds the two indexes the listing reads, and
+/// reports them.
+#[tokio::test]
+async fn setup_adds_the_listing_indexes_to_a_jobs_table_without_them() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let settings = settings("indexes");
+    setup(&config, &settings, &BucketOptions::default())
+        .await
+        .expect("setup");
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    for index in [
+        minimoto_aws::jobs::BY_TENANT,
+        minimoto_aws::jobs::BY_TENANT_STATUS,
+    ] {
+        dynamodb
+            .update_table()
+            .table_name(&settings.table)
+            .global_secondary_index_updates(
+                aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                    .delete(
+                        aws_sdk_dynamodb::types::DeleteGlobalSecondaryIndexAction::builder()
+                            .index_name(index)
+                            .build()
+                            .expect("delete action"),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("drop the index by hand");
+    }
+    let report = setup(&config, &settings, &BucketOptions::default())
+        .await
+        .expect("setup again");
+    assert_eq!(
+        report.get(Kind::Table, &settings.table),
+        Some(&Action::Updated(vec![
+            "index by-tenant".into(),
+            "index by-tenant-status".into()
+        ])),
+        "{report}"
+    );
+    let indexes: Vec<String> = dynamodb
+        .describe_table()
+        .table_name(&settings.table)
+        .send()
+        .await
+        .expect("describe")
+        .table
+        .expect("table")
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name().map(str::to_owned))
+        .collect();
+    assert_eq!(indexes.len(), 2, "{indexes:?}");
+}

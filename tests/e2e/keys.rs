@@ -1,0 +1,124 @@
+//! API keys through the real binary: `minimoto keys add` makes a key the server then requires;
+//! a server others can reach refuses to start without keys unless told `--insecure-no-auth`.
+
+use std::process::Command;
+
+use crate::helpers::*;
+
+fn minimoto(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_minimoto"))
+        .args(args)
+        .output()
+        .expect("run minimoto")
+}
+
+#[tokio::test]
+async fn a_key_made_by_the_cli_is_what_the_server_requires() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let dir = data.to_str().expect("utf-8");
+    let out = minimoto(&["keys", "add", "--tenant", "acme", "--data-dir", dir]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+    assert!(key.starts_with("mm_"), "{key}");
+    let stored = std::fs::read_to_string(data.join("keys.json")).expect("keys file");
+    assert!(!stored.contains(&key), "the file keeps only the hash");
+
+    let app = App::spawn(&data, &["--workers", "0"]);
+    let http = reqwest::Client::new();
+    let without = http.get(app.url("/v1/jobs")).send().await.expect("get");
+    assert_eq!(without.status().as_u16(), 401);
+    let with = http
+        .get(app.url("/v1/jobs"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(with.status().as_u16(), 200);
+
+    let list = minimoto(&["keys", "list", "--data-dir", dir]);
+    let listing = String::from_utf8(list.stdout).expect("utf-8");
+    let id = listing
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split('\t').next())
+        .expect("a key's line")
+        .to_owned();
+    assert!(
+        listing.contains("acme") && !listing.contains(&key),
+        "{listing}"
+    );
+    let revoke = minimoto(&["keys", "revoke", &id, "--data-dir", dir]);
+    assert!(
+        revoke.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoke.stderr)
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let res = http
+            .get(app.url("/v1/jobs"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("get");
+        if res.status().as_u16() == 403 {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "the revoked key still answers {}",
+            res.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn a_reachable_server_without_keys_refuses_to_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let dir = dir.to_str().expect("utf-8");
+    let out = minimoto(&[
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--workers",
+        "0",
+        "--data-dir",
+        dir,
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("without API keys")
+            && err.contains("minimoto keys add")
+            && err.contains("--insecure-no-auth"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn insecure_no_auth_serves_a_reachable_address_without_keys() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let app = App::spawn(
+        &tmp.path().join("data"),
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--workers",
+            "0",
+            "--insecure-no-auth",
+        ],
+    );
+    let res = reqwest::get(app.url("/v1/jobs")).await.expect("get");
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(app.log().contains("--insecure-no-auth"), "the log warns");
+}
