@@ -81,7 +81,9 @@ impl Auth {
 
     /// The caller of a request with these headers, or why it may not call.
     fn caller(&self, headers: &axum::http::HeaderMap) -> Result<Caller, ApiError> {
-        let Some(keys) = &self.keys else {
+        // A keys file with no key yet leaves the server open; the first `keys add` closes it
+        // (within the ring's reload second), with no restart.
+        let Some(keys) = self.keys.as_ref().filter(|k| !k.is_empty()) else {
             return Ok(Caller::open());
         };
         let presented = headers

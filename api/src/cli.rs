@@ -68,8 +68,8 @@ impl ApiArgs {
     }
 }
 
-/// The keys the API on `addr` checks: none when the file has none, which only a loopback address
-/// (or `--insecure-no-auth`) allows.
+/// The keys the API on `addr` checks. A file with no key (yet) leaves the API open, which only a
+/// loopback address (or `--insecure-no-auth`) allows; the first key added closes it.
 fn key_ring(
     args: &ApiArgs,
     common: &CommonArgs,
@@ -82,11 +82,11 @@ fn key_ring(
         return Ok(Some(Arc::new(ring)));
     }
     if addr.ip().is_loopback() {
-        tracing::warn!(%addr, path = %path.display(), "no API keys: serving without authentication, on a loopback address only (`minimoto keys add` makes one)");
-        Ok(None)
+        tracing::warn!(%addr, path = %path.display(), "no API keys: serving without authentication, on a loopback address only, until `minimoto keys add` makes one");
+        Ok(Some(Arc::new(ring)))
     } else if args.insecure_no_auth {
         tracing::warn!(%addr, "no API keys and --insecure-no-auth: anyone who can reach this address can submit, read and delete every job");
-        Ok(None)
+        Ok(Some(Arc::new(ring)))
     } else {
         anyhow::bail!(
             "refusing to serve on {addr} without API keys: `{}` has none. Make one with `minimoto keys add --tenant <name>` (same --data-dir or --keys-file), listen on a loopback address, or pass --insecure-no-auth",

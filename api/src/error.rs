@@ -31,9 +31,12 @@ pub struct ApiError {
 pub fn status_of(code: ErrorCode) -> StatusCode {
     use ErrorCode as C;
     match code {
-        C::BadMultipart | C::NoImages | C::UnexpectedPart | C::DuplicatePart | C::BadRequest => {
-            StatusCode::BAD_REQUEST
-        }
+        C::BadMultipart
+        | C::NoImages
+        | C::UnexpectedPart
+        | C::DuplicatePart
+        | C::BadRequest
+        | C::BadIdempotencyKey => StatusCode::BAD_REQUEST,
         C::Unauthorized => StatusCode::UNAUTHORIZED,
         C::BadSignature | C::KeyRevoked => StatusCode::FORBIDDEN,
         C::RateLimited | C::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
@@ -42,7 +45,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         C::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
         C::UploadStalled | C::UploadTooSlow => StatusCode::REQUEST_TIMEOUT,
         C::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-        C::NotReady | C::NoVideo => StatusCode::CONFLICT,
+        C::NotReady | C::NoVideo | C::IdempotencyInProgress => StatusCode::CONFLICT,
         C::Expired | C::LinkExpired => StatusCode::GONE,
         C::TooManyImages
         | C::UploadTooLarge
@@ -55,9 +58,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         C::NotMultipart | C::ImageUnsupported | C::AudioUnsupported => {
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         }
-        C::InvalidOptions | C::InvalidQuery | C::ImageCorrupt | C::AudioCorrupt => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        C::InvalidOptions
+        | C::InvalidQuery
+        | C::IdempotencyKeyReused
+        | C::ImageCorrupt
+        | C::AudioCorrupt => StatusCode::UNPROCESSABLE_ENTITY,
         C::BackendUnavailable | C::ServerBusy | C::RequestTimeout => {
             StatusCode::SERVICE_UNAVAILABLE
         }

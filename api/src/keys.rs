@@ -225,8 +225,7 @@ pub fn check_tenant(tenant: &str) -> Result<(), String> {
 /// How often the running API looks at the keys file's modification time.
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
 
-/// The keys in force: the file, re-read when its modification time changes (checked at most
-/// every second). A file that becomes unreadable or invalid keeps the last good keys in force,
+/// The keys in force: the file, re-read when it changes (checked at most every second). A file that becomes unreadable or invalid keeps the last good keys in force,
 /// and says so in the log, so a bad edit cannot open or close the API.
 #[derive(Debug)]
 pub struct KeyRing {
@@ -237,12 +236,18 @@ pub struct KeyRing {
 #[derive(Debug)]
 struct Loaded {
     file: KeyFile,
-    modified: Option<SystemTime>,
+    modified: Option<Stamp>,
     checked: Instant,
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// What tells one version of the file from the next: `save` renames a new file in, so its inode
+/// changes even when two saves fall in one tick of the modification time.
+type Stamp = (SystemTime, u64, u64);
+
+fn modified(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.ino(), m.len()))
 }
 
 impl KeyRing {

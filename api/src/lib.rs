@@ -11,6 +11,7 @@ pub mod cli;
 pub mod decodes;
 pub mod error;
 pub mod head_errors;
+pub mod idempotency;
 pub mod ingest;
 pub mod keys;
 pub mod pace;

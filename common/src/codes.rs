@@ -57,6 +57,13 @@ pub enum ErrorCode {
     RateLimited,
     /// The key's tenant has as many jobs queued or running as its quota allows (429).
     QuotaExceeded,
+    /// The `Idempotency-Key` header is empty, too long or not visible ASCII (400).
+    BadIdempotencyKey,
+    /// The `Idempotency-Key` was used before with another request (422).
+    IdempotencyKeyReused,
+    /// A request with this `Idempotency-Key` is still being submitted; try again after
+    /// `Retry-After` (409).
+    IdempotencyInProgress,
     /// No such job or route.
     NotFound,
     /// The job has no video yet.
@@ -113,7 +120,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 48] = [
+    pub const ALL: [Self; 51] = [
         Self::NotMultipart,
         Self::BadMultipart,
         Self::NoImages,
@@ -138,6 +145,9 @@ impl ErrorCode {
         Self::KeyRevoked,
         Self::RateLimited,
         Self::QuotaExceeded,
+        Self::BadIdempotencyKey,
+        Self::IdempotencyKeyReused,
+        Self::IdempotencyInProgress,
         Self::NotFound,
         Self::NotReady,
         Self::NoVideo,
@@ -191,6 +201,9 @@ impl ErrorCode {
             Self::KeyRevoked => "key-revoked",
             Self::RateLimited => "rate-limited",
             Self::QuotaExceeded => "quota-exceeded",
+            Self::BadIdempotencyKey => "bad-idempotency-key",
+            Self::IdempotencyKeyReused => "idempotency-key-reused",
+            Self::IdempotencyInProgress => "idempotency-in-progress",
             Self::NotFound => "not-found",
             Self::NotReady => "not-ready",
             Self::NoVideo => "no-video",

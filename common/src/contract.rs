@@ -13,7 +13,9 @@ use crate::{
     fleet::{Beat, DECISIONS_KEPT, DecisionRecord, WorkerState},
     ids::JobId,
     job::{Job, Refusal, Stage, Status},
-    ports::{BlobStore, JobQuery, JobQueue, JobStore, Update, WorkerRegistry, update_job},
+    ports::{
+        BlobStore, JobQuery, JobQueue, JobStore, KeyClaim, Update, WorkerRegistry, update_job,
+    },
     spec::RenderSpec,
 };
 
@@ -204,6 +206,68 @@ pub async fn job_listing(store: &dyn JobStore) {
         "a job leaves the list of its old status"
     );
     assert_eq!(store.count_active(&tenant).await.expect("count"), 1);
+}
+
+/// Idempotency keys: the first claim takes a key, a second gets the first's claim back; keys are
+/// per tenant; a replace moves a key only from the claim it names; a release frees it only for
+/// its own job.
+pub async fn idempotency_keys(store: &dyn JobStore) {
+    let tenant = format!("t-{}", JobId::new());
+    let claim = |fingerprint: &str| KeyClaim {
+        job: JobId::new(),
+        fingerprint: fingerprint.into(),
+    };
+    let (first, second) = (claim("f1"), claim("f2"));
+    assert_eq!(
+        store.claim_key(&tenant, "k", &first).await.expect("claim"),
+        None
+    );
+    assert_eq!(
+        store
+            .claim_key(&tenant, "k", &second)
+            .await
+            .expect("claim again"),
+        Some(first.clone()),
+        "a taken key answers with the claim that holds it"
+    );
+    assert_eq!(
+        store
+            .claim_key("another", "k", &second)
+            .await
+            .expect("claim"),
+        None,
+        "keys are per tenant"
+    );
+    assert!(
+        !store
+            .replace_key(&tenant, "k", &second, &second)
+            .await
+            .expect("replace"),
+        "a replace from a claim the key does not hold changes nothing"
+    );
+    assert!(
+        store
+            .replace_key(&tenant, "k", &first, &second)
+            .await
+            .expect("replace")
+    );
+    store
+        .release_key(&tenant, "k", first.job)
+        .await
+        .expect("release");
+    assert_eq!(
+        store.claim_key(&tenant, "k", &first).await.expect("claim"),
+        Some(second.clone()),
+        "a release for another job leaves the key"
+    );
+    store
+        .release_key(&tenant, "k", second.job)
+        .await
+        .expect("release");
+    assert_eq!(
+        store.claim_key(&tenant, "k", &first).await.expect("claim"),
+        None
+    );
 }
 
 /// Concurrent writers: of racing replaces from one version, and of racing claims, exactly one

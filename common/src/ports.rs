@@ -70,8 +70,35 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// How many of the tenant's jobs are queued or running (for its quota; as [`JobStore::list`],
     /// possibly a moment behind).
     async fn count_active(&self, tenant: &str) -> Result<u64>;
+    /// Takes the idempotency key `key` of `tenant` for `claim`, unless it is taken: then returns
+    /// the claim that holds it (and changes nothing).
+    async fn claim_key(
+        &self,
+        tenant: &str,
+        key: &str,
+        claim: &KeyClaim,
+    ) -> Result<Option<KeyClaim>>;
+    /// Moves the key from `old` (a submission that died before its job existed) to `new`; false
+    /// when it no longer holds `old` (someone else moved it first).
+    async fn replace_key(
+        &self,
+        tenant: &str,
+        key: &str,
+        old: &KeyClaim,
+        new: &KeyClaim,
+    ) -> Result<bool>;
+    /// Lets the key go if it still names `job` (its submission failed).
+    async fn release_key(&self, tenant: &str, key: &str, job: JobId) -> Result<()>;
     /// One cheap round trip proving the store can serve now (for readiness checks).
     async fn ready(&self) -> Result<()>;
+}
+
+/// What an `Idempotency-Key` stands for: the job its first request made, and that request's
+/// fingerprint (so a retry with another body is told apart).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyClaim {
+    pub job: JobId,
+    pub fingerprint: String,
 }
 
 /// Which of a tenant's jobs [`JobStore::list`] returns.

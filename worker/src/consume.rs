@@ -169,7 +169,8 @@ impl Worker {
             }
             Ok(Update::Refused(why, job)) => {
                 tracing::info!(%job_id, status = job.status.as_str(), %why, "nothing to do; acking");
-                return Settle::Ack;
+                // A deleted job's earlier attempt may have stored outputs after the delete.
+                return self.settle_taken(&job).await;
             }
             // The API queues the id just before it writes the record, so a young message may
             // arrive first: try again shortly. A message whose record has not appeared within
@@ -297,8 +298,11 @@ impl Worker {
                         .await
                         .unwrap_or(Settle::RetryAfter(self.config.visibility));
                 }
-                let _ = update_job(self.jobs.as_ref(), job_id, |j| j.release(&worker)).await;
-                Settle::RetryAfter(retry_delay_for(code, delivery.receive_count))
+                match update_job(self.jobs.as_ref(), job_id, |j| j.release(&worker)).await {
+                    // Cancelled or taken over meanwhile: not ours to retry.
+                    Ok(Update::Refused(_, current)) => self.settle_taken(&current).await,
+                    _ => Settle::RetryAfter(retry_delay_for(code, delivery.receive_count)),
+                }
             }
         }
     }

@@ -86,10 +86,12 @@ impl Heartbeat {
             let mut tick = tokio::time::interval(WATCH_EVERY.min(every));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await; // the first tick is immediate; the claim just extended everything
-            let mut beaten = tokio::time::Instant::now();
+            // A deadline, not the time since the last beat: a tick that wakes a little early must
+            // not put the beat off by a whole watch period.
+            let mut next_beat = tokio::time::Instant::now() + every;
             loop {
                 tick.tick().await;
-                if beaten.elapsed() < every {
+                if tokio::time::Instant::now() + Duration::from_millis(50) < next_beat {
                     match jobs.get(job_id).await {
                         Ok(Some(job))
                             if job.status == Status::Running
@@ -104,7 +106,7 @@ impl Heartbeat {
                     }
                     continue;
                 }
-                beaten = tokio::time::Instant::now();
+                next_beat += every;
                 let (stage, fraction) = progress.get();
                 match update_job(jobs.as_ref(), job_id, |j| {
                     j.heartbeat(&worker, stage, fraction, Utc::now())

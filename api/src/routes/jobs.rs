@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 use crate::{
     auth::Caller,
     error::{ApiError, ApiResult, Problem},
+    idempotency::{self, Begin},
     ingest::{self, StagedImage, Upload},
     pace::{self, Pace, Paced, Watch},
     state::AppState,
@@ -61,14 +62,17 @@ fn parse_id(raw: &str) -> ApiResult<JobId> {
 #[utoipa::path(
     post, path = "/v1/jobs", tag = "jobs",
     request_body(content = CreateJobForm, content_type = "multipart/form-data"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Any 1–255 visible ASCII characters (a UUID): a retry with the same key and the same photos and options answers with the job the first try made (with `Idempotent-Replayed: true`), even when the first answer was lost; the same key with another request is a 422 `idempotency-key-reused`. Keys are per tenant.")),
     responses(
-        (status = 202, description = "Accepted: the job is queued", body = JobView,
-            headers(("Location" = String, description = "The job's URL"))),
-        (status = 400, description = "Malformed request: no images, an unknown part", body = Problem, content_type = "application/problem+json"),
+        (status = 202, description = "Accepted: the job is queued (or, for a retry with its Idempotency-Key, the job it made)", body = JobView,
+            headers(("Location" = String, description = "The job's URL"),
+                ("Idempotent-Replayed" = String, description = "`true` when the answer is the job an earlier request with the same Idempotency-Key made"))),
+        (status = 400, description = "Malformed request: no images, an unknown part, a malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with the same Idempotency-Key is still being submitted (`idempotency-in-progress`); `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "The upload stopped sending for the stall timeout (60 s by default), or sent slower than the floor rate", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too many images, an image, the audio or the upload too large, or a part's headers over 1 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart, or a part is not a supported image or audio file", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid options, or a corrupt image or soundtrack", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid options, a corrupt image or soundtrack, or an Idempotency-Key used before for another request", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "A backend is down, or the server is receiving as many uploads as it takes at once; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
         (status = 507, description = "The server's storage is full; nothing was kept; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
     )
@@ -78,9 +82,14 @@ pub async fn create_job(
     Extension(caller): Extension<Caller>,
     request: Request,
 ) -> ApiResult<Response> {
-    // Refused before a byte of the body is read: the tenant's quota, and the cap on uploads in
-    // flight, which bounds the memory and the scratch files all of them hold.
-    check_quota(&state, &caller).await?;
+    // Refused before a byte of the body is read: a malformed key, the tenant's quota, and the
+    // cap on uploads in flight, which bounds the memory and the scratch files all of them hold.
+    // (A keyed retry of a job already made is answered whatever the quota: its quota is checked
+    // once the key is known to be new.)
+    let key = idempotency::key_of(request.headers())?;
+    if key.is_none() {
+        check_quota(&state, &caller).await?;
+    }
     let _slot = state.uploads.try_begin().ok_or_else(|| {
         ApiError::new(
             ErrorCode::ServerBusy,
@@ -133,31 +142,76 @@ pub async fn create_job(
         &state.decodes,
     )
     .await?;
+    let id = match &key {
+        None => JobId::new(),
+        Some(key) => {
+            let fingerprint = idempotency::fingerprint(&upload).await?;
+            match idempotency::begin(&state, &caller.tenant, key, fingerprint).await? {
+                Begin::Replay(job) => {
+                    tracing::info!(job_id = %job.id, "a retry of a submission: answering with its job");
+                    return accepted(&state, *job, true).await;
+                }
+                Begin::New(id) => {
+                    if let Err(e) = check_quota(&state, &caller).await {
+                        release(&state, &caller.tenant, key, id).await;
+                        return Err(e);
+                    }
+                    id
+                }
+            }
+        }
+    };
     // Storing, queueing and writing run in their own task: a client that disconnects midway must
     // not cut the submission short between steps and leave photos without a job.
     let job = tokio::spawn({
         let state = state.clone();
         // In the request's span, so its log lines carry the request id.
-        async move { submit(&state, &caller.tenant, upload).await }
-            .instrument(tracing::Span::current())
+        async move {
+            let result = submit(&state, &caller.tenant, upload, id).await;
+            if let (Err(_), Some(key)) = (&result, &key) {
+                release(&state, &caller.tenant, key, id).await;
+            }
+            result
+        }
+        .instrument(tracing::Span::current())
     })
     .await
     .map_err(ApiError::internal)??;
+    accepted(&state, job, false).await
+}
+
+/// `202 Accepted` with the job and its `Location`; `Idempotent-Replayed: true` when a retry is
+/// answered with the job its first try made.
+async fn accepted(state: &AppState, job: Job, replayed: bool) -> ApiResult<Response> {
     let location = job_path(job.id);
     let view = JobView::of(job, state.blobs.as_ref(), state.config.url_ttl).await?;
-    Ok((
+    let mut res = (
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
         Json(view),
     )
-        .into_response())
+        .into_response();
+    if replayed {
+        res.headers_mut().insert(
+            "idempotent-replayed",
+            header::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(res)
+}
+
+/// Lets the key of a submission that failed go, so that a retry can make the job.
+async fn release(state: &AppState, tenant: &str, key: &str, id: JobId) {
+    if let Err(e) = state.jobs.release_key(tenant, key, id).await {
+        // The claim goes stale and a retry takes it over after `STALE_CLAIM`.
+        tracing::warn!(job_id = %id, error = %e, "could not release the Idempotency-Key of a failed submission");
+    }
 }
 
 /// Stores the photos, queues the id, writes the job. On any failure, removes the photos and
 /// withdraws a message already sent, so a rejected submission leaves nothing behind (a message the
 /// queue cannot withdraw is dropped by the workers).
-async fn submit(state: &AppState, tenant: &str, upload: Upload) -> ApiResult<Job> {
-    let id = JobId::new();
+async fn submit(state: &AppState, tenant: &str, upload: Upload, id: JobId) -> ApiResult<Job> {
     let prefix = layout::inputs_of(id);
     // A crash at any line here leaves photos no job owns (the sweeper reclaims them after the
     // orphan grace) or a message without a record (workers drop it; see their claim).

@@ -10,7 +10,7 @@ use minimoto_common::{
     Error, JobId, Result,
     job::{Job, Outputs},
     limits::Limits,
-    ports::{BlobStore, JobQuery, JobStore, SignedUrl},
+    ports::{BlobStore, JobQuery, JobStore, KeyClaim, SignedUrl},
     spec::RenderSpec,
 };
 use serde_json::Value;
@@ -648,6 +648,15 @@ impl JobStore for FullTable {
     }
     async fn count_active(&self, tenant: &str) -> Result<u64> {
         self.0.count_active(tenant).await
+    }
+    async fn claim_key(&self, t: &str, k: &str, c: &KeyClaim) -> Result<Option<KeyClaim>> {
+        self.0.claim_key(t, k, c).await
+    }
+    async fn replace_key(&self, t: &str, k: &str, o: &KeyClaim, n: &KeyClaim) -> Result<bool> {
+        self.0.replace_key(t, k, o, n).await
+    }
+    async fn release_key(&self, t: &str, k: &str, job: JobId) -> Result<()> {
+        self.0.release_key(t, k, job).await
     }
     async fn ready(&self) -> Result<()> {
         self.0.ready().await

@@ -9,7 +9,7 @@ use minimoto_common::{
     Error, JobId, Result,
     job::Job,
     limits::Limits,
-    ports::{BlobStore, JobQuery, JobStore, SignedUrl},
+    ports::{BlobStore, JobQuery, JobStore, KeyClaim, SignedUrl},
 };
 use serde_json::Value;
 
@@ -125,6 +125,15 @@ impl JobStore for Down {
         down()
     }
     async fn count_active(&self, _: &str) -> Result<u64> {
+        down()
+    }
+    async fn claim_key(&self, _: &str, _: &str, _: &KeyClaim) -> Result<Option<KeyClaim>> {
+        down()
+    }
+    async fn replace_key(&self, _: &str, _: &str, _: &KeyClaim, _: &KeyClaim) -> Result<bool> {
+        down()
+    }
+    async fn release_key(&self, _: &str, _: &str, _: JobId) -> Result<()> {
         down()
     }
     async fn ready(&self) -> Result<()> {
@@ -354,6 +363,15 @@ impl JobStore for Hung {
         hang().await
     }
     async fn count_active(&self, _: &str) -> Result<u64> {
+        hang().await
+    }
+    async fn claim_key(&self, _: &str, _: &str, _: &KeyClaim) -> Result<Option<KeyClaim>> {
+        hang().await
+    }
+    async fn replace_key(&self, _: &str, _: &str, _: &KeyClaim, _: &KeyClaim) -> Result<bool> {
+        hang().await
+    }
+    async fn release_key(&self, _: &str, _: &str, _: JobId) -> Result<()> {
         hang().await
     }
     async fn ready(&self) -> Result<()> {

@@ -226,3 +226,36 @@ async fn a_tenant_at_its_quota_of_active_jobs_gets_429_until_one_ends() {
     assert_eq!(call(http.delete(&url).bearer_auth(&keys[0])).await.0, 200);
     assert_eq!(submit().await.0, 202, "a cancelled job no longer counts");
 }
+
+/// A server started with no key (on loopback) is open until the first key is added, then
+/// closed, with no restart.
+#[tokio::test]
+async fn the_first_key_added_closes_an_open_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.json");
+    let ring = Arc::new(KeyRing::open(&path).expect("no file yet"));
+    let api = TestApi::start_tuned(Limits::default(), |c| c.keys = Some(ring), |p| p).await;
+    let http = client();
+    assert_eq!(
+        call(http.get(api.url("/v1/jobs"))).await.0,
+        200,
+        "open without keys"
+    );
+    let mut file = KeyFile::default();
+    let key = file.add("acme", 600, 20).expect("add");
+    file.save(&path).expect("save");
+    let started = std::time::Instant::now();
+    while call(http.get(api.url("/v1/jobs"))).await.0 != 401 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still open after the first key"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        call(http.get(api.url("/v1/jobs")).bearer_auth(&key))
+            .await
+            .0,
+        200
+    );
+}

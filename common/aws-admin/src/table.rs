@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::{
     Client,
     types::{
-        AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction,
+        AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
         GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection,
         ProjectionType, ScalarAttributeType, TableDescription, TableStatus, Tag,
     },
@@ -36,7 +36,7 @@ fn tags(pairs: impl IntoIterator<Item = (&'static str, String)>) -> Result<Vec<T
 /// `Conflict` (the job store could not use it), and one of another stack too. Billing of an
 /// existing table is left as its owner chose.
 pub async fn ensure_table(config: &SdkConfig, table: &str, stack: &str) -> Result<Action> {
-    let action = ensure_keyed_table(config, table, stack, Kind::Table).await?;
+    let action = ensure_keyed_table(config, table, stack, Kind::Table, &INDEXES).await?;
     let added = ensure_indexes(&Client::new(config), table).await?;
     Ok(match (action, added.is_empty()) {
         (action, true) => action,
@@ -56,6 +56,12 @@ const INDEXES: [(&str, &str); 2] = [
     (jobs::BY_TENANT_STATUS, jobs::TENANT_STATUS),
 ];
 
+fn everything() -> Projection {
+    Projection::builder()
+        .projection_type(ProjectionType::All)
+        .build()
+}
+
 fn attribute(name: &str) -> Result<AttributeDefinition> {
     AttributeDefinition::builder()
         .attribute_name(name)
@@ -72,12 +78,13 @@ fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement> {
         .map_err(|e| Error::Invalid(e.to_string()))
 }
 
-/// Adds the indexes the table lacks, one at a time (DynamoDB builds one per update), waiting for
-/// each to be active; the names of those added.
+/// Adds the indexes a table made before them lacks, one at a time (DynamoDB builds one per
+/// table at once, and the table is active again while it builds), each after every index is
+/// active; the names of those added.
 async fn ensure_indexes(client: &Client, table: &str) -> Result<Vec<String>> {
     let mut added = Vec::new();
     for (name, partition) in INDEXES {
-        let description = wait_until_active(client, table).await?;
+        let description = wait_until_indexes_active(client, table).await?;
         let exists = description
             .global_secondary_indexes()
             .iter()
@@ -89,11 +96,7 @@ async fn ensure_indexes(client: &Client, table: &str) -> Result<Vec<String>> {
             .index_name(name)
             .key_schema(key(partition, KeyType::Hash)?)
             .key_schema(key(KEY, KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+            .projection(everything())
             .build()
             .map_err(|e| Error::Invalid(e.to_string()))?;
         client
@@ -115,7 +118,8 @@ async fn ensure_indexes(client: &Client, table: &str) -> Result<Vec<String>> {
     Ok(added)
 }
 
-async fn wait_until_indexes_active(client: &Client, table: &str) -> Result<()> {
+/// Waits until the table and all its indexes are active; its description then.
+async fn wait_until_indexes_active(client: &Client, table: &str) -> Result<TableDescription> {
     for _ in 0..600 {
         let description = wait_until_active(client, table).await?;
         let building = description
@@ -123,7 +127,7 @@ async fn wait_until_indexes_active(client: &Client, table: &str) -> Result<()> {
             .iter()
             .any(|i| i.index_status() != Some(&IndexStatus::Active));
         if !building {
-            return Ok(());
+            return Ok(description);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -136,37 +140,40 @@ async fn wait_until_indexes_active(client: &Client, table: &str) -> Result<()> {
 /// Creates the worker registry's table, as [`ensure_table`] the jobs table (no TTL: workers
 /// are removed by the scaler, decisions are a fixed ring of items).
 pub async fn ensure_workers_table(config: &SdkConfig, table: &str, stack: &str) -> Result<Action> {
-    ensure_keyed_table(config, table, stack, Kind::WorkersTable).await
+    ensure_keyed_table(config, table, stack, Kind::WorkersTable, &[]).await
 }
 
+/// Creates a table keyed by `id`, with `indexes` (made with the table: DynamoDB builds only one
+/// index at a time on an existing table).
 async fn ensure_keyed_table(
     config: &SdkConfig,
     table: &str,
     stack: &str,
     kind: Kind,
+    indexes: &[(&str, &str)],
 ) -> Result<Action> {
     let client = Client::new(config);
-    let created = client
+    let mut create = client
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(KEY)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| Error::Invalid(e.to_string()))?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(KEY)
-                .key_type(KeyType::Hash)
-                .build()
-                .map_err(|e| Error::Invalid(e.to_string()))?,
-        )
-        .set_tags(Some(tags(desired_tags(stack, kind))?))
-        .send()
-        .await;
+        .attribute_definitions(attribute(KEY)?)
+        .key_schema(key(KEY, KeyType::Hash)?)
+        .set_tags(Some(tags(desired_tags(stack, kind))?));
+    for (name, partition) in indexes {
+        create = create
+            .attribute_definitions(attribute(partition)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(*name)
+                    .key_schema(key(partition, KeyType::Hash)?)
+                    .key_schema(key(KEY, KeyType::Range)?)
+                    .projection(everything())
+                    .build()
+                    .map_err(|e| Error::Invalid(e.to_string()))?,
+            );
+    }
+    let created = create.send().await;
     let created = match created {
         Ok(_) => true,
         Err(e)

@@ -20,7 +20,7 @@ use minimoto_common::{
     error::{Error, Result},
     ids::JobId,
     job::{Job, Status},
-    ports::{JobQuery, JobStore},
+    ports::{JobQuery, JobStore, KeyClaim},
     record,
 };
 
@@ -34,6 +34,27 @@ pub const BY_TENANT_STATUS: &str = "by-tenant-status";
 pub const TENANT: &str = "tenant";
 /// The attribute `<tenant>#<status>`.
 pub const TENANT_STATUS: &str = "tenant_status";
+
+/// The item of an idempotency key, in the jobs table beside the jobs (outside both indexes: it
+/// has no tenant attribute). A job id never holds `#`.
+fn key_item_id(tenant: &str, key: &str) -> String {
+    format!("idempotency#{tenant}#{key}")
+}
+
+fn claim_of(item: &HashMap<String, AttributeValue>) -> Result<KeyClaim> {
+    let text = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| Error::Invalid(format!("an idempotency item has no {name}")))
+    };
+    Ok(KeyClaim {
+        job: text("job_id")?
+            .parse()
+            .map_err(|e| Error::Invalid(format!("an idempotency item's job id: {e}")))?,
+        fingerprint: text("fingerprint")?,
+    })
+}
 
 fn tenant_status(tenant: &str, status: Status) -> String {
     format!("{tenant}#{}", status.as_str())
@@ -265,6 +286,102 @@ impl JobStore for DynamoJobStore {
             }
         }
         Ok(count)
+    }
+
+    async fn claim_key(
+        &self,
+        tenant: &str,
+        key: &str,
+        claim: &KeyClaim,
+    ) -> Result<Option<KeyClaim>> {
+        let id = key_item_id(tenant, key);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", AttributeValue::S(id.clone()))
+            .item("job_id", AttributeValue::S(claim.job.to_string()))
+            .item("fingerprint", AttributeValue::S(claim.fingerprint.clone()))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("id", AttributeValue::S(id))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(SERVICE, "get idempotency key", e))?;
+                match out.item() {
+                    Some(item) => claim_of(item).map(Some),
+                    // Released in between: the caller may try again.
+                    None => Err(Error::Conflict(format!(
+                        "idempotency key {key:?} changed while it was read"
+                    ))),
+                }
+            }
+            Err(e) => Err(sdk_error(SERVICE, "put idempotency key", e)),
+        }
+    }
+
+    async fn replace_key(
+        &self,
+        tenant: &str,
+        key: &str,
+        old: &KeyClaim,
+        new: &KeyClaim,
+    ) -> Result<bool> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", AttributeValue::S(key_item_id(tenant, key)))
+            .item("job_id", AttributeValue::S(new.job.to_string()))
+            .item("fingerprint", AttributeValue::S(new.fingerprint.clone()))
+            .condition_expression("job_id = :old")
+            .expression_attribute_values(":old", AttributeValue::S(old.job.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error(SERVICE, "replace idempotency key", e)),
+        }
+    }
+
+    async fn release_key(&self, tenant: &str, key: &str, job: JobId) -> Result<()> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(key_item_id(tenant, key)))
+            .condition_expression("job_id = :job")
+            .expression_attribute_values(":job", AttributeValue::S(job.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error(SERVICE, "release idempotency key", e)),
+        }
     }
 
     async fn ready(&self) -> Result<()> {

@@ -18,6 +18,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     record     TEXT NOT NULL,
     tenant     TEXT NOT NULL DEFAULT 'default'
 );
+CREATE TABLE IF NOT EXISTS idempotency (
+    tenant      TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    job_id      TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    PRIMARY KEY (tenant, key)
+);
 CREATE TABLE IF NOT EXISTS queue (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id        TEXT NOT NULL,
@@ -66,16 +73,19 @@ CREATE INDEX IF NOT EXISTS jobs_by_tenant_status ON jobs (tenant, status, id);
 
 /// Brings a database made by an older version up to [`SCHEMA`]: jobs from before tenants belong
 /// to the open tenant (the column's default).
-fn migrate(c: &Connection) -> Result<(), DbError> {
-    let has_tenant: bool = c.query_row(
+fn migrate(c: &mut Connection) -> Result<(), DbError> {
+    // Under the write lock: two processes opening an old database at once must not both add it.
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let has_tenant: bool = tx.query_row(
         "SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'tenant'",
         [],
         |r| r.get::<_, i64>(0).map(|n| n > 0),
     )?;
     if !has_tenant {
-        c.execute_batch("ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default'")?;
+        tx.execute_batch("ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default'")?;
     }
-    c.execute_batch(INDEXES)?;
+    tx.execute_batch(INDEXES)?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -90,12 +100,12 @@ impl Db {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let writer = Connection::open(path)?;
+        let mut writer = Connection::open(path)?;
         writer.busy_timeout(Duration::from_secs(10))?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         writer.pragma_update(None, "synchronous", "NORMAL")?;
         writer.execute_batch(SCHEMA)?;
-        migrate(&writer)?;
+        migrate(&mut writer)?;
         let reader = Connection::open(path)?;
         reader.busy_timeout(Duration::from_secs(10))?;
         let probe = Connection::open(path)?;

@@ -8,7 +8,7 @@ use minimoto_common::{
     error::{Error, Result},
     ids::JobId,
     job::{Job, Status},
-    ports::{JobQuery, JobStore},
+    ports::{JobQuery, JobStore, KeyClaim},
     record,
 };
 
@@ -141,6 +141,84 @@ impl JobStore for SqliteJobStore {
             })
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn claim_key(
+        &self,
+        tenant: &str,
+        key: &str,
+        claim: &KeyClaim,
+    ) -> Result<Option<KeyClaim>> {
+        let (tenant, key) = (tenant.to_owned(), key.to_owned());
+        let (job, fingerprint) = (claim.job.to_string(), claim.fingerprint.clone());
+        let held: Option<(String, String)> = self
+            .db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let n = tx.execute(
+                    "INSERT INTO idempotency (tenant, key, job_id, fingerprint) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (tenant, key) DO NOTHING",
+                    params![tenant, key, job, fingerprint],
+                )?;
+                let held = if n == 0 {
+                    Some(tx.query_row(
+                        "SELECT job_id, fingerprint FROM idempotency WHERE tenant = ?1 AND key = ?2",
+                        params![tenant, key],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?)
+                } else {
+                    None
+                };
+                tx.commit()?;
+                Ok(held)
+            })
+            .await?;
+        held.map(|(job, fingerprint)| {
+            Ok(KeyClaim {
+                job: job
+                    .parse()
+                    .map_err(|e| Error::Invalid(format!("stored job id {job:?}: {e}")))?,
+                fingerprint,
+            })
+        })
+        .transpose()
+    }
+
+    async fn replace_key(
+        &self,
+        tenant: &str,
+        key: &str,
+        old: &KeyClaim,
+        new: &KeyClaim,
+    ) -> Result<bool> {
+        let (tenant, key) = (tenant.to_owned(), key.to_owned());
+        let (old, job, fingerprint) = (
+            old.job.to_string(),
+            new.job.to_string(),
+            new.fingerprint.clone(),
+        );
+        self.db
+            .call(move |c| {
+                Ok(c.execute(
+                    "UPDATE idempotency SET job_id = ?3, fingerprint = ?4
+                     WHERE tenant = ?1 AND key = ?2 AND job_id = ?5",
+                    params![tenant, key, job, fingerprint, old],
+                )? > 0)
+            })
+            .await
+    }
+
+    async fn release_key(&self, tenant: &str, key: &str, job: JobId) -> Result<()> {
+        let (tenant, key, job) = (tenant.to_owned(), key.to_owned(), job.to_string());
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "DELETE FROM idempotency WHERE tenant = ?1 AND key = ?2 AND job_id = ?3",
+                    params![tenant, key, job],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     async fn ready(&self) -> Result<()> {

@@ -17,6 +17,7 @@ async fn sqlite_job_store_keeps_the_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
     contract::job_store(&SqliteJobStore::new(db(&dir))).await;
     contract::job_listing(&SqliteJobStore::new(db(&dir))).await;
+    contract::idempotency_keys(&SqliteJobStore::new(db(&dir))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
