@@ -14,6 +14,7 @@ pub mod head_errors;
 pub mod idempotency;
 pub mod ingest;
 pub mod keys;
+pub mod metrics;
 pub mod pace;
 pub mod routes;
 pub mod server;
@@ -129,9 +130,11 @@ fn v1_json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::limits::get_limits))
 }
 
-/// The `/v1` routes whose success is a redirect to a file, whatever its type.
-fn v1_redirect_routes() -> OpenApiRouter<AppState> {
+/// The `/v1` routes that answer in another format than JSON: redirects to files (whatever their
+/// type) and the event stream.
+fn v1_other_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(routes::events::job_events))
         .routes(routes!(routes::jobs::get_video))
         .routes(routes!(routes::jobs::get_poster))
         .routes(routes!(routes::jobs::get_preview))
@@ -146,11 +149,17 @@ fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::docs::openapi_json))
 }
 
+/// Routes anyone may call that answer in another format than JSON.
+fn public_text_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics::get_metrics))
+}
+
 /// The OpenAPI document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = v1_json_routes()
         .merge(public_routes())
-        .merge(v1_redirect_routes())
+        .merge(public_text_routes())
+        .merge(v1_other_routes())
         .split_for_parts()
         .1;
     utoipa::Modify::modify(&KeysRequired, &mut doc);
@@ -165,8 +174,10 @@ const MULTIPART_OVERHEAD: u64 = 16 * 1024 * 1024;
 pub fn build(config: ApiConfig, ports: Ports) -> Router {
     let state = AppState::new(config, &ports);
     let (v1_json, _) = v1_json_routes().split_for_parts();
-    let (v1_redirects, _) = v1_redirect_routes().split_for_parts();
+    let (v1_other, _) = v1_other_routes().split_for_parts();
     let (public, _) = public_routes().split_for_parts();
+    let (public_text, _) = public_text_routes().split_for_parts();
+    metrics::handle();
     // Caps every request body, including what multer buffers while it looks for a part's end.
     let body_cap = usize::try_from(
         state
@@ -180,14 +191,16 @@ pub fn build(config: ApiConfig, ports: Ports) -> Router {
     let auth = axum::middleware::from_fn_with_state(state.auth.clone(), auth::authenticate);
     let v1 = v1_json
         .layer(axum::middleware::from_fn(accept::require_json))
-        .merge(v1_redirects)
+        .merge(v1_other)
         .layer(auth);
     v1.merge(public.layer(axum::middleware::from_fn(accept::require_json)))
+        .merge(public_text)
         .with_state(state)
         .merge(ports.backend_routes)
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(timeout, deadline))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_cap))
+        .layer(axum::middleware::from_fn(metrics::track))
         // Outside the body cap, so that its own 413 is rewritten too.
         .layer(axum::middleware::map_response(every_answer))
         // Every request gets an id (the client's `X-Request-Id`, or a new UUID), carried by every

@@ -27,6 +27,15 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in the machine's order.
+    pub const ALL: [Self; 5] = [
+        Self::Queued,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
     }
@@ -393,7 +402,7 @@ mod tests {
     use super::*;
     use Status::*;
 
-    const ALL: [Status; 5] = [Queued, Running, Succeeded, Failed, Cancelled];
+    const ALL: [Status; 5] = Status::ALL;
 
     fn job() -> Job {
         Job::new(

@@ -70,6 +70,11 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// How many of the tenant's jobs are queued or running (for its quota; as [`JobStore::list`],
     /// possibly a moment behind).
     async fn count_active(&self, tenant: &str) -> Result<u64>;
+    /// How many jobs are in each status, over all tenants, for the metrics; `None` from a store
+    /// that cannot count without reading every record (DynamoDB: a scan of the whole table).
+    async fn count_by_status(&self) -> Result<Option<Vec<(Status, u64)>>> {
+        Ok(None)
+    }
     /// Takes the idempotency key `key` of `tenant` for `claim`, unless it is taken: then returns
     /// the claim that holds it (and changes nothing).
     async fn claim_key(

@@ -256,6 +256,9 @@ impl Worker {
                 {
                     Ok(Update::Done(_)) => {
                         tracing::info!(%job_id, frames, seconds = started.elapsed().as_secs_f64(), "job succeeded");
+                        metrics::histogram!("minimoto_render_seconds")
+                            .record(started.elapsed().as_secs_f64());
+                        metrics::counter!("minimoto_rendered_frames_total").increment(frames);
                         Settle::Ack
                     }
                     Ok(Update::Refused(why, current)) => {

@@ -142,6 +142,9 @@ pub async fn create_job(
         &state.decodes,
     )
     .await?;
+    let received = upload.images.iter().map(|i| i.bytes).sum::<u64>()
+        + upload.audio.as_ref().map_or(0, |a| a.bytes);
+    metrics::counter!("minimoto_ingest_bytes_total").increment(received);
     let id = match &key {
         None => JobId::new(),
         Some(key) => {
@@ -278,6 +281,7 @@ async fn submit(state: &AppState, tenant: &str, upload: Upload, id: JobId) -> Ap
     }
     let job = result?;
     tracing::info!(job_id = %id, images = job.inputs.len(), "job queued");
+    metrics::counter!("minimoto_jobs_submitted_total").increment(1);
     Ok(job)
 }
 
@@ -307,7 +311,7 @@ async fn check_quota(state: &AppState, caller: &Caller) -> ApiResult<()> {
 
 /// The caller's job `raw`: 404 when there is none, or it is another tenant's (whose jobs are
 /// not even said to exist).
-async fn load_job(state: &AppState, caller: &Caller, raw: &str) -> ApiResult<Job> {
+pub(crate) async fn load_job(state: &AppState, caller: &Caller, raw: &str) -> ApiResult<Job> {
     let id = parse_id(raw)?;
     match state.jobs.get(id).await? {
         Some(job) if job.tenant == caller.tenant => Ok(job),
@@ -371,6 +375,7 @@ async fn discard(state: &AppState, id: JobId) -> ApiResult<Job> {
     let job = match update_job(state.jobs.as_ref(), id, |j| j.delete(Utc::now())).await? {
         Update::Done(job) => {
             tracing::info!(job_id = %id, status = job.status.as_str(), "job deleted");
+            metrics::counter!("minimoto_jobs_deleted_total").increment(1);
             job
         }
         // Deleted already: its files are deleted again below, in case a crash left some.

@@ -407,3 +407,46 @@ async fn a_request_that_cannot_be_answered_in_time_is_a_503_not_a_hang() {
     let (status, _, _) = get(api.url("/healthz")).await;
     assert_eq!(status, 200);
 }
+
+/// `/metrics` speaks Prometheus: requests by route pattern (never a job's id) and status, the
+/// bytes ingested, and what it reads at the scrape (the queue's depth, jobs by status).
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_read_the_queue_at_the_scrape() {
+    let api = TestApi::start(Limits::default()).await;
+    let images = [("a.jpg", crate::photos::jpeg(64, 48, 1))];
+    let res = reqwest::Client::new()
+        .post(api.url("/v1/jobs"))
+        .multipart(crate::photos::form(&images, None))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 202);
+    let job: Value = res.json().await.expect("json");
+    let id = job["id"].as_str().expect("id");
+    let (status, _, _) = get(api.url(&format!("/v1/jobs/{id}"))).await;
+    assert_eq!(status, 200);
+
+    let res = reqwest::get(api.url("/metrics")).await.expect("metrics");
+    assert_eq!(res.status(), 200);
+    let kind = res.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(kind.starts_with("text/plain"), "{kind}");
+    let text = res.text().await.expect("text");
+    for wanted in [
+        r#"minimoto_http_requests_total{method="POST",route="/v1/jobs",status="202"}"#,
+        r#"minimoto_http_requests_total{method="GET",route="/v1/jobs/{id}",status="200"}"#,
+        "minimoto_http_request_duration_seconds_bucket",
+        "minimoto_ingest_bytes_total",
+        "minimoto_jobs_submitted_total",
+        r#"minimoto_queue_messages{state="visible"} 1"#,
+        r#"minimoto_jobs{status="queued"} 1"#,
+    ] {
+        assert!(text.contains(wanted), "{wanted} missing from:\n{text}");
+    }
+    assert!(
+        !text.contains(id),
+        "a job id in a label makes a series per job"
+    );
+}

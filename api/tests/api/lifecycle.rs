@@ -231,3 +231,120 @@ async fn jobs_are_listed_newest_first_a_page_at_a_time_and_by_status() {
         .collect();
     assert_eq!(fields, ["limit", "status", "cursor", "sort"], "{bad}");
 }
+
+/// Reads Server-Sent Events from a streaming response: `(id, event, data)` each.
+struct Events {
+    res: reqwest::Response,
+    buffer: String,
+}
+
+impl Events {
+    async fn next(&mut self) -> Option<(u64, String, Value)> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                let data = serde_json::from_str(&data).expect("event data is JSON");
+                return Some((id.expect("an id"), event, data));
+            }
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), self.res.chunk())
+                .await
+                .expect("an event within 10 s")
+                .expect("read")?;
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+        }
+    }
+}
+
+async fn follow(api: &TestApi, id: JobId, last: Option<u64>) -> Events {
+    let mut request = reqwest::Client::new().get(api.url(&format!("/v1/jobs/{id}/events")));
+    if let Some(last) = last {
+        request = request.header("last-event-id", last.to_string());
+    }
+    let res = request.send().await.expect("events");
+    assert_eq!(res.status(), 200);
+    let kind = res.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(kind.starts_with("text/event-stream"), "{kind}");
+    Events {
+        res,
+        buffer: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn events_follow_a_job_to_its_end_and_resume_after_the_last_event_id() {
+    let api = TestApi::start(Limits::default()).await;
+    let id = submit(&api).await;
+    let mut events = follow(&api, id, None).await;
+    let (v0, kind, job) = events.next().await.expect("the current state first");
+    assert_eq!(
+        (kind.as_str(), &job["status"]),
+        ("job", &Value::from("queued")),
+        "{job}"
+    );
+
+    let change = |step: u8| {
+        let jobs = api.jobs.clone();
+        async move {
+            update_job(jobs.as_ref(), id, |j| match step {
+                0 => j.claim("w", Utc::now(), chrono::Duration::seconds(30)),
+                1 => j.heartbeat("w", minimoto_common::job::Stage::Rendering, 0.5, Utc::now()),
+                _ => j.fail(
+                    "w",
+                    minimoto_common::job::JobError::new(
+                        minimoto_common::ErrorCode::EncoderFailed,
+                        "x",
+                    ),
+                    Utc::now(),
+                ),
+            })
+            .await
+            .expect("update")
+        }
+    };
+    change(0).await;
+    let (v1, _, running) = events.next().await.expect("running");
+    assert_eq!(
+        (running["status"].as_str(), v1 > v0),
+        (Some("running"), true),
+        "{running}"
+    );
+    change(1).await;
+    let (v2, _, half) = events.next().await.expect("progress");
+    assert_eq!(half["progress"], 0.5, "{half}");
+    assert!(
+        half["eta_seconds"].as_f64().is_some_and(|s| s >= 0.0),
+        "{half}"
+    );
+    change(2).await;
+    let (v3, _, end) = events.next().await.expect("the end state");
+    assert_eq!(end["status"], "failed", "{end}");
+    assert!(
+        events.next().await.is_none(),
+        "the stream closes after the end state"
+    );
+
+    // Resumed after the half-way event: the end state at once, then the end.
+    let mut resumed = follow(&api, id, Some(v2)).await;
+    let (v, _, again) = resumed.next().await.expect("the state after v2");
+    assert_eq!((v, again["status"].as_str()), (v3, Some("failed")));
+    assert!(resumed.next().await.is_none());
+    // Resumed after the end: nothing more.
+    assert!(follow(&api, id, Some(v3)).await.next().await.is_none());
+}

@@ -30,6 +30,7 @@ fn every_route_is_documented_with_its_errors() {
         "/v1/jobs/{id}/thumbnails/{size}",
         "/healthz",
         "/readyz",
+        "/metrics",
     ] {
         assert!(
             paths.iter().any(|k| k.as_str() == p),

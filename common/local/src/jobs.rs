@@ -143,6 +143,31 @@ impl JobStore for SqliteJobStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    async fn count_by_status(&self) -> Result<Option<Vec<(Status, u64)>>> {
+        let rows: Vec<(String, i64)> = self
+            .db
+            .read(|c| {
+                let mut statement =
+                    c.prepare_cached("SELECT status, count(*) FROM jobs GROUP BY status")?;
+                let rows = statement
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        let counts = Status::ALL
+            .into_iter()
+            .map(|status| {
+                let n = rows
+                    .iter()
+                    .find(|(s, _)| s == status.as_str())
+                    .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0));
+                (status, n)
+            })
+            .collect();
+        Ok(Some(counts))
+    }
+
     async fn claim_key(
         &self,
         tenant: &str,
