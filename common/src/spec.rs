@@ -539,8 +539,20 @@ impl RenderSpec {
                 });
             }
         }
-        let mut spec: Self = serde_json::from_value(value.clone())
-            .map_err(|e| invalid(format!("not a valid render spec: {e}")))?;
+        // Through serde_path_to_error, so a value of the wrong type is named by its path
+        // (`transition.seconds`), not only as "options".
+        let mut spec: Self = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path.is_empty() || path == "." {
+                "options".to_owned()
+            } else {
+                path
+            };
+            Violation {
+                field,
+                message: e.into_inner().to_string(),
+            }
+        })?;
         if spec.transition.kind == TransitionKind::None {
             spec.transition.seconds = 0.0;
         }
@@ -803,6 +815,28 @@ mod tests {
         assert!(e.message.contains("stretch"), "{}", e.message);
         let e = RenderSpec::from_json(br#"{"background": "red"}"#).expect_err("bad colour");
         assert!(e.message.contains("#rrggbb"), "{}", e.message);
+        assert_eq!(e.field, "background");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_named_by_its_path() {
+        for (json, field) in [
+            (&br#"{"fps": "fast"}"#[..], "fps"),
+            (
+                br#"{"transition": {"seconds": "long"}}"#,
+                "transition.seconds",
+            ),
+            (br#"{"preview": {"width": -3}}"#, "preview.width"),
+            (br#"{"thumbnails": [100, "big"]}"#, "thumbnails[1]"),
+        ] {
+            let e = RenderSpec::from_json(json).expect_err("wrong type");
+            assert_eq!(e.field, field, "{}", e.message);
+            assert!(
+                !e.message.contains("line"),
+                "no line and column: {}",
+                e.message
+            );
+        }
     }
 
     #[test]
