@@ -38,7 +38,7 @@ use crate::{
 )]
 pub struct CreateJobForm {
     /// One or more photos (JPEG, PNG, WebP, GIF, BMP or TIFF, detected by content), in order.
-    #[schema(value_type = Vec<String>, format = Binary)]
+    #[schema(value_type = Vec<String>, format = Binary, min_items = 1)]
     images: Vec<Vec<u8>>,
     /// Render options as JSON; every field is optional.
     #[schema(value_type = Option<minimoto_common::spec::RenderSpec>)]

@@ -31,7 +31,8 @@ pub struct ListParams {
     /// Jobs per page, 1–100 (default 20).
     #[param(minimum = 1, maximum = 100, example = 20)]
     limit: Option<u32>,
-    /// Where the page starts: the `next_cursor` of the page before. Opaque.
+    /// Where the page starts: the `next_cursor` of the page before (a job id).
+    #[param(value_type = Option<String>, format = Uuid)]
     cursor: Option<String>,
     /// Only jobs in this status.
     status: Option<Status>,
@@ -43,6 +44,7 @@ pub struct JobList {
     /// Newest first.
     pub jobs: Vec<JobView>,
     /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(format = Uuid)]
     pub next_cursor: Option<String>,
 }
 
