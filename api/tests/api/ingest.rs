@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::photos::{form, jpeg, photo};
-use crate::support::TestApi;
+use crate::support::{TestApi, no_redirects};
 use image::ImageFormat;
 use minimoto_common::limits::Limits;
 use serde_json::Value;
@@ -17,13 +17,6 @@ fn limits() -> Limits {
         max_image_pixels: 4_000_000,
         ..Limits::default()
     }
-}
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
 }
 
 async fn submit(api: &TestApi, form: reqwest::multipart::Form) -> (u16, Value) {

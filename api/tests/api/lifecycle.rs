@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::{
     photos::{form, jpeg},
-    support::TestApi,
+    support::{TestApi, no_redirects},
 };
 
 async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
@@ -34,13 +34,6 @@ async fn submit(api: &TestApi) -> JobId {
     .await;
     assert_eq!(status, 202, "{job}");
     job["id"].as_str().expect("id").parse().expect("a job id")
-}
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
 }
 
 /// The stored files of job `id`, photos and outputs.

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::{
     photos::{form, jpeg},
-    support::TestApi,
+    support::{TestApi, no_redirects},
 };
 
 struct Keyed {
@@ -46,13 +46,6 @@ async fn call(request: reqwest::RequestBuilder) -> (u16, reqwest::header::Header
     (status, headers, res.json().await.unwrap_or(Value::Null))
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
 fn photos() -> reqwest::multipart::Form {
     form(&[("a.jpg", jpeg(64, 48, 1))], None)
 }
@@ -63,7 +56,7 @@ async fn keys_keep_tenants_apart_and_strangers_out() {
         keyed(&[("acme", 600, 20), ("globex", 600, 20), ("initech", 600, 20)]).await;
     let (acme, globex, initech) = (&keys[0], &keys[1], &keys[2]);
     let api = &k.api;
-    let http = client();
+    let http = no_redirects();
 
     let (status, headers, body) = call(http.get(api.url("/v1/jobs"))).await;
     assert_eq!(
@@ -162,7 +155,7 @@ async fn keys_keep_tenants_apart_and_strangers_out() {
 #[tokio::test]
 async fn a_key_over_its_rate_gets_429_with_retry_after() {
     let (k, keys) = keyed(&[("slow", 3, 20), ("other", 3, 20)]).await;
-    let http = client();
+    let http = no_redirects();
     for _ in 0..3 {
         assert_eq!(
             call(http.get(k.api.url("/v1/limits")).bearer_auth(&keys[0]))
@@ -197,7 +190,7 @@ async fn a_key_over_its_rate_gets_429_with_retry_after() {
 #[tokio::test]
 async fn a_tenant_at_its_quota_of_active_jobs_gets_429_until_one_ends() {
     let (k, keys) = keyed(&[("busy", 600, 1)]).await;
-    let http = client();
+    let http = no_redirects();
     let submit = || {
         call(
             http.post(k.api.url("/v1/jobs"))
@@ -235,7 +228,7 @@ async fn the_first_key_added_closes_an_open_server() {
     let path = dir.path().join("keys.json");
     let ring = Arc::new(KeyRing::open(&path).expect("no file yet"));
     let api = TestApi::start_tuned(Limits::default(), |c| c.keys = Some(ring), |p| p).await;
-    let http = client();
+    let http = no_redirects();
     assert_eq!(
         call(http.get(api.url("/v1/jobs"))).await.0,
         200,

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::{
     types::{AttributeValue, ReturnValue, Select},
 };
 
-use crate::sdk_error;
+use crate::{sdk_error, table::condition_failed};
 use minimoto_common::{
     error::{Error, Result},
     ids::JobId,
@@ -39,6 +39,21 @@ pub const TENANT_STATUS: &str = "tenant_status";
 /// has no tenant attribute). A job id never holds `#`.
 fn key_item_id(tenant: &str, key: &str) -> String {
     format!("idempotency#{tenant}#{key}")
+}
+
+/// The item of `claim` on key `key` of `tenant`.
+fn key_item(tenant: &str, key: &str, claim: &KeyClaim) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("id".to_owned(), AttributeValue::S(key_item_id(tenant, key))),
+        (
+            "job_id".to_owned(),
+            AttributeValue::S(claim.job.to_string()),
+        ),
+        (
+            "fingerprint".to_owned(),
+            AttributeValue::S(claim.fingerprint.clone()),
+        ),
+    ])
 }
 
 fn claim_of(item: &HashMap<String, AttributeValue>) -> Result<KeyClaim> {
@@ -141,10 +156,7 @@ impl JobStore for DynamoJobStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if condition_failed(&e) => {
                 Err(Error::Conflict(format!("job {} already exists", job.id)))
             }
             Err(e) => Err(sdk_error(SERVICE, "put job", e)),
@@ -181,15 +193,10 @@ impl JobStore for DynamoJobStore {
                 next.version = next_version;
                 Ok(next)
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(Error::Conflict(format!(
-                    "job {} changed since version {}",
-                    job.id, job.version
-                )))
-            }
+            Err(e) if condition_failed(&e) => Err(Error::Conflict(format!(
+                "job {} changed since version {}",
+                job.id, job.version
+            ))),
             Err(e) => Err(sdk_error(SERVICE, "replace job", e)),
         }
     }
@@ -294,28 +301,22 @@ impl JobStore for DynamoJobStore {
         key: &str,
         claim: &KeyClaim,
     ) -> Result<Option<KeyClaim>> {
-        let id = key_item_id(tenant, key);
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("id", AttributeValue::S(id.clone()))
-            .item("job_id", AttributeValue::S(claim.job.to_string()))
-            .item("fingerprint", AttributeValue::S(claim.fingerprint.clone()))
+            .set_item(Some(key_item(tenant, key, claim)))
             .condition_expression("attribute_not_exists(id)")
             .send()
             .await;
         match result {
             Ok(_) => Ok(None),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if condition_failed(&e) => {
                 let out = self
                     .client
                     .get_item()
                     .table_name(&self.table)
-                    .key("id", AttributeValue::S(id))
+                    .key("id", AttributeValue::S(key_item_id(tenant, key)))
                     .consistent_read(true)
                     .send()
                     .await
@@ -343,21 +344,14 @@ impl JobStore for DynamoJobStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("id", AttributeValue::S(key_item_id(tenant, key)))
-            .item("job_id", AttributeValue::S(new.job.to_string()))
-            .item("fingerprint", AttributeValue::S(new.fingerprint.clone()))
+            .set_item(Some(key_item(tenant, key, new)))
             .condition_expression("job_id = :old")
             .expression_attribute_values(":old", AttributeValue::S(old.job.to_string()))
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(sdk_error(SERVICE, "replace idempotency key", e)),
         }
     }
@@ -374,12 +368,7 @@ impl JobStore for DynamoJobStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(sdk_error(SERVICE, "release idempotency key", e)),
         }
     }

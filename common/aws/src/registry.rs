@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::{
     types::{AttributeValue, KeysAndAttributes, ReturnValue},
 };
 
-use crate::sdk_error;
+use crate::{sdk_error, table::condition_failed};
 use minimoto_common::{
     error::{Error, Result},
     fleet::{Beat, DECISIONS_KEPT, DecisionRecord, Directive, WorkerRecord},
@@ -178,12 +178,7 @@ impl WorkerRegistry for DynamoRegistry {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(sdk_error(SERVICE, &format!("ask {id} to drain"), e)),
         }
     }

@@ -22,3 +22,9 @@ pub(crate) async fn check_table(
         Err(e) => Err(sdk_error("dynamodb", &format!("describe table {table}"), e)),
     }
 }
+
+/// Whether a DynamoDB write was refused by its condition expression (the compare-and-set lost,
+/// or the item exists or does not): an answer, not a failure.
+pub(crate) fn condition_failed(e: &impl aws_sdk_dynamodb::error::ProvideErrorMetadata) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}

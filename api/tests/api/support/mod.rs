@@ -107,3 +107,11 @@ impl Drop for TestApi {
         self.shutdown.cancel();
     }
 }
+
+/// A client that shows redirects instead of following them (the output routes answer 302).
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
