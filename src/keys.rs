@@ -1,4 +1,4 @@
-//! `minimoto keys add|list|revoke`: the API keys file of a server (see `minimoto_api::keys`).
+//! `minimoto keys add|list|revoke|secret`: the API keys file of a server (see `minimoto_api::keys`).
 //! A running server picks up each change within a second.
 
 use std::path::PathBuf;
@@ -42,6 +42,16 @@ enum KeysCommand {
     List,
     /// Revoke a key by its id: its requests get 403 from then on.
     Revoke { id: String },
+    /// Print the tenant's webhook signing secret (`X-Minimoto-Signature`), making it if the
+    /// tenant has none (`keys add` makes one with the tenant's first key).
+    Secret {
+        #[arg(long)]
+        tenant: String,
+        /// Replace it with a new one: webhooks are signed with the new one from the server's
+        /// next look at the file (within a second).
+        #[arg(long)]
+        rotate: bool,
+    },
 }
 
 impl KeysArgs {
@@ -91,6 +101,19 @@ impl KeysArgs {
                         k.max_active_jobs
                     );
                 }
+            }
+            KeysCommand::Secret { tenant, rotate } => {
+                let before = file.clone();
+                let secret = file.webhook_secret(&tenant, rotate)?;
+                if file != before {
+                    file.save(&path)?;
+                    eprintln!(
+                        "{} the webhook secret of tenant {tenant} in {}:",
+                        if rotate { "replaced" } else { "made" },
+                        path.display()
+                    );
+                }
+                println!("{secret}");
             }
             KeysCommand::Revoke { id } => {
                 if file.revoke(&id)? {

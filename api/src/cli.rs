@@ -1,7 +1,12 @@
 //! Running the API as a process: its flags ([`ApiArgs`]), binding ([`Listener::bind`]) and serving
 //! until shutdown ([`serve`]). Used by the `minimoto-api` binary ([`run`]) and `minimoto serve`.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context;
 use clap::Args;
@@ -53,13 +58,52 @@ pub struct ApiArgs {
     /// directory). With keys in it every `/v1` request needs one.
     #[arg(long, env = "MINIMOTO_KEYS_FILE")]
     pub keys_file: Option<PathBuf>,
+    /// The API keys as the text of a keys file (`MINIMOTO_KEYS="$(cat keys.json)"`), for
+    /// deployments that hand secrets to processes as environment variables. Fixed for the
+    /// process's life (a revocation takes a restart); instead of the keys file, not beside it.
+    #[arg(
+        long = "keys-json",
+        env = "MINIMOTO_KEYS",
+        hide_env_values = true,
+        conflicts_with = "keys_file",
+        value_name = "JSON"
+    )]
+    pub keys_json: Option<String>,
     /// Serve without API keys on an address other than loopback: anyone who can reach it can
     /// submit, read and delete every job.
     #[arg(long, env = "MINIMOTO_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
+    /// Send webhooks to private, loopback and link-local addresses too (receivers inside the
+    /// network); otherwise a `callback_url` there is refused at submit and after DNS resolution.
+    #[arg(long, env = "MINIMOTO_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// Seconds before the first retry of a webhook; each next wait is 3 times longer (up to 20
+    /// minutes).
+    #[arg(long, env = "MINIMOTO_WEBHOOK_FIRST_RETRY_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub webhook_first_retry_seconds: u64,
+    /// Seconds after a job ends that its webhook is retried for; the last attempt falls then.
+    #[arg(long, env = "MINIMOTO_WEBHOOK_GIVE_UP_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=7 * 86400))]
+    pub webhook_give_up_seconds: u64,
+    /// Longest a webhook attempt may take (connecting, sending, the receiver's answer).
+    #[arg(long, env = "MINIMOTO_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub webhook_timeout_seconds: u64,
 }
 
 impl ApiArgs {
+    /// How webhooks are sent.
+    pub fn webhooks(&self) -> crate::webhooks::Settings {
+        crate::webhooks::Settings {
+            allow_private: self.webhook_allow_private,
+            schedule: minimoto_common::webhook::Schedule {
+                first_retry: Duration::from_secs(self.webhook_first_retry_seconds),
+                give_up_after: Duration::from_secs(self.webhook_give_up_seconds),
+                ..Default::default()
+            },
+            timeout: Duration::from_secs(self.webhook_timeout_seconds),
+            ..Default::default()
+        }
+    }
+
     /// The keys file: `--keys-file`, or `keys.json` in the data directory.
     pub fn keys_path(&self, common: &CommonArgs) -> PathBuf {
         self.keys_file
@@ -75,6 +119,20 @@ fn key_ring(
     common: &CommonArgs,
     addr: SocketAddr,
 ) -> anyhow::Result<Option<Arc<KeyRing>>> {
+    if let Some(json) = &args.keys_json {
+        let origin = Path::new("MINIMOTO_KEYS");
+        let file = crate::keys::KeyFile::parse(json, origin)?;
+        anyhow::ensure!(
+            !file.keys.is_empty(),
+            "MINIMOTO_KEYS lists no key: give it the text of a keys file with at least one (`minimoto keys add --keys-file keys.json`), or unset it"
+        );
+        let ring = KeyRing::fixed(file);
+        tracing::info!(
+            keys = ring.active(),
+            "API keys required (from MINIMOTO_KEYS, fixed until restart)"
+        );
+        return Ok(Some(Arc::new(ring)));
+    }
     let path = args.keys_path(common);
     let ring = KeyRing::open(&path)?;
     if !ring.is_empty() {
@@ -146,7 +204,8 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
         decode_slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
         decode_memory: args.decode_memory_mib << 20,
         request_timeout: Duration::from_secs(args.request_timeout_seconds),
-        keys,
+        keys: keys.clone(),
+        webhooks: args.webhooks(),
     };
     let ports = Ports {
         jobs: backend.jobs.clone(),
@@ -163,6 +222,22 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
         },
         started.shutdown.clone(),
     ));
+    let deliverer = match crate::webhooks::Deliverer::new(
+        backend.jobs.clone(),
+        backend.blobs.clone(),
+        keys,
+        config.url_ttl,
+        config.webhooks,
+    ) {
+        Ok(d) => Some(tokio::spawn(d.run(started.shutdown.clone()))),
+        Err(e) => {
+            // Never seen (rustls with its own roots has nothing to fail on), but a server that
+            // would not send the webhooks it accepts must not run.
+            tracing::error!(error = %e, "cannot make the webhook client; stopping");
+            started.shutdown.cancel();
+            None
+        }
+    };
     tracing::info!(%addr, %public_url, backend = ?backend.kind, "API serving");
     // Tests and scripts read this line to find the port.
     println!("listening on http://{addr}");
@@ -174,6 +249,9 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
     )
     .await;
     let _ = sweeper.await;
+    if let Some(deliverer) = deliverer {
+        let _ = deliverer.await;
+    }
 }
 
 /// The `minimoto-api` binary: the API alone, no render workers.

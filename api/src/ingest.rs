@@ -18,7 +18,7 @@ use minimoto_audio::AudioInfo;
 use minimoto_common::{
     job::{AudioReport, ImageReport},
     limits::Limits,
-    spec::{Order, RenderSpec},
+    spec::{Order, RenderSpec, Violation},
 };
 use minimoto_photo::{self as photo, PhotoError, PhotoInfo};
 use tokio::io::AsyncWriteExt;
@@ -142,8 +142,9 @@ fn multipart_error(e: MultipartError, watch: &Watch) -> ApiError {
     )
 }
 
-/// Reads the whole multipart body, checking limits as bytes arrive, then checks the options and
-/// decodes every photo once (on the blocking pool, a few at a time) to prove it is whole.
+/// Reads the whole multipart body, checking limits as bytes arrive, then checks the options (and
+/// with `check`, the rules of the caller's own, such as the callback's destination) and decodes
+/// every photo once (on the blocking pool, a few at a time) to prove it is whole.
 /// `watch` is the body's [`crate::pace::Paced`] stream: every byte of part data read is reported
 /// to it, and its fault explains a cut body.
 pub async fn receive(
@@ -152,6 +153,7 @@ pub async fn receive(
     limits: &Limits,
     scratch: &Path,
     decodes: &Arc<Decodes>,
+    check: &(dyn Fn(&RenderSpec) -> Vec<Violation> + Sync),
 ) -> ApiResult<Upload> {
     tokio::fs::create_dir_all(scratch)
         .await
@@ -246,7 +248,8 @@ pub async fn receive(
         None => RenderSpec::default(),
     };
     let count = u32::try_from(received.len()).unwrap_or(u32::MAX);
-    let violations = options.validate(count, limits);
+    let mut violations = options.validate(count, limits);
+    violations.extend(check(&options));
     if !violations.is_empty() {
         return Err(ApiError::invalid_options(violations));
     }

@@ -9,6 +9,7 @@
 //! key from its hash is a preimage search over 256 bits), so no slow password hash is needed.
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     sync::Mutex,
     time::{Duration, Instant, SystemTime},
@@ -33,6 +34,18 @@ pub const MAX_TENANT_CHARS: usize = 64;
 #[serde(deny_unknown_fields)]
 pub struct KeyFile {
     pub keys: Vec<KeyEntry>,
+    /// What belongs to a tenant rather than to one of its keys: its webhook signing secret.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenants: BTreeMap<String, TenantEntry>,
+}
+
+/// A tenant's own settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantEntry {
+    /// Signs the tenant's webhooks (`X-Minimoto-Signature`): `whsec_` and 64 hex digits. Kept
+    /// as is (the server needs it to sign), so the file is readable by its owner only.
+    pub webhook_secret: String,
 }
 
 /// One key, as stored.
@@ -98,24 +111,24 @@ fn id_of(key: &str) -> Option<String> {
 impl KeyFile {
     /// Reads the file; a missing file is an empty one (no keys yet).
     pub fn load(path: &Path) -> Result<Self, KeysError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => {
-                return Err(KeysError::Read {
-                    path: path.into(),
-                    source,
-                });
-            }
-        };
-        let file: Self = serde_json::from_str(&text).map_err(|e| KeysError::Invalid {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
-        file.check().map_err(|message| KeysError::Invalid {
-            path: path.into(),
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(KeysError::Read {
+                path: path.into(),
+                source,
+            }),
+        }
+    }
+
+    /// Reads a keys file's text; `origin` names where it came from in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self, KeysError> {
+        let invalid = |message| KeysError::Invalid {
+            path: origin.into(),
             message,
-        })?;
+        };
+        let file: Self = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        file.check().map_err(invalid)?;
         Ok(file)
     }
 
@@ -131,6 +144,15 @@ impl KeyFile {
             }
             if k.rate_per_minute == 0 {
                 return Err(format!("key {}: rate_per_minute must be at least 1", k.id));
+            }
+        }
+        for (tenant, entry) in &self.tenants {
+            check_tenant(tenant).map_err(|e| format!("tenants: {e}"))?;
+            let hex = entry.webhook_secret.strip_prefix("whsec_").unwrap_or("");
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "tenant {tenant}: webhook_secret must be `whsec_` and 64 hex digits"
+                ));
             }
         }
         Ok(())
@@ -171,6 +193,8 @@ impl KeyFile {
         getrandom::fill(&mut bytes).map_err(|e| KeysError::Usage(e.to_string()))?;
         let (id, secret) = (hex::encode(&bytes[..4]), hex::encode(&bytes[4..]));
         let key = format!("mm_{id}_{secret}");
+        // Every tenant with a key can be sent webhooks.
+        self.webhook_secret(tenant, false)?;
         self.keys.push(KeyEntry {
             id: format!("key_{id}"),
             tenant: tenant.to_owned(),
@@ -195,6 +219,25 @@ impl KeyFile {
         }
         entry.revoked_at = Some(Utc::now());
         Ok(true)
+    }
+
+    /// The tenant's webhook secret, made when it has none (or `rotate`: a new one replaces it,
+    /// and webhooks are signed with it from the server's next look at the file).
+    pub fn webhook_secret(&mut self, tenant: &str, rotate: bool) -> Result<String, KeysError> {
+        check_tenant(tenant).map_err(KeysError::Usage)?;
+        if !rotate && let Some(entry) = self.tenants.get(tenant) {
+            return Ok(entry.webhook_secret.clone());
+        }
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| KeysError::Usage(e.to_string()))?;
+        let secret = format!("whsec_{}", hex::encode(bytes));
+        self.tenants.insert(
+            tenant.to_owned(),
+            TenantEntry {
+                webhook_secret: secret.clone(),
+            },
+        );
+        Ok(secret)
     }
 
     /// The entry a presented key belongs to, if any.
@@ -225,11 +268,14 @@ pub fn check_tenant(tenant: &str) -> Result<(), String> {
 /// How often the running API looks at the keys file's modification time.
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
 
-/// The keys in force: the file, re-read when it changes (checked at most every second). A file that becomes unreadable or invalid keeps the last good keys in force,
-/// and says so in the log, so a bad edit cannot open or close the API.
+/// The keys in force: the file, re-read when it changes (checked at most every second), or keys
+/// given whole at start ([`KeyRing::fixed`], from `MINIMOTO_KEYS`). A file that becomes
+/// unreadable or invalid keeps the last good keys in force, and says so in the log, so a bad edit
+/// cannot open or close the API.
 #[derive(Debug)]
 pub struct KeyRing {
-    path: PathBuf,
+    /// The file to follow; `None` for fixed keys.
+    path: Option<PathBuf>,
     state: Mutex<Loaded>,
 }
 
@@ -255,7 +301,7 @@ impl KeyRing {
     pub fn open(path: &Path) -> Result<Self, KeysError> {
         let file = KeyFile::load(path)?;
         Ok(Self {
-            path: path.into(),
+            path: Some(path.into()),
             state: Mutex::new(Loaded {
                 file,
                 modified: modified(path),
@@ -264,8 +310,17 @@ impl KeyRing {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Keys given whole (the text of a keys file, from an environment variable): in force for the
+    /// process's life, since nothing can change them under it.
+    pub fn fixed(file: KeyFile) -> Self {
+        Self {
+            path: None,
+            state: Mutex::new(Loaded {
+                file,
+                modified: None,
+                checked: Instant::now(),
+            }),
+        }
     }
 
     /// Whether the file lists no key at all (revoked ones count: a server whose keys were all
@@ -284,15 +339,22 @@ impl KeyRing {
         self.with(|f| f.find(key).cloned())
     }
 
+    /// The tenant's webhook secret, from the file as it is now.
+    pub fn webhook_secret(&self, tenant: &str) -> Option<String> {
+        self.with(|f| f.tenants.get(tenant).map(|t| t.webhook_secret.clone()))
+    }
+
     fn with<T>(&self, f: impl FnOnce(&KeyFile) -> T) -> T {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.checked.elapsed() >= RELOAD_EVERY {
+        if let Some(path) = &self.path
+            && state.checked.elapsed() >= RELOAD_EVERY
+        {
             state.checked = Instant::now();
-            let now = modified(&self.path);
+            let now = modified(path);
             if now != state.modified {
-                match KeyFile::load(&self.path) {
+                match KeyFile::load(path) {
                     Ok(file) => {
-                        tracing::info!(path = %self.path.display(), keys = file.keys.len(), "keys file reloaded");
+                        tracing::info!(path = %path.display(), keys = file.keys.len(), "keys file reloaded");
                         state.file = file;
                         state.modified = now;
                     }

@@ -22,6 +22,7 @@ pub mod state;
 pub mod sweeper;
 pub mod uploads;
 pub mod view;
+pub mod webhooks;
 
 use axum::{
     Router,
@@ -53,7 +54,7 @@ pub use state::{ApiConfig, AppState, Ports};
     tags(
         (name = "jobs", description = "Submit photos, follow a render, fetch the video"),
         (name = "health", description = "Liveness and readiness"),
-        (name = "docs", description = "This document"),
+        (name = "docs", description = "This document, and the same as interactive pages"),
     )
 )]
 struct ApiDoc;
@@ -149,9 +150,13 @@ fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::docs::openapi_json))
 }
 
-/// Routes anyone may call that answer in another format than JSON.
+/// Routes anyone may call that answer in another format than JSON: metrics and the
+/// documentation page.
 fn public_text_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(metrics::get_metrics))
+    OpenApiRouter::new()
+        .routes(routes!(metrics::get_metrics))
+        .routes(routes!(routes::docs::docs_page))
+        .routes(routes!(routes::docs::docs_file))
 }
 
 /// The OpenAPI document of the API.

@@ -39,6 +39,8 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// The API keys; none: every caller is the open tenant (see [`crate::auth`]).
     pub keys: Option<Arc<KeyRing>>,
+    /// Where and how webhooks are sent (checked at submit too).
+    pub webhooks: crate::webhooks::Settings,
 }
 
 /// The storage the API reaches, through the ports only.

@@ -6,6 +6,7 @@ use minimoto_common::{
     job::{AudioReport, ImageReport, Job, JobError, Stage, Status},
     ports::BlobStore,
     spec::{Format, RenderSpec},
+    webhook::Webhook,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -51,6 +52,10 @@ pub struct JobView {
     pub outputs_expired: bool,
     /// When the job was deleted (`DELETE /v1/jobs/{id}`), with its photos and outputs.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// With a `callback_url`, once the job has ended: the announcement of its end state and
+    /// every attempt to deliver it (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -170,6 +175,7 @@ impl JobView {
             outputs,
             outputs_expired,
             deleted_at: job.purged_at,
+            webhook: job.webhook,
         })
     }
 }

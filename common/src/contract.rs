@@ -208,6 +208,85 @@ pub async fn job_listing(store: &dyn JobStore) {
     assert_eq!(store.count_active(&tenant).await.expect("count"), 1);
 }
 
+/// Due webhooks: a job that ends with a `callback_url` is due at once, oldest first; one taken is
+/// not due until its lease ends; one delivered never again; a job without a callback never.
+pub async fn due_webhooks(store: &dyn JobStore) {
+    use crate::webhook::{Outcome, Schedule};
+    let lease = Duration::from_secs(60);
+    let ended = |callback: bool, seconds_ago: i64| {
+        let mut job = new_job();
+        job.options.callback_url = callback.then(|| "https://example.com/hook".to_owned());
+        job.cancel(Utc::now() - chrono::Duration::seconds(seconds_ago))
+            .expect("cancel");
+        job
+    };
+    let older = ended(true, 20);
+    let newer = ended(true, 10);
+    let silent = ended(false, 30);
+    let mut queued = new_job();
+    queued.options.callback_url = Some("https://example.com/hook".into());
+    for job in [&newer, &silent, &older, &queued] {
+        store.create(job).await.expect("create");
+    }
+    let ours = |ids: Vec<JobId>| {
+        ids.into_iter()
+            .filter(|id| [older.id, newer.id, silent.id, queued.id].contains(id))
+            .collect::<Vec<_>>()
+    };
+    let now = Utc::now();
+    assert_eq!(
+        ours(store.due_webhooks(now, 1000).await.expect("due")),
+        [older.id, newer.id],
+        "the ended jobs with a callback, oldest due first"
+    );
+    match update_job(store, older.id, |j| {
+        match j.webhook.as_mut().map(|h| h.take(now, lease)) {
+            Some(true) => Ok(()),
+            _ => Err(Refusal::NotDue),
+        }
+    })
+    .await
+    .expect("take")
+    {
+        Update::Done(j) => assert!(j.webhook.is_some_and(|h| h.due_at().is_some())),
+        Update::Refused(r, _) => panic!("a due webhook could not be taken: {r}"),
+    }
+    assert_eq!(
+        ours(store.due_webhooks(now, 1000).await.expect("due")),
+        [newer.id],
+        "a taken webhook is not due for others"
+    );
+    let after_lease = now + chrono::Duration::seconds(61);
+    assert_eq!(
+        ours(store.due_webhooks(after_lease, 1000).await.expect("due")),
+        [newer.id, older.id],
+        "a taken webhook whose deliverer went quiet is due again after the lease"
+    );
+    update_job(store, newer.id, |j| {
+        if let Some(h) = j.webhook.as_mut() {
+            h.record(
+                now,
+                1,
+                Outcome::Delivered { status: 200 },
+                &Schedule::default(),
+                0.0,
+                now,
+            );
+        }
+        Ok(())
+    })
+    .await
+    .expect("record");
+    let tomorrow = now + chrono::Duration::days(1);
+    assert_eq!(
+        ours(store.due_webhooks(tomorrow, 1000).await.expect("due")),
+        [older.id],
+        "a delivered webhook is never due again"
+    );
+    let first = store.due_webhooks(tomorrow, 1).await.expect("due");
+    assert_eq!(first.len(), 1, "at most `limit`");
+}
+
 /// Idempotency keys: the first claim takes a key, a second gets the first's claim back; keys are
 /// per tenant; a replace moves a key only from the claim it names; a release frees it only for
 /// its own job.

@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{codes::ErrorCode, ids::JobId, spec::RenderSpec};
+use crate::{codes::ErrorCode, ids::JobId, spec::RenderSpec, webhook::Webhook};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -214,6 +214,10 @@ pub struct Job {
     /// record stays, so the job still answers, and its outputs answer 410 Gone.
     #[serde(default)]
     pub purged_at: Option<DateTime<Utc>>,
+    /// The announcement of the end state to `options.callback_url`: made by the transition that
+    /// ends the job, in the same write (see [`crate::webhook`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
     /// Bumped by every store write; the compare-and-set token.
     pub version: u64,
 }
@@ -229,6 +233,8 @@ pub enum Refusal {
     Leased,
     #[error("the job's files are already deleted")]
     Purged,
+    #[error("the job has no webhook due")]
+    NotDue,
 }
 
 impl Job {
@@ -251,6 +257,7 @@ impl Job {
             lease: None,
             attempts: 0,
             purged_at: None,
+            webhook: None,
             version: 0,
         }
     }
@@ -394,6 +401,9 @@ impl Job {
         self.finished_at = Some(now);
         self.stage = None;
         self.lease = None;
+        if self.options.callback_url.is_some() {
+            self.webhook = Some(Webhook::new(self.status, now));
+        }
     }
 }
 

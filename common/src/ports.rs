@@ -75,6 +75,9 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn count_by_status(&self) -> Result<Option<Vec<(Status, u64)>>> {
         Ok(None)
     }
+    /// Jobs whose webhook is due by `now` (see [`crate::webhook`]), oldest due first, at most
+    /// `limit`. As [`JobStore::list`], an index may be a moment behind: callers re-read the job.
+    async fn due_webhooks(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<JobId>>;
     /// Takes the idempotency key `key` of `tenant` for `claim`, unless it is taken: then returns
     /// the claim that holds it (and changes nothing).
     async fn claim_key(

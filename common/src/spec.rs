@@ -32,6 +32,8 @@ pub const MAX_PREVIEW_WIDTH: u32 = 640;
 pub const PREVIEW_FPS: u32 = 10;
 /// Longest fade-out of the soundtrack, in seconds.
 pub const MAX_AUDIO_FADE_SECONDS: f64 = 10.0;
+/// Longest `callback_url`, in characters.
+pub const MAX_CALLBACK_URL_CHARS: usize = 2048;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -93,6 +95,17 @@ pub struct RenderSpec {
     /// seconds (never more than the video).
     #[schema(minimum = 0.0, maximum = 10.0)]
     pub audio_fade_seconds: f64,
+    /// Where to POST the job, signed, when it ends (succeeded, failed or cancelled): an
+    /// `http(s)` URL of at most 2048 characters, without credentials, on a public address unless
+    /// the server allows private ones. Retried with backoff for an hour; the job shows the
+    /// attempts (`webhook`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        example = "https://example.com/hooks/minimoto"
+    )]
+    pub callback_url: Option<String>,
 }
 
 impl Default for RenderSpec {
@@ -116,6 +129,7 @@ impl Default for RenderSpec {
             thumbnails: vec![100, 300, 600],
             preview: None,
             audio_fade_seconds: 2.0,
+            callback_url: None,
         }
     }
 }
@@ -727,6 +741,18 @@ impl RenderSpec {
             bad(
                 "audio_fade_seconds",
                 format!("must be from 0 to {MAX_AUDIO_FADE_SECONDS}, got {fade}"),
+            );
+        }
+        // Its form and destination are the API's to check (against the server's address policy).
+        if let Some(url) = &self.callback_url
+            && url.chars().count() > MAX_CALLBACK_URL_CHARS
+        {
+            bad(
+                "callback_url",
+                format!(
+                    "is {} characters, more than the limit of {MAX_CALLBACK_URL_CHARS}",
+                    url.chars().count()
+                ),
             );
         }
         let total = self.start_of(image_count as usize);

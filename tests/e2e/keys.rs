@@ -1,5 +1,6 @@
 //! API keys through the real binary: `minimoto keys add` makes a key the server then requires;
-//! a server others can reach refuses to start without keys unless told `--insecure-no-auth`.
+//! a server others can reach refuses to start without keys unless told `--insecure-no-auth`;
+//! keys given whole in `MINIMOTO_KEYS` replace the file.
 
 use std::process::Command;
 
@@ -121,4 +122,90 @@ async fn insecure_no_auth_serves_a_reachable_address_without_keys() {
     let res = reqwest::get(app.url("/v1/jobs")).await.expect("get");
     assert_eq!(res.status().as_u16(), 200);
     assert!(app.log().contains("--insecure-no-auth"), "the log warns");
+}
+
+#[tokio::test]
+async fn keys_given_in_the_environment_are_required_and_checked_at_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let made = tmp.path().join("elsewhere.json");
+    let made = made.to_str().expect("utf-8");
+    let out = minimoto(&["keys", "add", "--tenant", "acme", "--keys-file", made]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+    let json = std::fs::read_to_string(made).expect("keys file");
+    let app = App::spawn_with_env(
+        &tmp.path().join("data"),
+        &["--listen", "0.0.0.0:0", "--workers", "0"],
+        &[("MINIMOTO_KEYS", &json)],
+    );
+    let http = reqwest::Client::new();
+    let without = http.get(app.url("/v1/jobs")).send().await.expect("get");
+    assert_eq!(without.status().as_u16(), 401);
+    let with = http
+        .get(app.url("/v1/jobs"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(with.status().as_u16(), 200);
+    let log = app.log();
+    assert!(log.contains("from MINIMOTO_KEYS"), "{log}");
+    assert!(!log.contains(&json[..40]), "the keys are not logged");
+
+    // Keys in the environment are instead of a keys file, and must be valid.
+    let dir = tmp.path().join("other");
+    let dir = dir.to_str().expect("utf-8");
+    for (value, says) in [
+        (r#"{"keys": []}"#, "MINIMOTO_KEYS lists no key"),
+        (
+            r#"{"keys": [{"id": "key_1"}]}"#,
+            "MINIMOTO_KEYS is not valid",
+        ),
+        ("not json", "MINIMOTO_KEYS is not valid"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_minimoto"))
+            .args([
+                "serve",
+                "--workers",
+                "0",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                dir,
+            ])
+            .env("MINIMOTO_KEYS", value)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(says),
+            "{value}: {err}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_minimoto"))
+        .args([
+            "serve",
+            "--workers",
+            "0",
+            "--data-dir",
+            dir,
+            "--keys-file",
+            made,
+        ])
+        .env("MINIMOTO_KEYS", &json)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--keys-file"),
+        "{err}"
+    );
+    assert!(!err.contains(&json[..40]), "the keys are not echoed: {err}");
 }

@@ -16,6 +16,7 @@ use minimoto_common::{
     job::{Job, Outputs, Soundtrack, Status},
     layout,
     ports::{Update, update_job},
+    spec::RenderSpec,
 };
 use tracing::Instrument;
 use utoipa::ToSchema;
@@ -28,6 +29,7 @@ use crate::{
     pace::{self, Pace, Paced, Watch},
     state::AppState,
     view::JobView,
+    webhooks,
 };
 
 /// The multipart form of `POST /v1/jobs`.
@@ -134,12 +136,21 @@ pub async fn create_job(
                 )
             }
         })?;
+    let callback = |spec: &RenderSpec| {
+        webhooks::check_callback(
+            spec,
+            &caller.tenant,
+            state.config.keys.as_deref(),
+            &state.config.webhooks,
+        )
+    };
     let upload = ingest::receive(
         multipart,
         &watch,
         &state.config.limits,
         &state.config.scratch_dir,
         &state.decodes,
+        &callback,
     )
     .await?;
     let received = upload.images.iter().map(|i| i.bytes).sum::<u64>()

@@ -649,6 +649,13 @@ impl JobStore for FullTable {
     async fn count_active(&self, tenant: &str) -> Result<u64> {
         self.0.count_active(tenant).await
     }
+    async fn due_webhooks(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<minimoto_common::JobId>> {
+        self.0.due_webhooks(now, limit).await
+    }
     async fn claim_key(&self, t: &str, k: &str, c: &KeyClaim) -> Result<Option<KeyClaim>> {
         self.0.claim_key(t, k, c).await
     }

@@ -127,6 +127,13 @@ impl JobStore for Down {
     async fn count_active(&self, _: &str) -> Result<u64> {
         down()
     }
+    async fn due_webhooks(
+        &self,
+        _: chrono::DateTime<chrono::Utc>,
+        _: usize,
+    ) -> Result<Vec<minimoto_common::JobId>> {
+        down()
+    }
     async fn claim_key(&self, _: &str, _: &str, _: &KeyClaim) -> Result<Option<KeyClaim>> {
         down()
     }
@@ -363,6 +370,13 @@ impl JobStore for Hung {
         hang().await
     }
     async fn count_active(&self, _: &str) -> Result<u64> {
+        hang().await
+    }
+    async fn due_webhooks(
+        &self,
+        _: chrono::DateTime<chrono::Utc>,
+        _: usize,
+    ) -> Result<Vec<minimoto_common::JobId>> {
         hang().await
     }
     async fn claim_key(&self, _: &str, _: &str, _: &KeyClaim) -> Result<Option<KeyClaim>> {

@@ -1,10 +1,11 @@
 //! The API's tests, one binary: the HTTP contract in-process (`http`, `ingest`, a job's life
 //! after submit in `lifecycle`, retries in `idempotency`, keys and tenants in `tenants`, and
-//! hostile clients in `hostile`), the `minimoto-api` binary itself (`binary`), and the OpenAPI
-//! document (`openapi`).
+//! hostile clients in `hostile`), the `minimoto-api` binary itself (`binary`), the OpenAPI
+//! document (`openapi`) and its pages in a browser (`docs`), and webhooks (`webhooks`).
 
 mod binary;
 mod corpus;
+mod docs;
 mod hostile;
 mod http;
 mod idempotency;
@@ -15,3 +16,4 @@ mod openapi;
 mod photos;
 mod support;
 mod tenants;
+mod webhooks;

@@ -49,23 +49,76 @@ pub async fn ensure_table(config: &SdkConfig, table: &str, stack: &str) -> Resul
     })
 }
 
-/// The jobs table's indexes: (name, partition attribute), each sorted by `id`, projecting the
-/// whole item (a listing reads the records from the index).
-const INDEXES: [(&str, &str); 2] = [
-    (jobs::BY_TENANT, jobs::TENANT),
-    (jobs::BY_TENANT_STATUS, jobs::TENANT_STATUS),
+/// A global secondary index of the jobs table.
+#[derive(Debug)]
+struct Index {
+    name: &'static str,
+    partition: &'static str,
+    /// The sort attribute and its type.
+    sort: (&'static str, ScalarAttributeType),
+    /// Whether it projects the whole item (a listing reads the records from the index) or the
+    /// keys only (the deliverer re-reads each job from the table anyway).
+    whole_items: bool,
+}
+
+/// The jobs table's indexes.
+const INDEXES: [Index; 3] = [
+    Index {
+        name: jobs::BY_TENANT,
+        partition: jobs::TENANT,
+        sort: (KEY, ScalarAttributeType::S),
+        whole_items: true,
+    },
+    Index {
+        name: jobs::BY_TENANT_STATUS,
+        partition: jobs::TENANT_STATUS,
+        sort: (KEY, ScalarAttributeType::S),
+        whole_items: true,
+    },
+    Index {
+        name: jobs::BY_HOOK_DUE,
+        partition: jobs::HOOK_SHARD,
+        sort: (jobs::HOOK_DUE, ScalarAttributeType::N),
+        whole_items: false,
+    },
 ];
 
-fn everything() -> Projection {
-    Projection::builder()
-        .projection_type(ProjectionType::All)
-        .build()
+impl Index {
+    fn projection(&self) -> Projection {
+        Projection::builder()
+            .projection_type(if self.whole_items {
+                ProjectionType::All
+            } else {
+                ProjectionType::KeysOnly
+            })
+            .build()
+    }
+
+    /// The definitions of its attributes other than the table's key.
+    fn attributes(&self) -> Result<Vec<AttributeDefinition>> {
+        let mut out = vec![attribute(self.partition)?];
+        if self.sort.0 != KEY {
+            out.push(typed_attribute(self.sort.0, self.sort.1.clone())?);
+        }
+        Ok(out)
+    }
+
+    fn key_schema(&self) -> Result<Vec<KeySchemaElement>> {
+        Ok(vec![
+            key(self.partition, KeyType::Hash)?,
+            key(self.sort.0, KeyType::Range)?,
+        ])
+    }
 }
 
 fn attribute(name: &str) -> Result<AttributeDefinition> {
+    typed_attribute(name, ScalarAttributeType::S)
+}
+
+fn typed_attribute(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition> {
     AttributeDefinition::builder()
         .attribute_name(name)
-        .attribute_type(ScalarAttributeType::S)
+        .attribute_type(kind)
         .build()
         .map_err(|e| Error::Invalid(e.to_string()))
 }
@@ -83,7 +136,8 @@ fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement> {
 /// active; the names of those added.
 async fn ensure_indexes(client: &Client, table: &str) -> Result<Vec<String>> {
     let mut added = Vec::new();
-    for (name, partition) in INDEXES {
+    for index in &INDEXES {
+        let name = index.name;
         let description = wait_until_indexes_active(client, table).await?;
         let exists = description
             .global_secondary_indexes()
@@ -92,20 +146,18 @@ async fn ensure_indexes(client: &Client, table: &str) -> Result<Vec<String>> {
         if exists {
             continue;
         }
-        let index = CreateGlobalSecondaryIndexAction::builder()
+        let create = CreateGlobalSecondaryIndexAction::builder()
             .index_name(name)
-            .key_schema(key(partition, KeyType::Hash)?)
-            .key_schema(key(KEY, KeyType::Range)?)
-            .projection(everything())
+            .set_key_schema(Some(index.key_schema()?))
+            .projection(index.projection())
             .build()
             .map_err(|e| Error::Invalid(e.to_string()))?;
         client
             .update_table()
             .table_name(table)
-            .attribute_definitions(attribute(KEY)?)
-            .attribute_definitions(attribute(partition)?)
+            .set_attribute_definitions(Some([vec![attribute(KEY)?], index.attributes()?].concat()))
             .global_secondary_index_updates(
-                GlobalSecondaryIndexUpdate::builder().create(index).build(),
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
             )
             .send()
             .await
@@ -150,7 +202,7 @@ async fn ensure_keyed_table(
     table: &str,
     stack: &str,
     kind: Kind,
-    indexes: &[(&str, &str)],
+    indexes: &[Index],
 ) -> Result<Action> {
     let client = Client::new(config);
     let mut create = client
@@ -160,18 +212,18 @@ async fn ensure_keyed_table(
         .attribute_definitions(attribute(KEY)?)
         .key_schema(key(KEY, KeyType::Hash)?)
         .set_tags(Some(tags(desired_tags(stack, kind))?));
-    for (name, partition) in indexes {
-        create = create
-            .attribute_definitions(attribute(partition)?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(*name)
-                    .key_schema(key(partition, KeyType::Hash)?)
-                    .key_schema(key(KEY, KeyType::Range)?)
-                    .projection(everything())
-                    .build()
-                    .map_err(|e| Error::Invalid(e.to_string()))?,
-            );
+    for index in indexes {
+        for definition in index.attributes()? {
+            create = create.attribute_definitions(definition);
+        }
+        create = create.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index.name)
+                .set_key_schema(Some(index.key_schema()?))
+                .projection(index.projection())
+                .build()
+                .map_err(|e| Error::Invalid(e.to_string()))?,
+        );
     }
     let created = create.send().await;
     let created = match created {

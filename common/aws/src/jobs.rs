@@ -4,7 +4,9 @@
 //!
 //! Two global secondary indexes list a tenant's jobs newest first: [`BY_TENANT`] (partition
 //! `tenant`) and [`BY_TENANT_STATUS`] (partition `tenant_status`, e.g. `acme#queued`), both
-//! sorted by `id` (UUIDv7: by creation). `minimoto setup` makes them.
+//! sorted by `id` (UUIDv7: by creation). A third, sparse one, [`BY_HOOK_DUE`], holds only the
+//! jobs whose webhook is due (they alone carry [`HOOK_SHARD`] and [`HOOK_DUE`]), sorted by when.
+//! `minimoto setup` makes them.
 
 use std::collections::HashMap;
 
@@ -14,6 +16,7 @@ use aws_sdk_dynamodb::{
     Client,
     types::{AttributeValue, ReturnValue, Select},
 };
+use chrono::{DateTime, Utc};
 
 use crate::{sdk_error, table::condition_failed};
 use minimoto_common::{
@@ -34,6 +37,14 @@ pub const BY_TENANT_STATUS: &str = "by-tenant-status";
 pub const TENANT: &str = "tenant";
 /// The attribute `<tenant>#<status>`.
 pub const TENANT_STATUS: &str = "tenant_status";
+/// The sparse index of due webhooks: partition [`HOOK_SHARD`], sort [`HOOK_DUE`], keys only.
+pub const BY_HOOK_DUE: &str = "by-hook-due";
+/// The partition of [`BY_HOOK_DUE`]: one value, `due`, on the jobs with a webhook due. (One
+/// partition is enough: only jobs that ended within the retry hour are in it.)
+pub const HOOK_SHARD: &str = "hook_shard";
+/// When the webhook is due, in epoch milliseconds (a number, so it sorts).
+pub const HOOK_DUE: &str = "hook_due";
+const DUE: &str = "due";
 
 /// The item of an idempotency key, in the jobs table beside the jobs (outside both indexes: it
 /// has no tenant attribute). A job id never holds `#`.
@@ -104,7 +115,7 @@ impl DynamoJobStore {
         let mut stored = job.clone();
         stored.version = version;
         let record = record::encode(&stored)?;
-        Ok(HashMap::from([
+        let mut item = HashMap::from([
             ("id".to_owned(), AttributeValue::S(job.id.to_string())),
             (
                 "status".to_owned(),
@@ -121,7 +132,16 @@ impl DynamoJobStore {
                 AttributeValue::S(job.created_at.to_rfc3339()),
             ),
             ("record".to_owned(), AttributeValue::S(record)),
-        ]))
+        ]);
+        // A put replaces the whole item: a webhook no longer due leaves the index by itself.
+        if let Some(due) = job.webhook.as_ref().and_then(|h| h.due_at()) {
+            item.insert(HOOK_SHARD.to_owned(), AttributeValue::S(DUE.to_owned()));
+            item.insert(
+                HOOK_DUE.to_owned(),
+                AttributeValue::N(due.timestamp_millis().to_string()),
+            );
+        }
+        Ok(item)
     }
 }
 
@@ -293,6 +313,48 @@ impl JobStore for DynamoJobStore {
             }
         }
         Ok(count)
+    }
+
+    async fn due_webhooks(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<JobId>> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        while ids.len() < limit {
+            let want = i32::try_from(limit - ids.len()).unwrap_or(i32::MAX);
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_HOOK_DUE)
+                .key_condition_expression("#s = :s AND #d <= :now")
+                .expression_attribute_names("#s", HOOK_SHARD)
+                .expression_attribute_names("#d", HOOK_DUE)
+                .expression_attribute_values(":s", AttributeValue::S(DUE.to_owned()))
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::N(now.timestamp_millis().to_string()),
+                )
+                .limit(want)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(SERVICE, "find due webhooks", e))?;
+            for item in out.items() {
+                let id = item
+                    .get("id")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| {
+                        Error::Invalid("a due webhook's job has no readable id".into())
+                    })?;
+                ids.push(id);
+            }
+            match out.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => break,
+            }
+        }
+        ids.truncate(limit);
+        Ok(ids)
     }
 
     async fn claim_key(

@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     version    INTEGER NOT NULL,
     created_at TEXT NOT NULL,
     record     TEXT NOT NULL,
-    tenant     TEXT NOT NULL DEFAULT 'default'
+    tenant     TEXT NOT NULL DEFAULT 'default',
+    hook_due_ms INTEGER
 );
 CREATE TABLE IF NOT EXISTS idempotency (
     tenant      TEXT NOT NULL,
@@ -69,20 +70,33 @@ const PROBE_WAIT: Duration = Duration::from_secs(2);
 const INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, id);
 CREATE INDEX IF NOT EXISTS jobs_by_tenant_status ON jobs (tenant, status, id);
+CREATE INDEX IF NOT EXISTS jobs_hook_due ON jobs (hook_due_ms) WHERE hook_due_ms IS NOT NULL;
 ";
 
-/// Brings a database made by an older version up to [`SCHEMA`]: jobs from before tenants belong
-/// to the open tenant (the column's default).
+/// Columns added to `jobs` after its first version, with their definitions.
+const ADDED_COLUMNS: [(&str, &str); 2] = [
+    // Jobs from before tenants belong to the open tenant.
+    ("tenant", "TEXT NOT NULL DEFAULT 'default'"),
+    // When the job's webhook is due (epoch ms); none before webhooks.
+    ("hook_due_ms", "INTEGER"),
+];
+
+/// Brings a database made by an older version up to [`SCHEMA`] (the [`ADDED_COLUMNS`] with
+/// their defaults, and the indexes on them).
 fn migrate(c: &mut Connection) -> Result<(), DbError> {
-    // Under the write lock: two processes opening an old database at once must not both add it.
+    // Under the write lock: two processes opening an old database at once must not both add one.
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let has_tenant: bool = tx.query_row(
-        "SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'tenant'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if !has_tenant {
-        tx.execute_batch("ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default'")?;
+    for (column, definition) in ADDED_COLUMNS {
+        let present: bool = tx.query_row(
+            "SELECT count(*) FROM pragma_table_info('jobs') WHERE name = ?1",
+            [column],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !present {
+            tx.execute_batch(&format!(
+                "ALTER TABLE jobs ADD COLUMN {column} {definition}"
+            ))?;
+        }
     }
     tx.execute_batch(INDEXES)?;
     tx.commit()?;

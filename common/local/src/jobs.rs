@@ -1,6 +1,7 @@
 //! [`JobStore`] on SQLite: the record as JSON, with the columns queries need beside it.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use crate::db::Db;
@@ -11,6 +12,14 @@ use minimoto_common::{
     ports::{JobQuery, JobStore, KeyClaim},
     record,
 };
+
+/// The `hook_due_ms` column of a job: when its webhook is due, if it is.
+fn hook_due_ms(job: &Job) -> Option<i64> {
+    job.webhook
+        .as_ref()
+        .and_then(|h| h.due_at())
+        .map(|t| t.timestamp_millis())
+}
 
 #[derive(Debug, Clone)]
 pub struct SqliteJobStore {
@@ -27,19 +36,20 @@ impl SqliteJobStore {
 impl JobStore for SqliteJobStore {
     async fn create(&self, job: &Job) -> Result<()> {
         let record = record::encode(job)?;
-        let (id, status, version, created, tenant) = (
+        let (id, status, version, created, tenant, due) = (
             job.id.to_string(),
             job.status.as_str(),
             job.version,
             job.created_at.to_rfc3339(),
             job.tenant.clone(),
+            hook_due_ms(job),
         );
         self.db
             .call(move |c| {
                 let n = c.execute(
-                    "INSERT INTO jobs (id, status, version, created_at, record, tenant) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                    "INSERT INTO jobs (id, status, version, created_at, record, tenant, hook_due_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT (id) DO NOTHING",
-                    params![id, status, version, created, record, tenant],
+                    params![id, status, version, created, record, tenant, due],
                 )?;
                 if n == 0 {
                     return Err(Error::Conflict(format!("job {id} already exists")).into());
@@ -67,17 +77,18 @@ impl JobStore for SqliteJobStore {
         let mut next = job.clone();
         next.version += 1;
         let record = record::encode(&next)?;
-        let (id, status, expected, version) = (
+        let (id, status, expected, version, due) = (
             job.id.to_string(),
             next.status.as_str(),
             job.version,
             next.version,
+            hook_due_ms(&next),
         );
         self.db
             .call(move |c| {
                 let n = c.execute(
-                    "UPDATE jobs SET status = ?2, version = ?3, record = ?4 WHERE id = ?1 AND version = ?5",
-                    params![id, status, version, record, expected],
+                    "UPDATE jobs SET status = ?2, version = ?3, record = ?4, hook_due_ms = ?6 WHERE id = ?1 AND version = ?5",
+                    params![id, status, version, record, expected, due],
                 )?;
                 if n == 0 {
                     return Err(Error::Conflict(format!("job {id} changed since version {expected}")).into());
@@ -166,6 +177,32 @@ impl JobStore for SqliteJobStore {
             })
             .collect();
         Ok(Some(counts))
+    }
+
+    async fn due_webhooks(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<JobId>> {
+        let (now, limit) = (
+            now.timestamp_millis(),
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        );
+        let ids: Vec<String> = self
+            .db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT id FROM jobs WHERE hook_due_ms IS NOT NULL AND hook_due_ms <= ?1
+                     ORDER BY hook_due_ms, id LIMIT ?2",
+                )?;
+                let rows = statement
+                    .query_map(params![now, limit], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        ids.into_iter()
+            .map(|id| {
+                id.parse()
+                    .map_err(|e| Error::Invalid(format!("stored job id {id:?}: {e}")))
+            })
+            .collect()
     }
 
     async fn claim_key(

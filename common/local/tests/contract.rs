@@ -18,6 +18,7 @@ async fn sqlite_job_store_keeps_the_contract() {
     contract::job_store(&SqliteJobStore::new(db(&dir))).await;
     contract::job_listing(&SqliteJobStore::new(db(&dir))).await;
     contract::idempotency_keys(&SqliteJobStore::new(db(&dir))).await;
+    contract::due_webhooks(&SqliteJobStore::new(db(&dir))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

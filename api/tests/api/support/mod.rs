@@ -1,5 +1,6 @@
 //! The API in-process: [`minimoto_api::build`] over the embedded adapters in a temp dir, served on
-//! a loopback port by the same server loop the binaries use, so HTTP contract tests need no process.
+//! a loopback port by the same server loop the binaries use, with the webhook deliverer beside it,
+//! so HTTP contract tests need no process.
 
 #![allow(dead_code, reason = "each test binary uses part of the support module")]
 
@@ -74,9 +75,19 @@ impl TestApi {
             decode_memory: 64 << 20,
             request_timeout: Duration::from_secs(30),
             keys: None,
+            webhooks: minimoto_api::webhooks::Settings::default(),
         };
         tune(&mut config);
         let shutdown = CancellationToken::new();
+        let deliverer = minimoto_api::webhooks::Deliverer::new(
+            jobs.clone(),
+            blobs.clone(),
+            config.keys.clone(),
+            config.url_ttl,
+            config.webhooks,
+        )
+        .expect("the webhook client");
+        tokio::spawn(deliverer.run(shutdown.clone()));
         tokio::spawn(minimoto_api::server::serve(
             listener,
             minimoto_api::build(config, ports),

@@ -369,7 +369,7 @@ async fn cleanup_deletes_exactly_the_tagged_resources() {
 /// A jobs table from before job listings: `setup` adds the two indexes the listing reads, and
 /// reports them.
 #[tokio::test]
-async fn setup_adds_the_listing_indexes_to_a_jobs_table_without_them() {
+async fn setup_adds_the_indexes_to_a_jobs_table_without_them() {
     let moto = Moto::start();
     let config = moto.sdk_config().await;
     let settings = settings("indexes");
@@ -380,6 +380,7 @@ async fn setup_adds_the_listing_indexes_to_a_jobs_table_without_them() {
     for index in [
         minimoto_aws::jobs::BY_TENANT,
         minimoto_aws::jobs::BY_TENANT_STATUS,
+        minimoto_aws::jobs::BY_HOOK_DUE,
     ] {
         dynamodb
             .update_table()
@@ -405,7 +406,8 @@ async fn setup_adds_the_listing_indexes_to_a_jobs_table_without_them() {
         report.get(Kind::Table, &settings.table),
         Some(&Action::Updated(vec![
             "index by-tenant".into(),
-            "index by-tenant-status".into()
+            "index by-tenant-status".into(),
+            "index by-hook-due".into()
         ])),
         "{report}"
     );
@@ -421,5 +423,5 @@ async fn setup_adds_the_listing_indexes_to_a_jobs_table_without_them() {
         .iter()
         .filter_map(|i| i.index_name().map(str::to_owned))
         .collect();
-    assert_eq!(indexes.len(), 2, "{indexes:?}");
+    assert_eq!(indexes.len(), 3, "{indexes:?}");
 }

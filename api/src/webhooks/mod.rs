@@ -1,0 +1,291 @@
+//! Webhooks: when a job with a `callback_url` ends, the API POSTs the job (as `GET
+//! /v1/jobs/{id}` shows it, download URLs included) to that URL, signed with the tenant's secret
+//! ([`signature`]), from a public address only ([`destination`]).
+//!
+//! The pending deliveries are the job records' [`Webhook`](minimoto_common::webhook::Webhook)s (made by the transition that ended the
+//! job, in the same write), so they survive any restart. [`Deliverer::run`] finds the due ones, takes each
+//! for an attempt, sends it and writes the outcome, which schedules the next try with backoff
+//! ([`minimoto_common::webhook::Schedule`]). Every API process runs it; the take is a
+//! compare-and-set, so one process sends each attempt.
+
+pub mod destination;
+pub mod signature;
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use minimoto_common::{
+    JobId,
+    job::{Job, Refusal},
+    ports::{BlobStore, JobStore, Update, update_job},
+    spec::{RenderSpec, Violation},
+    webhook::{Outcome, Schedule},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{keys::KeyRing, view::JobView};
+
+/// How webhooks are sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// Send to private, loopback and link-local addresses too (a receiver inside the network).
+    pub allow_private: bool,
+    /// When attempts are made, and for how long.
+    pub schedule: Schedule,
+    /// The longest one attempt may take, connecting included.
+    pub timeout: Duration,
+    /// How often the due webhooks are looked for.
+    pub poll: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            schedule: Schedule::default(),
+            timeout: Duration::from_secs(10),
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Due webhooks looked at per poll, and sent at once.
+const BATCH: usize = 32;
+const CONCURRENT: usize = 8;
+
+/// The checks of a job's `callback_url` at submit, before any photo is inspected: its form, its
+/// destination, and a secret to sign with.
+pub fn check_callback(
+    spec: &RenderSpec,
+    tenant: &str,
+    keys: Option<&KeyRing>,
+    settings: &Settings,
+) -> Vec<Violation> {
+    let Some(url) = &spec.callback_url else {
+        return Vec::new();
+    };
+    let violation = |message: String| {
+        vec![Violation {
+            field: "callback_url".into(),
+            message,
+        }]
+    };
+    if let Err(message) = destination::check_url(url, settings.allow_private) {
+        return violation(message);
+    }
+    if keys.and_then(|k| k.webhook_secret(tenant)).is_none() {
+        return violation(format!(
+            "tenant {tenant} has no webhook secret to sign with: its operator makes one with `minimoto keys secret --tenant {tenant}`"
+        ));
+    }
+    Vec::new()
+}
+
+/// What a deliverer needs.
+#[derive(Debug, Clone)]
+pub struct Deliverer {
+    pub jobs: Arc<dyn JobStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub keys: Option<Arc<KeyRing>>,
+    /// How long the download URLs in a delivered job stay valid.
+    pub url_ttl: Duration,
+    pub settings: Settings,
+    client: reqwest::Client,
+}
+
+impl Deliverer {
+    pub fn new(
+        jobs: Arc<dyn JobStore>,
+        blobs: Arc<dyn BlobStore>,
+        keys: Option<Arc<KeyRing>>,
+        url_ttl: Duration,
+        settings: Settings,
+    ) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("minimoto-webhooks/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(destination::resolver(settings.allow_private))
+            // A redirect could lead anywhere, a proxy would resolve the name itself: neither.
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(settings.timeout)
+            .timeout(settings.timeout)
+            .build()?;
+        Ok(Self {
+            jobs,
+            blobs,
+            keys,
+            url_ttl,
+            settings,
+            client,
+        })
+    }
+
+    /// Sends the due webhooks until `shutdown` (an attempt under way is finished first).
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            match self.jobs.due_webhooks(Utc::now(), BATCH).await {
+                Ok(due) => {
+                    futures_util::stream::iter(due)
+                        .for_each_concurrent(CONCURRENT, |id| self.attempt(id))
+                        .await;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot look for due webhooks; trying again"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(self.settings.poll) => {}
+            }
+        }
+    }
+
+    /// One attempt at job `id`'s webhook, if it is still due and this deliverer takes it.
+    async fn attempt(&self, id: JobId) {
+        // Longer than an attempt can take: a deliverer that dies mid-attempt is relieved after it.
+        let lease = self.settings.timeout + Duration::from_secs(20);
+        let now = Utc::now();
+        let taken = update_job(self.jobs.as_ref(), id, |job| {
+            match job.webhook.as_mut().map(|h| h.take(now, lease)) {
+                Some(true) => Ok(()),
+                _ => Err(Refusal::NotDue),
+            }
+        })
+        .await;
+        let job = match taken {
+            Ok(Update::Done(job)) => job,
+            // Another deliverer took it, or it was settled meanwhile.
+            Ok(Update::Refused(..)) => return,
+            Err(e) => {
+                tracing::warn!(job = %id, error = %e, "cannot take a due webhook");
+                return;
+            }
+        };
+        let started = std::time::Instant::now();
+        let at = Utc::now();
+        let outcome = self.send(&job).await;
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let label = match &outcome {
+            Outcome::Delivered { .. } => "delivered",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Abort { .. } => "refused",
+        };
+        metrics::counter!("minimoto_webhook_attempts_total", "outcome" => label).increment(1);
+        match &outcome {
+            Outcome::Delivered { status } => {
+                tracing::info!(job = %id, status, duration_ms, "webhook delivered");
+            }
+            Outcome::Retry { error, .. } | Outcome::Abort { error } => {
+                tracing::warn!(job = %id, error, duration_ms, outcome = label, "webhook not delivered");
+            }
+        }
+        let schedule = self.settings.schedule;
+        let jitter = f64::from(getrandom::u32().unwrap_or(0)) / f64::from(u32::MAX) * 2.0 - 1.0;
+        let recorded = update_job(self.jobs.as_ref(), id, |job| {
+            let hook = job.webhook.as_mut().ok_or(Refusal::NotDue)?;
+            hook.record(
+                at,
+                duration_ms,
+                outcome.clone(),
+                &schedule,
+                jitter,
+                Utc::now(),
+            );
+            Ok(())
+        })
+        .await;
+        if let Err(e) = recorded {
+            // The take's lease makes it due again: the attempt is repeated, not lost.
+            tracing::warn!(job = %id, error = %e, "cannot record a webhook attempt; it will be made again");
+        }
+    }
+
+    /// Sends the job to its callback and classifies what came of it.
+    async fn send(&self, job: &Job) -> Outcome {
+        let (Some(url), Some(hook)) = (&job.options.callback_url, &job.webhook) else {
+            return Outcome::Abort {
+                error: "the job has no callback_url".into(),
+            };
+        };
+        let url = match destination::check_url(url, self.settings.allow_private) {
+            Ok(url) => url,
+            Err(message) => {
+                return Outcome::Abort {
+                    error: format!("callback_url {message}"),
+                };
+            }
+        };
+        let Some(secret) = self
+            .keys
+            .as_ref()
+            .and_then(|k| k.webhook_secret(&job.tenant))
+        else {
+            return Outcome::Abort {
+                error: format!("tenant {} has no webhook secret to sign with", job.tenant),
+            };
+        };
+        let view = match JobView::of(job.clone(), self.blobs.as_ref(), self.url_ttl).await {
+            Ok(view) => view,
+            Err(e) => {
+                return Outcome::Retry {
+                    status: None,
+                    error: format!("the job's download links could not be made: {e}"),
+                };
+            }
+        };
+        let body = match serde_json::to_vec(&view) {
+            Ok(body) => body,
+            Err(e) => {
+                return Outcome::Abort {
+                    error: format!("the job did not serialise: {e}"),
+                };
+            }
+        };
+        let timestamp = Utc::now().timestamp();
+        let sent = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("x-minimoto-event", hook.event_name())
+            .header("x-minimoto-delivery", job.id.to_string())
+            .header("x-minimoto-attempt", (hook.attempt_count + 1).to_string())
+            .header(
+                signature::HEADER,
+                signature::sign(&secret, timestamp, &body),
+            )
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() => Outcome::Delivered {
+                status: response.status().as_u16(),
+            },
+            Ok(response) => Outcome::Retry {
+                status: Some(response.status().as_u16()),
+                error: format!("the receiver answered {}", response.status()),
+            },
+            Err(e) => match destination::refusal_in(&e) {
+                Some(refusal) => Outcome::Abort { error: refusal },
+                None if e.is_timeout() => Outcome::Retry {
+                    status: None,
+                    error: format!("no answer within {} s", self.settings.timeout.as_secs_f64()),
+                },
+                None => Outcome::Retry {
+                    status: None,
+                    error: format!("could not reach the receiver: {}", chain(&e)),
+                },
+            },
+        }
+    }
+}
+
+/// An error and its causes on one line (reqwest's own message is only the outermost).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
