@@ -13,36 +13,47 @@ fn minimoto(args: &[&str]) -> std::process::Output {
         .expect("run minimoto")
 }
 
-#[tokio::test]
-async fn a_key_made_by_the_cli_is_what_the_server_requires() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("data");
-    let dir = data.to_str().expect("utf-8");
-    let out = minimoto(&["keys", "add", "--tenant", "acme", "--data-dir", dir]);
+/// `minimoto keys add` with `args`: the key it printed.
+fn add_key(args: &[&str]) -> String {
+    let out = minimoto(&[&["keys", "add"], args].concat());
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let key = String::from_utf8(out.stdout)
+    String::from_utf8(out.stdout)
         .expect("utf-8")
         .trim()
-        .to_owned();
-    assert!(key.starts_with("mm_"), "{key}");
-    let stored = std::fs::read_to_string(data.join("keys.json")).expect("keys file");
-    assert!(!stored.contains(&key), "the file keeps only the hash");
+        .to_owned()
+}
 
-    let app = App::spawn(&data, &["--workers", "0"]);
+/// The server answers 401 without a key and 200 with `key`.
+async fn requires(app: &App, key: &str) {
     let http = reqwest::Client::new();
     let without = http.get(app.url("/v1/jobs")).send().await.expect("get");
     assert_eq!(without.status().as_u16(), 401);
     let with = http
         .get(app.url("/v1/jobs"))
-        .bearer_auth(&key)
+        .bearer_auth(key)
         .send()
         .await
         .expect("get");
     assert_eq!(with.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn a_key_made_by_the_cli_is_what_the_server_requires() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let dir = data.to_str().expect("utf-8");
+    let key = add_key(&["--tenant", "acme", "--data-dir", dir]);
+    assert!(key.starts_with("mm_"), "{key}");
+    let stored = std::fs::read_to_string(data.join("keys.json")).expect("keys file");
+    assert!(!stored.contains(&key), "the file keeps only the hash");
+
+    let app = App::spawn(&data, &["--workers", "0"]);
+    requires(&app, &key).await;
+    let http = reqwest::Client::new();
 
     let list = minimoto(&["keys", "list", "--data-dir", dir]);
     let listing = String::from_utf8(list.stdout).expect("utf-8");
@@ -129,32 +140,14 @@ async fn keys_given_in_the_environment_are_required_and_checked_at_start() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let made = tmp.path().join("elsewhere.json");
     let made = made.to_str().expect("utf-8");
-    let out = minimoto(&["keys", "add", "--tenant", "acme", "--keys-file", made]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned();
+    let key = add_key(&["--tenant", "acme", "--keys-file", made]);
     let json = std::fs::read_to_string(made).expect("keys file");
     let app = App::spawn_with_env(
         &tmp.path().join("data"),
         &["--listen", "0.0.0.0:0", "--workers", "0"],
         &[("MINIMOTO_KEYS", &json)],
     );
-    let http = reqwest::Client::new();
-    let without = http.get(app.url("/v1/jobs")).send().await.expect("get");
-    assert_eq!(without.status().as_u16(), 401);
-    let with = http
-        .get(app.url("/v1/jobs"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(with.status().as_u16(), 200);
+    requires(&app, &key).await;
     let log = app.log();
     assert!(log.contains("from MINIMOTO_KEYS"), "{log}");
     assert!(!log.contains(&json[..40]), "the keys are not logged");

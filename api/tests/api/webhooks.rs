@@ -154,6 +154,38 @@ async fn submit(api: &TestApi, options: &str) -> (u16, Value) {
     (res.status().as_u16(), res.json().await.expect("json"))
 }
 
+/// Ends job `id` (a DELETE cancels a queued job); the answer's status.
+async fn end(api: &TestApi, id: &str) -> u16 {
+    reqwest::Client::new()
+        .delete(api.url(&format!("/v1/jobs/{id}")))
+        .send()
+        .await
+        .expect("delete")
+        .status()
+        .as_u16()
+}
+
+/// The job's `webhook` once it is in `state`; fails after `within`.
+async fn webhook_when(api: &TestApi, id: &str, state: &str, within: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        let view: Value = reqwest::get(api.url(&format!("/v1/jobs/{id}")))
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        if view["webhook"]["state"] == state {
+            return view["webhook"].clone();
+        }
+        assert!(
+            started.elapsed() < within,
+            "the webhook is not {state} within {within:?}: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The signature a receiver computes: HMAC-SHA256 over `<t>.<body>` with the secret.
 fn expected_signature(secret: &str, header: &str, body: &[u8]) -> (i64, String) {
     let t: i64 = header
@@ -185,12 +217,7 @@ async fn a_jobs_end_is_posted_signed_and_retried_until_the_receiver_takes_it() {
     );
     let id = job["id"].as_str().expect("id").to_owned();
     // Deleting the queued job cancels it: its end.
-    let deleted = reqwest::Client::new()
-        .delete(api.url(&format!("/v1/jobs/{id}")))
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(deleted.status(), 200);
+    assert_eq!(end(&api, &id).await, 200);
 
     let got = receiver.wait_for(3, Duration::from_secs(20)).await;
     for (n, request) in got.iter().enumerate() {
@@ -225,21 +252,8 @@ async fn a_jobs_end_is_posted_signed_and_retried_until_the_receiver_takes_it() {
     assert!(gaps[1] > gaps[0] * 1.2, "the waits grow: {gaps:?}");
 
     // The attempts are on the job, and it is not sent again.
-    let mut view = Value::Null;
-    for _ in 0..100 {
-        view = reqwest::get(api.url(&format!("/v1/jobs/{id}")))
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
-        if view["webhook"]["state"] == "delivered" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let hook = &view["webhook"];
-    assert_eq!(hook["state"], "delivered", "{view}");
+    let hook = &webhook_when(&api, &id, "delivered", Duration::from_secs(2)).await;
+    assert_eq!(hook["state"], "delivered", "{hook}");
     assert_eq!(hook["event"], "cancelled");
     assert_eq!(hook["attempt_count"], 3);
     let statuses: Vec<u64> = hook["attempts"]
@@ -274,28 +288,8 @@ async fn a_webhook_is_given_up_when_its_schedule_ends() {
     let receiver = Receiver::start("127.0.0.1", &[503; 100]).await;
     let (_, job) = submit(&api, &format!(r#"{{"callback_url": "{}"}}"#, receiver.url)).await;
     let id = job["id"].as_str().expect("id").to_owned();
-    reqwest::Client::new()
-        .delete(api.url(&format!("/v1/jobs/{id}")))
-        .send()
-        .await
-        .expect("delete");
-    let started = Instant::now();
-    let hook = loop {
-        let view: Value = reqwest::get(api.url(&format!("/v1/jobs/{id}")))
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
-        if view["webhook"]["state"] == "failed" {
-            break view["webhook"].clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "never given up: {view}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    end(&api, &id).await;
+    let hook = webhook_when(&api, &id, "failed", Duration::from_secs(20)).await;
     let count = hook["attempt_count"].as_u64().expect("count");
     // 0, 0.3, 0.9 s, then the last on the 1.5 s deadline (jitter may merge the last two).
     assert!((3..=5).contains(&count), "{hook}");
@@ -369,28 +363,8 @@ async fn a_name_that_resolves_inside_the_network_is_refused_at_delivery() {
     let (status, job) = submit(&api, &format!(r#"{{"callback_url": "{}"}}"#, receiver.url)).await;
     assert_eq!(status, 202, "{job}");
     let id = job["id"].as_str().expect("id").to_owned();
-    reqwest::Client::new()
-        .delete(api.url(&format!("/v1/jobs/{id}")))
-        .send()
-        .await
-        .expect("delete");
-    let started = Instant::now();
-    let hook = loop {
-        let view: Value = reqwest::get(api.url(&format!("/v1/jobs/{id}")))
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
-        if view["webhook"]["state"] == "failed" {
-            break view["webhook"].clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "not refused: {view}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    end(&api, &id).await;
+    let hook = webhook_when(&api, &id, "failed", Duration::from_secs(10)).await;
     assert_eq!(hook["attempt_count"], 1, "a refusal is final: {hook}");
     let error = hook["attempts"][0]["error"].as_str().expect("error");
     assert!(
