@@ -68,7 +68,7 @@ pub struct ApiArgs {
         conflicts_with = "keys_file",
         value_name = "JSON"
     )]
-    pub keys_json: Option<String>,
+    pub keys_json: Option<SecretText>,
     /// Serve without API keys on an address other than loopback: anyone who can reach it can
     /// submit, read and delete every job.
     #[arg(long, env = "MINIMOTO_INSECURE_NO_AUTH")]
@@ -112,6 +112,23 @@ impl ApiArgs {
     }
 }
 
+/// Text that holds secrets (the keys file given by value): its `Debug` shows only its length.
+#[derive(Clone)]
+pub struct SecretText(pub String);
+
+impl std::str::FromStr for SecretText {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretText(<{} chars, redacted>)", self.0.len())
+    }
+}
+
 /// The keys the API on `addr` checks. A file with no key (yet) leaves the API open, which only a
 /// loopback address (or `--insecure-no-auth`) allows; the first key added closes it.
 fn key_ring(
@@ -121,7 +138,7 @@ fn key_ring(
 ) -> anyhow::Result<Option<Arc<KeyRing>>> {
     if let Some(json) = &args.keys_json {
         let origin = Path::new("MINIMOTO_KEYS");
-        let file = crate::keys::KeyFile::parse(json, origin)?;
+        let file = crate::keys::KeyFile::parse(&json.0, origin)?;
         anyhow::ensure!(
             !file.keys.is_empty(),
             "MINIMOTO_KEYS lists no key: give it the text of a keys file with at least one (`minimoto keys add --keys-file keys.json`), or unset it"
@@ -261,4 +278,19 @@ pub async fn run(args: ApiArgs, common: CommonArgs) -> anyhow::Result<()> {
     serve(listener, &args, &common, &started).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_given_by_value_do_not_show_in_debug() {
+        let text: SecretText = r#"{"tenants":{"acme":{"webhook_secret":"whsec_abc"}}}"#
+            .parse()
+            .expect("parse");
+        let shown = format!("{:?}", Some(text));
+        assert!(!shown.contains("whsec_"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+    }
 }

@@ -39,13 +39,21 @@ pub struct KeyFile {
     pub tenants: BTreeMap<String, TenantEntry>,
 }
 
-/// A tenant's own settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A tenant's own settings. (Its `Debug` hides the secret, so no log line or panic shows it.)
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantEntry {
     /// Signs the tenant's webhooks (`X-Minimoto-Signature`): `whsec_` and 64 hex digits. Kept
     /// as is (the server needs it to sign), so the file is readable by its owner only.
     pub webhook_secret: String,
+}
+
+impl std::fmt::Debug for TenantEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantEntry")
+            .field("webhook_secret", &"whsec_<redacted>")
+            .finish()
+    }
 }
 
 /// One key, as stored.
@@ -387,6 +395,12 @@ mod tests {
         wrong.push(if key.ends_with('0') { '1' } else { '0' });
         assert!(file.find(&wrong).is_none(), "a key differing in one digit");
         assert!(file.find("").is_none() && file.find("mm_x_y").is_none());
+        let secret = file.webhook_secret("acme", false).expect("secret");
+        let shown = format!("{file:?}");
+        assert!(
+            !shown.contains(&secret[6..]) && shown.contains("whsec_<redacted>"),
+            "Debug hides the webhook secret: {shown}"
+        );
     }
 
     #[test]

@@ -211,7 +211,7 @@ pub async fn job_listing(store: &dyn JobStore) {
 /// Due webhooks: a job that ends with a `callback_url` is due at once, oldest first; one taken is
 /// not due until its lease ends; one delivered never again; a job without a callback never.
 pub async fn due_webhooks(store: &dyn JobStore) {
-    use crate::webhook::{Outcome, Schedule};
+    use crate::webhook::{Outcome, Schedule, Take};
     let lease = Duration::from_secs(60);
     let ended = |callback: bool, seconds_ago: i64| {
         let mut job = new_job();
@@ -240,8 +240,12 @@ pub async fn due_webhooks(store: &dyn JobStore) {
         "the ended jobs with a callback, oldest due first"
     );
     match update_job(store, older.id, |j| {
-        match j.webhook.as_mut().map(|h| h.take(now, lease)) {
-            Some(true) => Ok(()),
+        match j
+            .webhook
+            .as_mut()
+            .map(|h| h.take(now, lease, &Schedule::default()))
+        {
+            Some(Take::Taken) => Ok(()),
             _ => Err(Refusal::NotDue),
         }
     })

@@ -20,6 +20,11 @@ use crate::job::Status;
 pub const MAX_KEPT_ATTEMPTS: usize = 20;
 /// Longest text kept of why an attempt failed.
 pub const MAX_ERROR_CHARS: usize = 300;
+/// How long past the schedule's deadline an attempt may still start: the last one falls on the
+/// deadline and is taken a poll later. A webhook whose attempts keep going unrecorded (the
+/// deliverer dies, or cannot write the outcome) is given up once this has passed, instead of
+/// being sent again every lease for ever.
+pub const DEADLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Where a webhook stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -93,6 +98,17 @@ impl Schedule {
     }
 }
 
+/// What [`Webhook::take`] came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// Taken for an attempt: send it.
+    Taken,
+    /// Not due (delivered, given up, taken by another, or later).
+    NotDue,
+    /// Past its deadline: given up, nothing to send.
+    GaveUp,
+}
+
 /// The announcement of a job's end state, and its deliveries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Webhook {
@@ -107,7 +123,8 @@ pub struct Webhook {
     pub next_attempt_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<DateTime<Utc>>,
-    /// Attempts made, all of them (the list keeps the last [`MAX_KEPT_ATTEMPTS`]).
+    /// Attempts started, all of them, including any whose outcome was never written (the
+    /// `attempts` list keeps the outcomes of the last 20: `MAX_KEPT_ATTEMPTS`).
     pub attempt_count: u32,
     pub attempts: Vec<HookAttempt>,
 }
@@ -140,18 +157,37 @@ impl Webhook {
     }
 
     /// A deliverer takes the due webhook for `lease` (the longest an attempt takes): until then
-    /// it is not due for anyone else. False when it is not due (delivered, or taken already).
-    pub fn take(&mut self, now: DateTime<Utc>, lease: std::time::Duration) -> bool {
+    /// it is not due for anyone else, and the attempt is counted. Past the schedule's deadline
+    /// (and [`DEADLINE_GRACE`]) after an attempt, the webhook is given up instead.
+    pub fn take(
+        &mut self,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        schedule: &Schedule,
+    ) -> Take {
         if self.due_at().is_none_or(|due| due > now) {
-            return false;
+            return Take::NotDue;
         }
+        let grace = Duration::from_std(DEADLINE_GRACE).unwrap_or_else(|_| Duration::minutes(10));
+        if self.attempt_count > 0 && now > self.deadline(schedule) + grace {
+            self.give_up();
+            return Take::GaveUp;
+        }
+        self.attempt_count = self.attempt_count.saturating_add(1);
         self.next_attempt_at =
             Some(now + Duration::from_std(lease).unwrap_or_else(|_| Duration::seconds(60)));
-        true
+        Take::Taken
     }
 
-    /// Writes down an attempt and what follows from it: delivered, given up, or the next try.
-    /// `jitter` in [-1, 1] spreads the next try (see [`Schedule::delay`]).
+    /// The last moment an attempt is scheduled for.
+    fn deadline(&self, schedule: &Schedule) -> DateTime<Utc> {
+        self.created_at
+            + Duration::from_std(schedule.give_up_after).unwrap_or_else(|_| Duration::hours(1))
+    }
+
+    /// Writes down the outcome of the attempt taken last and what follows from it: delivered,
+    /// given up, or the next try. `jitter` in [-1, 1] spreads the next try (see
+    /// [`Schedule::delay`]).
     pub fn record(
         &mut self,
         at: DateTime<Utc>,
@@ -165,7 +201,6 @@ impl Webhook {
             // A slower deliverer's late report of an attempt after the webhook was settled.
             return;
         }
-        self.attempt_count = self.attempt_count.saturating_add(1);
         let (status, error) = match &outcome {
             Outcome::Delivered { status } => (Some(*status), None),
             Outcome::Retry { status, error } => (*status, Some(error.clone())),
@@ -180,8 +215,7 @@ impl Webhook {
         if self.attempts.len() > MAX_KEPT_ATTEMPTS {
             self.attempts.remove(0);
         }
-        let deadline = self.created_at
-            + Duration::from_std(schedule.give_up_after).unwrap_or_else(|_| Duration::hours(1));
+        let deadline = self.deadline(schedule);
         match outcome {
             Outcome::Delivered { .. } => {
                 self.state = HookState::Delivered;
@@ -207,6 +241,8 @@ impl Webhook {
 mod tests {
     use super::*;
 
+    const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
     fn at(seconds: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + seconds, 0).expect("time")
     }
@@ -226,11 +262,8 @@ mod tests {
         while let Some(due) = hook.due_at() {
             let now = due;
             times.push((now - at(0)).num_seconds());
-            assert!(hook.take(now, std::time::Duration::from_secs(30)));
-            assert!(
-                !hook.take(now, std::time::Duration::from_secs(30)),
-                "taken once"
-            );
+            assert_eq!(hook.take(now, LEASE, &schedule), Take::Taken);
+            assert_eq!(hook.take(now, LEASE, &schedule), Take::NotDue, "taken once");
             hook.record(now, 5, fail(), &schedule, 0.0, now);
         }
         assert_eq!(times, [0, 10, 40, 130, 400, 1210, 2410, 3600]);
@@ -253,14 +286,15 @@ mod tests {
     fn a_delivery_or_a_refusal_ends_it_and_late_reports_change_nothing() {
         let schedule = Schedule::default();
         let mut hook = Webhook::new(Status::Failed, at(0));
-        assert!(hook.take(at(0), std::time::Duration::from_secs(30)));
+        assert_eq!(hook.take(at(0), LEASE, &schedule), Take::Taken);
         hook.record(at(0), 3, fail(), &schedule, 0.0, at(1));
         assert_eq!(hook.due_at(), Some(at(11)));
-        assert!(
-            !hook.take(at(5), std::time::Duration::from_secs(30)),
+        assert_eq!(
+            hook.take(at(5), LEASE, &schedule),
+            Take::NotDue,
             "not due yet"
         );
-        assert!(hook.take(at(11), std::time::Duration::from_secs(30)));
+        assert_eq!(hook.take(at(11), LEASE, &schedule), Take::Taken);
         hook.record(
             at(11),
             3,
@@ -276,6 +310,7 @@ mod tests {
         assert_eq!(hook.attempt_count, 2, "a late report is ignored");
 
         let mut refused = Webhook::new(Status::Cancelled, at(0));
+        assert_eq!(refused.take(at(0), LEASE, &schedule), Take::Taken);
         refused.record(
             at(0),
             0,
@@ -302,10 +337,52 @@ mod tests {
         };
         let mut hook = Webhook::new(Status::Succeeded, at(0));
         for i in 0..30 {
-            hook.record(at(i), 1, fail(), &schedule, 0.0, at(i));
+            let now = hook.due_at().expect("due");
+            assert_eq!(hook.take(now, LEASE, &schedule), Take::Taken);
+            hook.record(now, 1, fail(), &schedule, 0.0, now);
+            if i == 0 {
+                assert_eq!(hook.attempts[0].at, now);
+            }
         }
         assert_eq!(hook.attempt_count, 30);
         assert_eq!(hook.attempts.len(), MAX_KEPT_ATTEMPTS);
-        assert_eq!(hook.attempts[0].at, at(10));
+        assert_eq!(hook.attempts.last().map(|a| a.error.is_some()), Some(true));
+    }
+
+    #[test]
+    fn attempts_that_are_never_recorded_end_after_the_deadline() {
+        // A deliverer that sends but can never write the outcome: each take counts an attempt,
+        // and past the deadline and its grace the webhook is given up, not sent for ever.
+        let schedule = Schedule::default();
+        let mut hook = Webhook::new(Status::Succeeded, at(0));
+        let mut sends = 0;
+        let mut now = at(0);
+        loop {
+            match hook.take(now, LEASE, &schedule) {
+                Take::Taken => sends += 1,
+                Take::GaveUp => break,
+                Take::NotDue => panic!("due again once the lease runs out"),
+            }
+            now = hook.due_at().expect("due again");
+        }
+        let last = 3600 + DEADLINE_GRACE.as_secs() as i64;
+        assert_eq!(hook.state, HookState::Failed);
+        assert_eq!(hook.attempt_count, sends);
+        assert!(
+            (now - at(last)).num_seconds() <= 30,
+            "ends by the grace: {now}"
+        );
+        assert_eq!(i64::from(sends), last / 30 + 1);
+
+        // A webhook first taken long after its deadline (the service was down) is still tried.
+        let mut late = Webhook::new(Status::Failed, at(0));
+        assert_eq!(late.take(at(7200), LEASE, &schedule), Take::Taken);
+        late.record(at(7200), 2, fail(), &schedule, 0.0, at(7200));
+        assert_eq!(
+            late.state,
+            HookState::Failed,
+            "and given up after that one try"
+        );
+        assert_eq!(late.attempt_count, 1);
     }
 }

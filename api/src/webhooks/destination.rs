@@ -47,15 +47,23 @@ fn non_public_v4(ip: Ipv4Addr) -> Option<&'static str> {
     })
 }
 
+/// IPv6 is checked by what is public rather than by what is not: only global unicast
+/// (`2000::/3`) passes, minus its reserved blocks, and the forms that carry an IPv4 address
+/// (mapped, NAT64, 6to4) are judged by that address. Anything else (`::7f00:1`, `fec0::`,
+/// `100::`, Teredo) is refused, so a form nobody listed cannot reach inside.
 fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    let segments = ip.segments();
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
     if let Some(v4) = ip.to_ipv4_mapped() {
         return non_public_v4(v4);
     }
-    let segments = ip.segments();
     // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32 bits.
     if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [.., hi, lo] = segments;
-        return non_public_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+        return non_public_v4(embedded(segments[6], segments[7]));
+    }
+    // 6to4 (2002::/16) reaches the IPv4 address in its bits 16..48.
+    if segments[0] == 0x2002 {
+        return non_public_v4(embedded(segments[1], segments[2]));
     }
     Some(if ip.is_loopback() {
         "a loopback address"
@@ -63,12 +71,18 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
         "not a destination (::)"
     } else if ip.is_unique_local() {
         "a private address (fc00::/7)"
-    } else if ip.is_unicast_link_local() {
-        "a link-local address"
+    } else if ip.is_unicast_link_local() || segments[0] & 0xffc0 == 0xfec0 {
+        "a link-local or site-local address"
     } else if ip.is_multicast() {
         "a multicast address"
-    } else if segments[0] == 0x2001 && segments[1] == 0xdb8 {
-        "a reserved address (2001:db8::/32)"
+    } else if segments[0] & 0xe000 != 0x2000 {
+        "not a global unicast address (outside 2000::/3)"
+    } else if segments[0] == 0x2001 && segments[1] < 0x200 {
+        "an IETF protocol address (2001::/23, Teredo included)"
+    } else if (segments[0] == 0x2001 && segments[1] == 0xdb8)
+        || (segments[0] == 0x3fff && segments[1] < 0x1000)
+    {
+        "a documentation address (2001:db8::/32, 3fff::/20)"
     } else {
         return None;
     })
@@ -198,6 +212,17 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a00:1",
             "2001:db8::1",
+            // IPv6 forms that carry an inside IPv4 address, or are not global unicast.
+            "::7f00:1",
+            "::a9fe:a9fe",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "64:ff9b:1::a00:1",
+            "fec0::1",
+            "100::1",
+            "3fff::1",
+            "4000::1",
         ] {
             let parsed: IpAddr = ip.parse().expect("ip");
             assert!(non_public(parsed).is_some(), "{ip} passed");
@@ -208,6 +233,8 @@ mod tests {
             "2606:4700:4700::1111",
             "64:ff9b::808:808",
             "100.128.0.1",
+            "2002:808:808::1",
+            "2a00:1450:4001:80b::200e",
         ] {
             let parsed: IpAddr = ip.parse().expect("ip");
             assert_eq!(non_public(parsed), None, "{ip}");

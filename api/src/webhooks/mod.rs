@@ -20,7 +20,7 @@ use minimoto_common::{
     job::{Job, Refusal},
     ports::{BlobStore, JobStore, Update, update_job},
     spec::{RenderSpec, Violation},
-    webhook::{Outcome, Schedule},
+    webhook::{Outcome, Schedule, Take},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -121,12 +121,14 @@ impl Deliverer {
         })
     }
 
-    /// Sends the due webhooks until `shutdown` (an attempt under way is finished first).
+    /// Sends the due webhooks until `shutdown`: the attempts under way are finished, and no new
+    /// one is started.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
             match self.jobs.due_webhooks(Utc::now(), BATCH).await {
                 Ok(due) => {
                     futures_util::stream::iter(due)
+                        .take_until(shutdown.cancelled())
                         .for_each_concurrent(CONCURRENT, |id| self.attempt(id))
                         .await;
                 }
@@ -144,14 +146,22 @@ impl Deliverer {
         // Longer than an attempt can take: a deliverer that dies mid-attempt is relieved after it.
         let lease = self.settings.timeout + Duration::from_secs(20);
         let now = Utc::now();
+        let schedule = self.settings.schedule;
         let taken = update_job(self.jobs.as_ref(), id, |job| {
-            match job.webhook.as_mut().map(|h| h.take(now, lease)) {
-                Some(true) => Ok(()),
-                _ => Err(Refusal::NotDue),
+            match job.webhook.as_mut().map(|h| h.take(now, lease, &schedule)) {
+                Some(Take::Taken | Take::GaveUp) => Ok(()),
+                Some(Take::NotDue) | None => Err(Refusal::NotDue),
             }
         })
         .await;
         let job = match taken {
+            // Given up by the take: past its deadline, nothing to send.
+            Ok(Update::Done(job)) if job.webhook.as_ref().is_some_and(|h| h.due_at().is_none()) => {
+                tracing::warn!(job = %id, "webhook given up: its deadline passed with its last attempts unrecorded");
+                metrics::counter!("minimoto_webhook_attempts_total", "outcome" => "expired")
+                    .increment(1);
+                return;
+            }
             Ok(Update::Done(job)) => job,
             // Another deliverer took it, or it was settled meanwhile.
             Ok(Update::Refused(..)) => return,
@@ -178,7 +188,6 @@ impl Deliverer {
                 tracing::warn!(job = %id, error, duration_ms, outcome = label, "webhook not delivered");
             }
         }
-        let schedule = self.settings.schedule;
         let jitter = f64::from(getrandom::u32().unwrap_or(0)) / f64::from(u32::MAX) * 2.0 - 1.0;
         let recorded = update_job(self.jobs.as_ref(), id, |job| {
             let hook = job.webhook.as_mut().ok_or(Refusal::NotDue)?;
@@ -247,7 +256,7 @@ impl Deliverer {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("x-minimoto-event", hook.event_name())
             .header("x-minimoto-delivery", job.id.to_string())
-            .header("x-minimoto-attempt", (hook.attempt_count + 1).to_string())
+            .header("x-minimoto-attempt", hook.attempt_count.to_string())
             .header(
                 signature::HEADER,
                 signature::sign(&secret, timestamp, &body),
@@ -263,17 +272,25 @@ impl Deliverer {
                 status: Some(response.status().as_u16()),
                 error: format!("the receiver answered {}", response.status()),
             },
-            Err(e) => match destination::refusal_in(&e) {
-                Some(refusal) => Outcome::Abort { error: refusal },
-                None if e.is_timeout() => Outcome::Retry {
-                    status: None,
-                    error: format!("no answer within {} s", self.settings.timeout.as_secs_f64()),
-                },
-                None => Outcome::Retry {
-                    status: None,
-                    error: format!("could not reach the receiver: {}", chain(&e)),
-                },
-            },
+            // The URL stays out of the message, which goes to the logs too (it may carry the
+            // receiver's token).
+            Err(e) => {
+                let e = e.without_url();
+                match destination::refusal_in(&e) {
+                    Some(refusal) => Outcome::Abort { error: refusal },
+                    None if e.is_timeout() => Outcome::Retry {
+                        status: None,
+                        error: format!(
+                            "no answer within {} s",
+                            self.settings.timeout.as_secs_f64()
+                        ),
+                    },
+                    None => Outcome::Retry {
+                        status: None,
+                        error: format!("could not reach the receiver: {}", chain(&e)),
+                    },
+                }
+            }
         }
     }
 }

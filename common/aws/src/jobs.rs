@@ -100,11 +100,13 @@ impl DynamoJobStore {
         }
     }
 
-    /// Fails with a message saying to run `minimoto setup` when the table does not exist.
+    /// Fails with a message saying to run `minimoto setup` when the table, or one of the indexes
+    /// the store queries, does not exist.
     pub async fn check(&self) -> Result<()> {
-        crate::table::check_table(&self.client, &self.table, || {
+        let indexes = [BY_TENANT, BY_TENANT_STATUS, BY_HOOK_DUE];
+        crate::table::check_table(&self.client, &self.table, &indexes, || {
             format!(
-                "DynamoDB table `{}` does not exist: run `minimoto setup` first",
+                "DynamoDB table `{}` is not set up for this version: run `minimoto setup` (it adds what is missing and keeps the jobs)",
                 self.table
             )
         })

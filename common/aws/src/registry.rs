@@ -101,9 +101,9 @@ impl DynamoRegistry {
     /// Fails with a message naming the table and saying that `minimoto setup` creates it when
     /// the table does not exist.
     pub async fn check(&self) -> Result<()> {
-        crate::table::check_table(&self.client, &self.table, || {
+        crate::table::check_table(&self.client, &self.table, &[], || {
             format!(
-                "DynamoDB workers table `{}` does not exist: run `minimoto setup` first \
+                "DynamoDB workers table `{}` is not set up: run `minimoto setup` first \
                  (it creates the table)",
                 self.table
             )

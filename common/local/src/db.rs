@@ -203,6 +203,38 @@ mod tests {
         Db::open(&path).expect("opening again changes nothing");
     }
 
+    /// A database from between tenants and webhooks: it gains `hook_due_ms` (empty: no job of
+    /// then has a webhook) and its index, and keeps its tenants.
+    #[test]
+    fn a_database_from_before_webhooks_gets_the_column_and_its_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.db");
+        let old = Connection::open(&path).expect("old");
+        old.execute_batch(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, version INTEGER NOT NULL,
+                 created_at TEXT NOT NULL, record TEXT NOT NULL,
+                 tenant TEXT NOT NULL DEFAULT 'default');
+             CREATE INDEX jobs_by_tenant ON jobs (tenant, id);
+             INSERT INTO jobs VALUES ('j', 'succeeded', 3, 't', '{}', 'acme');",
+        )
+        .expect("old schema");
+        drop(old);
+        let db = Db::open(&path).expect("open migrates");
+        let (tenant, due, index): (String, Option<i64>, i64) = tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(db.read(|c| {
+                Ok(c.query_row(
+                    "SELECT tenant, hook_due_ms,
+                        (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_hook_due')
+                     FROM jobs WHERE id = 'j'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?)
+            }))
+            .expect("read");
+        assert_eq!((tenant.as_str(), due, index), ("acme", None, 1));
+    }
+
     /// Another process holds the write lock; a write of ours waits for it (up to the busy
     /// timeout). Reads must still answer meanwhile.
     #[tokio::test]

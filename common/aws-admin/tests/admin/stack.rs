@@ -399,6 +399,17 @@ async fn setup_adds_the_indexes_to_a_jobs_table_without_them() {
             .await
             .expect("drop the index by hand");
     }
+    let store = minimoto_aws::jobs::DynamoJobStore::new(&config, &settings.table);
+    let refused = store
+        .check()
+        .await
+        .expect_err("a table without its indexes is refused at start")
+        .to_string();
+    assert!(
+        refused.contains("no index by-tenant, by-tenant-status, by-hook-due")
+            && refused.contains("minimoto setup"),
+        "{refused}"
+    );
     let report = setup(&config, &settings, &BucketOptions::default())
         .await
         .expect("setup again");
@@ -424,4 +435,8 @@ async fn setup_adds_the_indexes_to_a_jobs_table_without_them() {
         .filter_map(|i| i.index_name().map(str::to_owned))
         .collect();
     assert_eq!(indexes.len(), 3, "{indexes:?}");
+    store
+        .check()
+        .await
+        .expect("set up again, the table is accepted");
 }
