@@ -14,10 +14,14 @@ pub struct SetupArgs {
     /// Attempts at a job before it is failed for good; the dead-letter threshold is 5 receives more.
     #[arg(long, env = "MINIMOTO_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
-    /// Days after upload the bucket's lifecycle rule deletes a photo (under `inputs/`); videos
-    /// and posters are kept.
+    /// Days after upload the bucket's lifecycle rule deletes a photo (under `inputs/`).
     #[arg(long, env = "MINIMOTO_INPUT_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub input_retention_days: u32,
+    /// Days after it is written the bucket's lifecycle rule deletes an output (under
+    /// `outputs/`); 0 keeps outputs until deleted. The API's `--retention-days` (the same
+    /// variable) dates each job's `expires_at` by it.
+    #[arg(long, env = "MINIMOTO_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=3650))]
+    pub retention_days: u32,
     /// Origins browsers may download from (CORS `GET`/`HEAD`): `*` or e.g. `https://app.example.com`;
     /// repeat the flag or separate with commas.
     #[arg(
@@ -85,6 +89,7 @@ impl SetupArgs {
         let settings = self.aws.settings(self.max_attempts)?;
         let options = minimoto_aws_admin::BucketOptions {
             input_retention_days: self.input_retention_days,
+            output_retention_days: self.retention_days,
             cors_origins: self
                 .cors_origins
                 .iter()

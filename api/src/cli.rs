@@ -51,7 +51,13 @@ pub struct ApiArgs {
     /// interrupted write) are removed once this old.
     #[arg(long, env = "MINIMOTO_ORPHAN_GRACE_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     pub orphan_grace_seconds: u64,
-    /// Seconds between sweeps for files no job owns (the first runs at start).
+    /// Days a job's photos and outputs are kept after it ends (then they are deleted and answer
+    /// 410 Gone; the job's record stays 30 days more); 0 keeps them until deleted. On AWS give
+    /// `minimoto setup` the same (it writes the bucket's lifecycle rule).
+    #[arg(long, env = "MINIMOTO_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3650))]
+    pub retention_days: u64,
+    /// Seconds between sweeps for files no job owns, and for what retention expired (the
+    /// first runs at start).
     #[arg(long, env = "MINIMOTO_SWEEP_INTERVAL_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub sweep_interval_seconds: u64,
     /// The API keys file (`minimoto keys add` writes it; default: `keys.json` in the data
@@ -223,6 +229,7 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
         request_timeout: Duration::from_secs(args.request_timeout_seconds),
         keys: keys.clone(),
         webhooks: args.webhooks(),
+        retention: minimoto_common::retention::Retention::days(args.retention_days),
     };
     let ports = Ports {
         jobs: backend.jobs.clone(),
@@ -233,6 +240,7 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
     let sweeper = tokio::spawn(crate::sweeper::run(
         backend.blobs.clone(),
         backend.jobs.clone(),
+        backend.expiry.clone(),
         crate::sweeper::Sweep {
             grace: Duration::from_secs(args.orphan_grace_seconds),
             interval: Duration::from_secs(args.sweep_interval_seconds),

@@ -41,6 +41,9 @@ pub struct ApiConfig {
     pub keys: Option<Arc<KeyRing>>,
     /// Where and how webhooks are sent (checked at submit too).
     pub webhooks: crate::webhooks::Settings,
+    /// How long a job's files and record outlive it, stamped on each job at submit (none: kept
+    /// until deleted).
+    pub retention: Option<minimoto_common::retention::Retention>,
 }
 
 /// The storage the API reaches, through the ports only.

@@ -1,11 +1,13 @@
 //! The API's sweeper: runs [`Reclaimer`] at start (right after a crash is when there is most to
-//! reclaim) and then every interval, until shutdown. The API owns it because the API's
-//! submissions are what leave photos without a job.
+//! reclaim) and then every interval, until shutdown, and with it the backend's [`Expiry`] where
+//! it has one (retention on storage that does not expire by itself). The API owns it because the
+//! API's submissions are what leave photos without a job, and it states the retention.
 
 use std::{sync::Arc, time::Duration};
 
+use chrono::Utc;
 use minimoto_common::{
-    ports::{BlobStore, JobStore},
+    ports::{BlobStore, Expiry, JobStore},
     reclaim::Reclaimer,
 };
 use tokio_util::sync::CancellationToken;
@@ -23,6 +25,7 @@ pub struct Sweep {
 pub async fn run(
     blobs: Arc<dyn BlobStore>,
     jobs: Arc<dyn JobStore>,
+    expiry: Option<Arc<dyn Expiry>>,
     sweep: Sweep,
     shutdown: CancellationToken,
 ) {
@@ -37,6 +40,23 @@ pub async fn run(
             ),
             Ok(_) => tracing::debug!("sweep found nothing to reclaim"),
             Err(e) => tracing::warn!(error = %e, "sweep failed; trying again later"),
+        }
+        if let Some(expiry) = &expiry {
+            match expiry.sweep(Utc::now()).await {
+                Ok(e) if e.files + e.records > 0 => {
+                    metrics::counter!("minimoto_expired_total", "what" => "files")
+                        .increment(e.files);
+                    metrics::counter!("minimoto_expired_total", "what" => "records")
+                        .increment(e.records);
+                    tracing::info!(
+                        files = e.files,
+                        records = e.records,
+                        "deleted what retention expired"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "expiry sweep failed; trying again later"),
+            }
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -26,7 +26,8 @@ use utoipa::ToSchema;
     "url": "http://127.0.0.1:8080/files/outputs/0193a0f2-5e3c-7b51-9c1e-2f4d8f7a6b10/thumb-100.jpg?expires=1795000000&signature=…"}],
     "preview_url": null, "format": "mp4",
     "urls_expire_at": "2026-11-23T11:00:00Z", "duration_seconds": 9.0, "width": 1280, "height": 720,
-    "size_bytes": 1843200}, "outputs_expired": false, "deleted_at": null}))]
+    "size_bytes": 1843200}, "outputs_expired": false, "deleted_at": null,
+    "expires_at": "2026-12-23T10:00:09Z", "record_expires_at": "2027-01-22T10:00:09Z"}))]
 pub struct JobView {
     pub id: JobId,
     pub status: Status,
@@ -52,6 +53,11 @@ pub struct JobView {
     pub outputs_expired: bool,
     /// When the job was deleted (`DELETE /v1/jobs/{id}`), with its photos and outputs.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When its photos and outputs expire (are deleted, and answer 410 Gone): set when the job
+    /// ends, by the server's retention; null while it runs, or when they are kept until deleted.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the job itself expires (then it answers 404); later than `expires_at`.
+    pub record_expires_at: Option<DateTime<Utc>>,
     /// With a `callback_url`, once the job has ended: the announcement of its end state and
     /// every attempt to deliver it (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,7 +124,9 @@ impl JobView {
     ) -> minimoto_common::Result<Self> {
         let mut outputs_expired = false;
         let outputs = match (&job.status, &job.outputs) {
-            (Status::Succeeded, Some(_)) if job.purged_at.is_some() => {
+            (Status::Succeeded, Some(_))
+                if job.purged_at.is_some() || job.files_expired(chrono::Utc::now()) =>
+            {
                 outputs_expired = true;
                 None
             }
@@ -175,6 +183,8 @@ impl JobView {
             outputs,
             outputs_expired,
             deleted_at: job.purged_at,
+            expires_at: job.expires_at,
+            record_expires_at: job.record_expires_at,
             webhook: job.webhook,
         })
     }

@@ -14,7 +14,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{codes::ErrorCode, ids::JobId, spec::RenderSpec, webhook::Webhook};
+use crate::{
+    codes::ErrorCode, ids::JobId, retention::Retention, spec::RenderSpec, webhook::Webhook,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -218,6 +220,19 @@ pub struct Job {
     /// ends the job, in the same write (see [`crate::webhook`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<Webhook>,
+    /// How long its files and record outlive it, from the API that took it (none: kept until
+    /// deleted). See [`crate::retention`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// When its photos and outputs expire: set when it ends, by its `retention`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When its record expires: set when it ends, by its `retention`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_expires_at: Option<DateTime<Utc>>,
+    /// When an expiry sweep deleted its files (on storage that does not expire them itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_expired_at: Option<DateTime<Utc>>,
     /// Bumped by every store write; the compare-and-set token.
     pub version: u64,
 }
@@ -235,6 +250,8 @@ pub enum Refusal {
     Purged,
     #[error("the job has no webhook due")]
     NotDue,
+    #[error("the job's files are not due to expire")]
+    NotExpired,
 }
 
 impl Job {
@@ -258,6 +275,10 @@ impl Job {
             attempts: 0,
             purged_at: None,
             webhook: None,
+            retention: None,
+            expires_at: None,
+            record_expires_at: None,
+            files_expired_at: None,
             version: 0,
         }
     }
@@ -404,6 +425,44 @@ impl Job {
         if self.options.callback_url.is_some() {
             self.webhook = Some(Webhook::new(self.status, now));
         }
+        if let Some(r) = self.retention {
+            let after = |seconds: u64| {
+                Duration::try_seconds(i64::try_from(seconds).ok()?)
+                    .and_then(|d| now.checked_add_signed(d))
+            };
+            self.expires_at = after(r.files_seconds);
+            self.record_expires_at = after(r.record_seconds.max(r.files_seconds));
+        }
+    }
+
+    /// Whether its photos and outputs have expired by `now` (they answer 410 from then on,
+    /// whether or not storage has deleted them yet).
+    pub fn files_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// Whether its record has expired by `now`: it is as good as deleted (storage deletes it
+    /// some time after: DynamoDB's TTL within days, the embedded sweep within its interval).
+    pub fn record_expired(&self, now: DateTime<Utc>) -> bool {
+        self.record_expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// When an expiry sweep has something to do for this job: delete its files, then (once
+    /// that is done) its record.
+    pub fn sweep_due(&self) -> Option<DateTime<Utc>> {
+        match self.files_expired_at {
+            None => self.expires_at,
+            Some(_) => self.record_expires_at,
+        }
+    }
+
+    /// An expiry sweep has deleted its files.
+    pub fn expire_files(&mut self, now: DateTime<Utc>) -> Result<(), Refusal> {
+        if !self.files_expired(now) || self.files_expired_at.is_some() {
+            return Err(Refusal::NotExpired);
+        }
+        self.files_expired_at = Some(now);
+        Ok(())
     }
 }
 
@@ -580,5 +639,40 @@ mod tests {
             "a finished job keeps its status and its record of what it made"
         );
         assert!(done.is_discarded());
+    }
+
+    #[test]
+    fn retention_dates_the_files_and_the_record_from_the_end() {
+        let t0 = Utc::now();
+        let mut kept = job();
+        kept.retention = Retention::days(7);
+        kept.cancel(t0).expect("cancel");
+        assert_eq!(kept.expires_at, Some(t0 + Duration::days(7)));
+        assert_eq!(kept.record_expires_at, Some(t0 + Duration::days(37)));
+        assert!(!kept.files_expired(t0 + Duration::days(7) - Duration::seconds(1)));
+        assert!(kept.files_expired(t0 + Duration::days(7)));
+        assert_eq!(kept.sweep_due(), kept.expires_at, "the files first");
+        assert_eq!(
+            kept.expire_files(t0 + Duration::days(6)),
+            Err(Refusal::NotExpired),
+            "not before they expire"
+        );
+        kept.expire_files(t0 + Duration::days(8)).expect("expire");
+        assert_eq!(kept.sweep_due(), kept.record_expires_at, "then the record");
+        assert_eq!(
+            kept.expire_files(t0 + Duration::days(9)),
+            Err(Refusal::NotExpired),
+            "once"
+        );
+
+        let mut forever = job();
+        forever.retention = Retention::days(0);
+        forever.cancel(t0).expect("cancel");
+        assert_eq!((forever.expires_at, forever.sweep_due()), (None, None));
+        assert!(!forever.files_expired(t0 + Duration::days(100_000)));
+
+        let mut running = job();
+        running.retention = Retention::days(1);
+        assert_eq!(running.sweep_due(), None, "nothing expires before the end");
     }
 }

@@ -5,6 +5,7 @@
 //! - [`ports`]: the narrow traits the services use to reach storage ([`ports::BlobStore`],
 //!   [`ports::JobStore`], [`ports::JobQueue`], [`ports::WorkerRegistry`]), shaped by what the app
 //!   needs rather than by an SDK.
+//! - [`retention`]: how long a job's files and record outlive it.
 //! - [`webhook`]: the announcement of a job's end state to its `callback_url`, kept on the job.
 //! - [`fleet`]: the worker registry's records (heartbeats, drain requests, scaler decisions).
 //! - `contract` (feature `contract`): the test suites every adapter of a port must pass.
@@ -21,6 +22,7 @@ pub mod ports;
 pub mod problem;
 pub mod reclaim;
 pub mod record;
+pub mod retention;
 pub mod spec;
 pub mod webhook;
 

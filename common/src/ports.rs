@@ -229,3 +229,12 @@ pub trait WorkerRegistry: Send + Sync + std::fmt::Debug {
     /// The kept decisions, newest first.
     async fn decisions(&self) -> Result<Vec<DecisionRecord>>;
 }
+
+/// Deletes what retention has expired, where storage does not expire it by itself (the
+/// embedded backend; on AWS the bucket's lifecycle rules and the table's TTL do). See
+/// [`crate::retention`].
+#[async_trait]
+pub trait Expiry: Send + Sync + std::fmt::Debug {
+    /// Deletes the files of the jobs expired by `now`, then the records expired by `now`.
+    async fn sweep(&self, now: DateTime<Utc>) -> Result<crate::retention::Expired>;
+}

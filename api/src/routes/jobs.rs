@@ -265,6 +265,7 @@ async fn submit(state: &AppState, tenant: &str, upload: Upload, id: JobId) -> Ap
             tenant: tenant.to_owned(),
             images,
             audio,
+            retention: state.config.retention,
             ..Job::new(id, upload.options.clone(), keys, Utc::now())
         };
         state.jobs.create(&job).await?;
@@ -325,7 +326,8 @@ async fn check_quota(state: &AppState, caller: &Caller) -> ApiResult<()> {
 pub(crate) async fn load_job(state: &AppState, caller: &Caller, raw: &str) -> ApiResult<Job> {
     let id = parse_id(raw)?;
     match state.jobs.get(id).await? {
-        Some(job) if job.tenant == caller.tenant => Ok(job),
+        // A record past its expiry is gone, whether or not storage has deleted it yet.
+        Some(job) if job.tenant == caller.tenant && !job.record_expired(Utc::now()) => Ok(job),
         _ => Err(ApiError::not_found(format!("job {id}"))),
     }
 }
@@ -507,6 +509,16 @@ async fn redirect_to_output(
             format!("job {id} was deleted, and its files with it"),
         ));
     }
+    if let Some(at) = job.expires_at.filter(|_| job.files_expired(Utc::now())) {
+        return Err(ApiError::new(
+            ErrorCode::Expired,
+            format!(
+                "the files of job {id} expired at {} (this server keeps them {} after a job ends)",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                kept_for(job.retention.map_or(0, |r| r.files_seconds))
+            ),
+        ));
+    }
     let outputs = match (job.status, &job.outputs) {
         (Status::Succeeded, Some(o)) => o,
         (status @ (Status::Queued | Status::Running), _) => {
@@ -539,6 +551,15 @@ async fn redirect_to_output(
     *res.status_mut() = StatusCode::FOUND;
     no_store(res.headers_mut());
     Ok(res)
+}
+
+/// A retention in words: `30 days`, `1 day`, `90 seconds`.
+fn kept_for(seconds: u64) -> String {
+    let (n, unit) = match seconds {
+        s if s > 0 && s % 86_400 == 0 => (s / 86_400, "day"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Redirects carry a short-lived URL: caches must not keep them.

@@ -141,7 +141,9 @@ pub async fn list_jobs(
         .then(|| jobs.last().map(|j| j.id.to_string()))
         .flatten();
     let mut views = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    let now = chrono::Utc::now();
+    // An expired record is left out (the cursor still moves past it: a page may be short).
+    for job in jobs.into_iter().filter(|j| !j.record_expired(now)) {
         views.push(JobView::listed(job, state.blobs.as_ref(), state.config.url_ttl).await?);
     }
     Ok(Json(JobList {

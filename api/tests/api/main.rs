@@ -1,7 +1,8 @@
 //! The API's tests, one binary: the HTTP contract in-process (`http`, `ingest`, a job's life
 //! after submit in `lifecycle`, retries in `idempotency`, keys and tenants in `tenants`, and
 //! hostile clients in `hostile`), the `minimoto-api` binary itself (`binary`), the OpenAPI
-//! document (`openapi`) and its pages in a browser (`docs`), and webhooks (`webhooks`).
+//! document (`openapi`) and its pages in a browser (`docs`), webhooks (`webhooks`) and retention
+//! (`retention`).
 
 mod binary;
 mod corpus;
@@ -14,6 +15,7 @@ mod lifecycle;
 mod openapi;
 #[path = "../../../tests/support/photos.rs"]
 mod photos;
+mod retention;
 mod support;
 mod tenants;
 mod webhooks;

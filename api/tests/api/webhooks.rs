@@ -14,22 +14,13 @@ use minimoto_api::{
     keys::{KeyFile, KeyRing},
     webhooks::Settings,
 };
-use minimoto_common::{
-    JobId,
-    codes::ErrorCode,
-    job::{Job, JobError, Outputs, Refusal},
-    layout,
-    limits::Limits,
-    ports::{Update, update_job},
-    spec::Format,
-    webhook::Schedule,
-};
+use minimoto_common::{codes::ErrorCode, job::JobError, limits::Limits, webhook::Schedule};
 use serde_json::Value;
 use sha2::Sha256;
 
 use crate::{
     photos::{form, jpeg},
-    support::TestApi,
+    support::{TestApi, end_as_worker, succeed_as_worker},
 };
 
 /// What the receiver was sent.
@@ -396,32 +387,6 @@ async fn a_tenant_without_a_webhook_secret_is_told_how_to_make_one() {
     );
 }
 
-/// Job `id` taken by a worker and ended by `end` (the worker's `succeed` or `fail`), as a worker
-/// process does through the store.
-async fn worker_ends(
-    api: &TestApi,
-    id: &str,
-    end: impl Fn(&mut Job) -> Result<(), Refusal> + Sync,
-) {
-    let id: JobId = id.parse().expect("job id");
-    let now = chrono::Utc::now();
-    for step in 0..2 {
-        let updated = update_job(api.jobs.as_ref(), id, |job| {
-            if step == 0 {
-                job.claim("worker-1", now, chrono::Duration::seconds(60))
-            } else {
-                end(job)
-            }
-        })
-        .await
-        .expect("update");
-        assert!(
-            matches!(updated, Update::Done(_)),
-            "step {step}: {updated:?}"
-        );
-    }
-}
-
 #[tokio::test]
 async fn a_worker_ending_a_job_sends_its_outcome_with_download_links_or_its_error() {
     let keys_dir = tempfile::tempdir().expect("tempdir");
@@ -433,35 +398,8 @@ async fn a_worker_ending_a_job_sends_its_outcome_with_download_links_or_its_erro
     let (_, broken) = submit(&api, &options).await;
     let made = made["id"].as_str().expect("id").to_owned();
     let broken = broken["id"].as_str().expect("id").to_owned();
-    let made_id: JobId = made.parse().expect("id");
-    // The worker's uploads, before it ends the job (the view links only files that exist).
-    let file = api.data().join("output");
-    std::fs::write(&file, b"not really a video").expect("write");
-    for (key, kind) in [
-        (layout::video(made_id, Format::Mp4), "video/mp4"),
-        (layout::poster(made_id), "image/jpeg"),
-    ] {
-        api.blobs.put_file(&key, &file, kind).await.expect("put");
-    }
-    worker_ends(&api, &made, |job| {
-        job.succeed(
-            "worker-1",
-            Outputs {
-                video_key: layout::video(made_id, Format::Mp4),
-                poster_key: layout::poster(made_id),
-                thumbnails: Vec::new(),
-                preview_key: None,
-                duration_seconds: 3.0,
-                width: 1280,
-                height: 720,
-                frames: 90,
-                size_bytes: 1234,
-            },
-            chrono::Utc::now(),
-        )
-    })
-    .await;
-    worker_ends(&api, &broken, |job| {
+    succeed_as_worker(&api, &made).await;
+    end_as_worker(&api, &broken, |job| {
         job.fail(
             "worker-1",
             JobError::new(ErrorCode::EncoderFailed, "ffmpeg exited with status 1"),

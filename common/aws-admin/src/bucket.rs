@@ -25,7 +25,7 @@ use minimoto_aws::{
 };
 use minimoto_common::{
     error::{Error, Result},
-    layout::INPUTS,
+    layout::{INPUTS, OUTPUTS},
 };
 
 use crate::{Action, Found, Kind, missing_tags};
@@ -36,6 +36,14 @@ const S3: &str = "s3";
 pub const ABORT_UPLOADS_RULE_ID: &str = "minimoto-abort-incomplete-multipart-uploads";
 /// The id of the lifecycle rule expiring uploaded photos (under [`INPUTS`]).
 pub const EXPIRE_INPUTS_RULE_ID: &str = "minimoto-expire-inputs";
+/// The id of the lifecycle rule expiring rendered outputs (under [`OUTPUTS`]), by retention.
+pub const EXPIRE_OUTPUTS_RULE_ID: &str = "minimoto-expire-outputs";
+/// Every rule id minimoto owns: a rule of these ids that the options no longer ask for is removed.
+const OUR_RULE_IDS: [&str; 3] = [
+    ABORT_UPLOADS_RULE_ID,
+    EXPIRE_INPUTS_RULE_ID,
+    EXPIRE_OUTPUTS_RULE_ID,
+];
 /// The id of the CORS rule letting browsers download outputs through presigned URLs.
 pub const CORS_RULE_ID: &str = "minimoto-downloads";
 /// Response headers a browser script may read: sizes and ranges for players, the ETag for caches.
@@ -49,6 +57,10 @@ pub struct BucketOptions {
     /// Days after upload S3 deletes a photo (the lifecycle rule on [`INPUTS`]): jobs keep their
     /// outputs, not their inputs. 1–3650.
     pub input_retention_days: u32,
+    /// Days after it is written S3 deletes an output (the lifecycle rule on [`OUTPUTS`]): the
+    /// API's retention (`--retention-days`), which dates the job's `expires_at` the same way.
+    /// 0 keeps outputs until deleted; at most 3650.
+    pub output_retention_days: u32,
     /// Origins browsers may download from (`GET`/`HEAD`); `*` for any.
     pub cors_origins: Vec<String>,
 }
@@ -57,6 +69,7 @@ impl Default for BucketOptions {
     fn default() -> Self {
         Self {
             input_retention_days: 7,
+            output_retention_days: 30,
             cors_origins: vec!["*".into()],
         }
     }
@@ -69,6 +82,12 @@ impl BucketOptions {
             return Err(Error::Invalid(format!(
                 "input retention of {} days: must be 1–3650",
                 self.input_retention_days
+            )));
+        }
+        if self.output_retention_days > 3650 {
+            return Err(Error::Invalid(format!(
+                "output retention of {} days: must be 0 (kept until deleted) to 3650",
+                self.output_retention_days
             )));
         }
         if self.cors_origins.is_empty() {
@@ -126,7 +145,7 @@ pub async fn ensure_bucket(
     if ensure_tags(&client, bucket, stack).await? {
         updated.push("tags".to_owned());
     }
-    if ensure_lifecycle_rules(&client, bucket, options.input_retention_days).await? {
+    if ensure_lifecycle_rules(&client, bucket, options).await? {
         updated.push("lifecycle rules".to_owned());
     }
     if ensure_cors_rule(&client, bucket, &options.cors_origins).await? {
@@ -224,10 +243,11 @@ async fn ensure_tags(client: &Client, bucket: &str, stack: &str) -> Result<bool>
 }
 
 /// minimoto's lifecycle rules: abort multipart uploads left incomplete for a day (whole bucket),
-/// expire photos `input_retention_days` after upload.
-fn lifecycle_rules(input_retention_days: u32) -> Result<Vec<LifecycleRule>> {
-    let days = i32::try_from(input_retention_days)
-        .map_err(|_| Error::Invalid(format!("{input_retention_days} days is too many")))?;
+/// expire photos `input_retention_days` after upload, and outputs `output_retention_days` after
+/// they were written (unless 0).
+fn lifecycle_rules(options: &BucketOptions) -> Result<Vec<LifecycleRule>> {
+    let days =
+        |n: u32| i32::try_from(n).map_err(|_| Error::Invalid(format!("{n} days is too many")));
     let abort = LifecycleRule::builder()
         .id(ABORT_UPLOADS_RULE_ID)
         .filter(LifecycleRuleFilter::builder().prefix("").build())
@@ -238,13 +258,30 @@ fn lifecycle_rules(input_retention_days: u32) -> Result<Vec<LifecycleRule>> {
                 .build(),
         )
         .build();
-    let expire = LifecycleRule::builder()
-        .id(EXPIRE_INPUTS_RULE_ID)
-        .filter(LifecycleRuleFilter::builder().prefix(INPUTS).build())
-        .status(ExpirationStatus::Enabled)
-        .expiration(LifecycleExpiration::builder().days(days).build())
-        .build();
-    [abort, expire]
+    let expire = |id: &str, prefix: &str, after: i32| {
+        LifecycleRule::builder()
+            .id(id)
+            .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+            .status(ExpirationStatus::Enabled)
+            .expiration(LifecycleExpiration::builder().days(after).build())
+            .build()
+    };
+    let mut rules = vec![
+        abort,
+        expire(
+            EXPIRE_INPUTS_RULE_ID,
+            INPUTS,
+            days(options.input_retention_days)?,
+        ),
+    ];
+    if options.output_retention_days > 0 {
+        rules.push(expire(
+            EXPIRE_OUTPUTS_RULE_ID,
+            OUTPUTS,
+            days(options.output_retention_days)?,
+        ));
+    }
+    rules
         .into_iter()
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| Error::backend(S3, e))
@@ -291,8 +328,12 @@ fn rule_meaning(rule: &LifecycleRule) -> impl PartialEq + use<'_> {
 
 /// Puts minimoto's lifecycle rules on the bucket, replacing older versions of them (by id) and
 /// keeping every other rule as it is; true if it changed the configuration.
-async fn ensure_lifecycle_rules(client: &Client, bucket: &str, days: u32) -> Result<bool> {
-    let ours = lifecycle_rules(days)?;
+async fn ensure_lifecycle_rules(
+    client: &Client,
+    bucket: &str,
+    options: &BucketOptions,
+) -> Result<bool> {
+    let ours = lifecycle_rules(options)?;
     let (current, min_size) = match client
         .get_bucket_lifecycle_configuration()
         .bucket(bucket)
@@ -312,10 +353,7 @@ async fn ensure_lifecycle_rules(client: &Client, bucket: &str, days: u32) -> Res
             ));
         }
     };
-    let is_ours = |r: &LifecycleRule| {
-        r.id()
-            .is_some_and(|id| ours.iter().any(|o| o.id() == Some(id)))
-    };
+    let is_ours = |r: &LifecycleRule| r.id().is_some_and(|id| OUR_RULE_IDS.contains(&id));
     let (mine, mut rules): (Vec<_>, Vec<_>) = current.into_iter().partition(|r| is_ours(r));
     let same = mine.len() == ours.len()
         && ours

@@ -1,6 +1,7 @@
 //! The DynamoDB tables: jobs, and the worker registry. Both are keyed by the string `id` alone,
 //! on-demand, tagged with the stack and their role (`jobs`, `workers`). The jobs table also has
-//! the two indexes that list a tenant's jobs (see `minimoto_aws::jobs`).
+//! the indexes that list a tenant's jobs and find due webhooks, and a TTL that deletes expired
+//! records (see `minimoto_aws::jobs`).
 
 use std::{collections::HashMap, time::Duration};
 
@@ -11,6 +12,7 @@ use aws_sdk_dynamodb::{
         AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
         GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection,
         ProjectionType, ScalarAttributeType, TableDescription, TableStatus, Tag,
+        TimeToLiveSpecification, TimeToLiveStatus,
     },
 };
 use minimoto_aws::{jobs, sdk_error};
@@ -37,7 +39,11 @@ fn tags(pairs: impl IntoIterator<Item = (&'static str, String)>) -> Result<Vec<T
 /// existing table is left as its owner chose.
 pub async fn ensure_table(config: &SdkConfig, table: &str, stack: &str) -> Result<Action> {
     let action = ensure_keyed_table(config, table, stack, Kind::Table, &INDEXES).await?;
-    let added = ensure_indexes(&Client::new(config), table).await?;
+    let client = Client::new(config);
+    let mut added = ensure_indexes(&client, table).await?;
+    if ensure_ttl(&client, table).await? {
+        added.push(format!("TTL on {}", jobs::EXPIRES));
+    }
     Ok(match (action, added.is_empty()) {
         (action, true) => action,
         (Action::Created, false) => Action::Created,
@@ -47,6 +53,40 @@ pub async fn ensure_table(config: &SdkConfig, table: &str, stack: &str) -> Resul
         }
         (_, false) => Action::Updated(added),
     })
+}
+
+/// Turns on the table's TTL on [`jobs::EXPIRES`] (the job store writes when each record
+/// expires there; DynamoDB deletes it some time after); true if it was off.
+async fn ensure_ttl(client: &Client, table: &str) -> Result<bool> {
+    let current = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| sdk_error(SERVICE, &format!("read the TTL of table {table}"), e))?;
+    let on = current.time_to_live_description().is_some_and(|d| {
+        d.attribute_name() == Some(jobs::EXPIRES)
+            && matches!(
+                d.time_to_live_status(),
+                Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+            )
+    });
+    if on {
+        return Ok(false);
+    }
+    let spec = TimeToLiveSpecification::builder()
+        .attribute_name(jobs::EXPIRES)
+        .enabled(true)
+        .build()
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(spec)
+        .send()
+        .await
+        .map_err(|e| sdk_error(SERVICE, &format!("turn on the TTL of table {table}"), e))?;
+    Ok(true)
 }
 
 /// A global secondary index of the jobs table.

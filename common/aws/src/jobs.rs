@@ -45,6 +45,8 @@ pub const HOOK_SHARD: &str = "hook_shard";
 /// When the webhook is due, in epoch milliseconds (a number, so it sorts).
 pub const HOOK_DUE: &str = "hook_due";
 const DUE: &str = "due";
+/// The attribute the table's TTL reads: when the job's record expires, in epoch seconds.
+pub const EXPIRES: &str = "expires";
 
 /// The item of an idempotency key, in the jobs table beside the jobs (outside both indexes: it
 /// has no tenant attribute). A job id never holds `#`.
@@ -135,6 +137,13 @@ impl DynamoJobStore {
             ),
             ("record".to_owned(), AttributeValue::S(record)),
         ]);
+        // The table's TTL deletes the item once its record expires (see `minimoto_common::retention`).
+        if let Some(at) = job.record_expires_at {
+            item.insert(
+                EXPIRES.to_owned(),
+                AttributeValue::N(at.timestamp().to_string()),
+            );
+        }
         // A put replaces the whole item: a webhook no longer due leaves the index by itself.
         if let Some(due) = job.webhook.as_ref().and_then(|h| h.due_at()) {
             item.insert(HOOK_SHARD.to_owned(), AttributeValue::S(DUE.to_owned()));

@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at TEXT NOT NULL,
     record     TEXT NOT NULL,
     tenant     TEXT NOT NULL DEFAULT 'default',
-    hook_due_ms INTEGER
+    hook_due_ms INTEGER,
+    sweep_due_ms INTEGER
 );
 CREATE TABLE IF NOT EXISTS idempotency (
     tenant      TEXT NOT NULL,
@@ -71,14 +72,17 @@ const INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, id);
 CREATE INDEX IF NOT EXISTS jobs_by_tenant_status ON jobs (tenant, status, id);
 CREATE INDEX IF NOT EXISTS jobs_hook_due ON jobs (hook_due_ms) WHERE hook_due_ms IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_sweep_due ON jobs (sweep_due_ms) WHERE sweep_due_ms IS NOT NULL;
 ";
 
 /// Columns added to `jobs` after its first version, with their definitions.
-const ADDED_COLUMNS: [(&str, &str); 2] = [
+const ADDED_COLUMNS: [(&str, &str); 3] = [
     // Jobs from before tenants belong to the open tenant.
     ("tenant", "TEXT NOT NULL DEFAULT 'default'"),
     // When the job's webhook is due (epoch ms); none before webhooks.
     ("hook_due_ms", "INTEGER"),
+    // When retention has something to delete (epoch ms); none before retention.
+    ("sweep_due_ms", "INTEGER"),
 ];
 
 /// Brings a database made by an older version up to [`SCHEMA`] (the [`ADDED_COLUMNS`] with

@@ -21,6 +21,11 @@ fn hook_due_ms(job: &Job) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
+/// The `sweep_due_ms` column of a job: when retention has something to delete, if ever.
+fn sweep_due_ms(job: &Job) -> Option<i64> {
+    job.sweep_due().map(|t| t.timestamp_millis())
+}
+
 #[derive(Debug, Clone)]
 pub struct SqliteJobStore {
     db: Db,
@@ -29,6 +34,44 @@ pub struct SqliteJobStore {
 impl SqliteJobStore {
     pub fn new(db: Db) -> Self {
         Self { db }
+    }
+
+    /// Jobs that retention has something to delete from by `now` (files, then the record),
+    /// those due longest first; at most `limit`.
+    pub async fn due_sweeps(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<JobId>> {
+        self.ids_due("sweep_due_ms", now, limit).await
+    }
+
+    /// The ids of the jobs whose time column `column` is at or before `now`, earliest first.
+    async fn ids_due(
+        &self,
+        column: &'static str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<JobId>> {
+        let (now, limit) = (
+            now.timestamp_millis(),
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        );
+        let ids: Vec<String> = self
+            .db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT id FROM jobs WHERE {column} IS NOT NULL AND {column} <= ?1
+                     ORDER BY {column}, id LIMIT ?2"
+                ))?;
+                let rows = statement
+                    .query_map(params![now, limit], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        ids.into_iter()
+            .map(|id| {
+                id.parse()
+                    .map_err(|e| Error::Invalid(format!("stored job id {id:?}: {e}")))
+            })
+            .collect()
     }
 }
 
@@ -42,14 +85,15 @@ impl JobStore for SqliteJobStore {
             job.version,
             job.created_at.to_rfc3339(),
             job.tenant.clone(),
-            hook_due_ms(job),
+            (hook_due_ms(job), sweep_due_ms(job)),
         );
         self.db
             .call(move |c| {
                 let n = c.execute(
-                    "INSERT INTO jobs (id, status, version, created_at, record, tenant, hook_due_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                    "INSERT INTO jobs (id, status, version, created_at, record, tenant, hook_due_ms, sweep_due_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (id) DO NOTHING",
-                    params![id, status, version, created, record, tenant, due],
+                    params![id, status, version, created, record, tenant, due.0, due.1],
                 )?;
                 if n == 0 {
                     return Err(Error::Conflict(format!("job {id} already exists")).into());
@@ -82,13 +126,14 @@ impl JobStore for SqliteJobStore {
             next.status.as_str(),
             job.version,
             next.version,
-            hook_due_ms(&next),
+            (hook_due_ms(&next), sweep_due_ms(&next)),
         );
         self.db
             .call(move |c| {
                 let n = c.execute(
-                    "UPDATE jobs SET status = ?2, version = ?3, record = ?4, hook_due_ms = ?6 WHERE id = ?1 AND version = ?5",
-                    params![id, status, version, record, expected, due],
+                    "UPDATE jobs SET status = ?2, version = ?3, record = ?4, hook_due_ms = ?6, sweep_due_ms = ?7
+                     WHERE id = ?1 AND version = ?5",
+                    params![id, status, version, record, expected, due.0, due.1],
                 )?;
                 if n == 0 {
                     return Err(Error::Conflict(format!("job {id} changed since version {expected}")).into());
@@ -180,29 +225,7 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn due_webhooks(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<JobId>> {
-        let (now, limit) = (
-            now.timestamp_millis(),
-            i64::try_from(limit).unwrap_or(i64::MAX),
-        );
-        let ids: Vec<String> = self
-            .db
-            .read(move |c| {
-                let mut statement = c.prepare_cached(
-                    "SELECT id FROM jobs WHERE hook_due_ms IS NOT NULL AND hook_due_ms <= ?1
-                     ORDER BY hook_due_ms, id LIMIT ?2",
-                )?;
-                let rows = statement
-                    .query_map(params![now, limit], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?;
-                Ok(rows)
-            })
-            .await?;
-        ids.into_iter()
-            .map(|id| {
-                id.parse()
-                    .map_err(|e| Error::Invalid(format!("stored job id {id:?}: {e}")))
-            })
-            .collect()
+        self.ids_due("hook_due_ms", now, limit).await
     }
 
     async fn claim_key(

@@ -6,12 +6,14 @@
 //! - [`jobs::SqliteJobStore`] and [`queue::SqliteQueue`]: tables in `<data>/minimoto.db`
 //!   (SQLite, WAL), so several processes (the API and worker processes) share them and they
 //!   survive restarts.
+//! - [`expiry::LocalExpiry`]: retention's sweep, deleting expired jobs' files, then records.
 //! - [`registry::SqliteRegistry`]: the worker registry (heartbeats, drain requests, the scaler's
 //!   last decisions) in the same database.
 
 pub mod blob;
 pub mod db;
 pub mod error;
+pub mod expiry;
 #[cfg(feature = "http")]
 pub mod files;
 pub mod jobs;

@@ -6,9 +6,11 @@
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use minimoto_common::ports::{BlobStore, JobQueue, JobStore, WorkerRegistry, receive_limit};
+use minimoto_common::ports::{
+    BlobStore, Expiry, JobQueue, JobStore, WorkerRegistry, receive_limit,
+};
 use minimoto_local::{
-    blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue,
+    blob::LocalBlobStore, db::Db, expiry::LocalExpiry, jobs::SqliteJobStore, queue::SqliteQueue,
     registry::SqliteRegistry, signing::UrlSigner,
 };
 
@@ -111,6 +113,9 @@ pub struct Backend {
     pub registry: Arc<dyn WorkerRegistry>,
     /// Set on the local backend: whoever serves HTTP also serves its signed downloads.
     pub local_files: Option<Arc<LocalBlobStore>>,
+    /// Set where storage does not expire by itself (the local backend): the API's sweeper runs
+    /// it. On AWS the bucket's lifecycle rules and the table's TTL expire.
+    pub expiry: Option<Arc<dyn Expiry>>,
 }
 
 /// The base of download links in a process that hands out none (a worker): the signer needs one.
@@ -127,9 +132,11 @@ impl Backend {
                     data.join("blobs"),
                     UrlSigner::new(secret, public_url.unwrap_or(NO_PUBLIC_URL)),
                 ));
+                let jobs = SqliteJobStore::new(db.clone());
                 Ok(Self {
                     kind: BackendKind::Local,
-                    jobs: Arc::new(SqliteJobStore::new(db.clone())),
+                    expiry: Some(Arc::new(LocalExpiry::new(jobs.clone(), blobs.clone()))),
+                    jobs: Arc::new(jobs),
                     queue: Arc::new(SqliteQueue::new(
                         db.clone(),
                         receive_limit(args.max_attempts),
@@ -178,6 +185,7 @@ impl Backend {
             blobs: Arc::new(S3BlobStore::new(&config, &settings.bucket)),
             registry: Arc::new(registry),
             local_files: None,
+            expiry: None,
         })
     }
 

@@ -8,8 +8,12 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use minimoto_api::{ApiConfig, Ports};
 use minimoto_common::{
+    JobId,
+    job::{Job, Outputs, Refusal},
+    layout,
     limits::Limits,
-    ports::{BlobStore, JobQueue, JobStore, receive_limit},
+    ports::{BlobStore, JobQueue, JobStore, Update, receive_limit, update_job},
+    spec::Format,
 };
 use minimoto_local::{
     blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue, signing::UrlSigner,
@@ -76,6 +80,7 @@ impl TestApi {
             request_timeout: Duration::from_secs(30),
             keys: None,
             webhooks: minimoto_api::webhooks::Settings::default(),
+            retention: minimoto_common::retention::Retention::days(30),
         };
         tune(&mut config);
         let shutdown = CancellationToken::new();
@@ -125,4 +130,59 @@ pub fn no_redirects() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
+}
+
+/// Job `id` taken by a worker and ended by `end` (the worker's `succeed` or `fail`), as a worker
+/// process does through the store.
+pub async fn end_as_worker(
+    api: &TestApi,
+    id: &str,
+    end: impl Fn(&mut Job) -> Result<(), Refusal> + Sync,
+) {
+    let id: JobId = id.parse().expect("job id");
+    let now = chrono::Utc::now();
+    for step in 0..2 {
+        let updated = update_job(api.jobs.as_ref(), id, |job| {
+            if step == 0 {
+                job.claim("worker-1", now, chrono::Duration::seconds(60))
+            } else {
+                end(job)
+            }
+        })
+        .await
+        .expect("update");
+        assert!(
+            matches!(updated, Update::Done(_)),
+            "step {step}: {updated:?}"
+        );
+    }
+}
+
+/// Job `id` rendered by a worker: its video and poster stored (stand-ins), then succeeded.
+pub async fn succeed_as_worker(api: &TestApi, id: &str) {
+    let job: JobId = id.parse().expect("job id");
+    let file = api.data().join(format!("output-{id}"));
+    std::fs::write(&file, b"not really a video").expect("write");
+    let (video, poster) = (layout::video(job, Format::Mp4), layout::poster(job));
+    for (key, kind) in [(&video, "video/mp4"), (&poster, "image/jpeg")] {
+        api.blobs.put_file(key, &file, kind).await.expect("put");
+    }
+    end_as_worker(api, id, |j| {
+        j.succeed(
+            "worker-1",
+            Outputs {
+                video_key: video.clone(),
+                poster_key: poster.clone(),
+                thumbnails: Vec::new(),
+                preview_key: None,
+                duration_seconds: 3.0,
+                width: 1280,
+                height: 720,
+                frames: 90,
+                size_bytes: 18,
+            },
+            chrono::Utc::now(),
+        )
+    })
+    .await;
 }

@@ -21,7 +21,8 @@ use minimoto_aws::blob::S3BlobStore;
 use minimoto_aws_admin::{
     Action, BucketOptions, STACK_TAG,
     bucket::{
-        ABORT_UPLOADS_RULE_ID, CORS_RULE_ID, EXPIRE_INPUTS_RULE_ID, delete_bucket, ensure_bucket,
+        ABORT_UPLOADS_RULE_ID, CORS_RULE_ID, EXPIRE_INPUTS_RULE_ID, EXPIRE_OUTPUTS_RULE_ID,
+        delete_bucket, ensure_bucket,
     },
 };
 use minimoto_common::{error::Error, ports::BlobStore};
@@ -82,6 +83,7 @@ fn rule<'a>(rules: &'a [LifecycleRule], id: &str) -> &'a LifecycleRule {
 fn options(days: u32) -> BucketOptions {
     BucketOptions {
         input_retention_days: days,
+        output_retention_days: 45,
         ..BucketOptions::default()
     }
 }
@@ -136,8 +138,9 @@ async fn buckets_are_created_once_and_deleted_with_everything_in_them() {
     );
 }
 
-/// Both lifecycle rules (abort incomplete uploads after a day; expire `inputs/` after the
-/// configured days) and the CORS rule are on the bucket after setup, with the stack's tags.
+/// The lifecycle rules (abort incomplete uploads after a day; expire `inputs/` and `outputs/`
+/// after their configured days) and the CORS rule are on the bucket after setup, with the
+/// stack's tags.
 #[tokio::test]
 async fn setup_tags_the_bucket_and_sets_lifecycle_and_cors_rules() {
     let moto = Moto::start();
@@ -157,7 +160,7 @@ async fn setup_tags_the_bucket_and_sets_lifecycle_and_cors_rules() {
     assert_eq!(tags.get("minimoto:role").map(String::as_str), Some("media"));
 
     let rules = lifecycle(&client, &bucket).await;
-    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert_eq!(rules.len(), 3, "{rules:?}");
     let abort = rule(&rules, ABORT_UPLOADS_RULE_ID);
     assert_eq!(
         abort
@@ -171,9 +174,29 @@ async fn setup_tags_the_bucket_and_sets_lifecycle_and_cors_rules() {
     assert_eq!(
         expire.filter().and_then(|f| f.prefix()),
         Some(minimoto_common::layout::INPUTS),
-        "only photos expire, never outputs"
     );
     assert_eq!(expire.status(), &ExpirationStatus::Enabled);
+    let outputs = rule(&rules, EXPIRE_OUTPUTS_RULE_ID);
+    assert_eq!(outputs.expiration().and_then(|e| e.days()), Some(45));
+    assert_eq!(
+        outputs.filter().and_then(|f| f.prefix()),
+        Some(minimoto_common::layout::OUTPUTS),
+    );
+
+    // Outputs kept until deleted (retention 0): their rule goes, the others stay.
+    let forever = BucketOptions {
+        output_retention_days: 0,
+        ..options(30)
+    };
+    assert_eq!(
+        ensure_bucket(&config, &bucket, STACK, &forever)
+            .await
+            .expect("again"),
+        Action::Updated(vec!["lifecycle rules".into()])
+    );
+    let rules = lifecycle(&client, &bucket).await;
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert!(rules.iter().all(|r| r.id() != Some(EXPIRE_OUTPUTS_RULE_ID)));
 
     let cors = cors(&client, &bucket).await;
     let [ours] = cors.as_slice() else {
@@ -273,7 +296,7 @@ async fn setup_keeps_foreign_rules_and_tags_and_replaces_its_own() {
         ])
     );
     let rules = lifecycle(&client, &bucket).await;
-    assert_eq!(rules.len(), 3, "{rules:?}");
+    assert_eq!(rules.len(), 4, "{rules:?}");
     assert_eq!(
         rule(&rules, "owners-logs")
             .expiration()
@@ -294,7 +317,7 @@ async fn setup_keeps_foreign_rules_and_tags_and_replaces_its_own() {
         Action::Updated(vec!["lifecycle rules".into()])
     );
     let rules = lifecycle(&client, &bucket).await;
-    assert_eq!(rules.len(), 3, "{rules:?}");
+    assert_eq!(rules.len(), 4, "{rules:?}");
     assert_eq!(
         rule(&rules, EXPIRE_INPUTS_RULE_ID)
             .expiration()
