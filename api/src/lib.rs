@@ -55,7 +55,9 @@ pub use state::{ApiConfig, AppState, Ports};
         (name = "jobs", description = "Submit photos, follow a render, fetch the video"),
         (name = "health", description = "Liveness and readiness"),
         (name = "docs", description = "This document, and the same as interactive pages"),
-    )
+    ),
+    // Named by the events stream's description (its frames carry it as JSON text).
+    components(schemas(routes::events::JobEvent))
 )]
 struct ApiDoc;
 

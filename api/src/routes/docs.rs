@@ -69,7 +69,10 @@ pub async fn docs_page() -> Response {
     get, path = "/docs/{file}", tag = "docs",
     params(("file" = String, Path, description = "A file of the page, as the page links it", example = "swagger-ui.css")),
     responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream"),
+        (status = 200, description = "The file, typed by its extension", content(
+            ("text/css"), ("text/javascript"), ("application/javascript"), ("image/png"),
+            ("text/html"), ("application/json"), ("application/octet-stream")
+        )),
         (status = 404, description = "No such file", body = crate::Problem, content_type = "application/problem+json"),
     )
 )]

@@ -17,13 +17,16 @@ use axum::{
 };
 use chrono::Utc;
 use futures_util::stream::{self, Stream};
-use minimoto_common::job::{Job, Status};
+use minimoto_common::{
+    codes::ErrorCode,
+    job::{Job, Status},
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
     auth::Caller,
-    error::{ApiResult, Problem},
+    error::{ApiError, ApiResult, Problem},
     routes::jobs::load_job,
     state::AppState,
     view::JobView,
@@ -42,6 +45,23 @@ pub struct JobEvent {
     /// Seconds the render is expected to go on, from its progress so far; null unless running
     /// with some progress.
     pub eta_seconds: Option<f64>,
+}
+
+/// One event of the stream, as the OpenAPI document describes it (the stream writes it as the
+/// `event:`, `id:` and `data:` lines of Server-Sent Events).
+#[derive(Debug, ToSchema)]
+#[expect(dead_code, reason = "documents the stream's events for OpenAPI")]
+pub struct JobEventFrame {
+    /// Always `job`.
+    #[schema(pattern = "^job$")]
+    event: String,
+    /// The version of the job's record the event shows: send it back as `Last-Event-ID` to
+    /// resume after it.
+    #[schema(pattern = "^[0-9]+$")]
+    id: String,
+    /// A `JobEvent` as JSON.
+    #[schema(content_media_type = "application/json")]
+    data: String,
 }
 
 /// The time left, if the job runs at the pace it has shown.
@@ -63,15 +83,35 @@ struct Follow {
     done: bool,
 }
 
+/// The client's `Last-Event-ID`, if it sent one: an id this stream sent (a record version).
+fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(None);
+    };
+    let parsed = value
+        .to_str()
+        .ok()
+        .filter(|v| !v.is_empty() && v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<u64>().ok());
+    match parsed {
+        Some(version) => Ok(Some(version)),
+        None => Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "Last-Event-ID must be the id of an event this stream sent: 1 to 19 digits",
+        )),
+    }
+}
+
 /// Follow a job: its status, stage, progress and ETA as Server-Sent Events until it ends.
 #[utoipa::path(
     get, path = "/v1/jobs/{id}/events", tag = "jobs",
     params(
         ("id" = minimoto_common::JobId, Path, description = "The job id"),
-        ("Last-Event-ID" = Option<u64>, Header, description = "The `id` of the last event received: the stream resumes after it"),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = "^[0-9]{1,19}$", description = "The `id` of the last event received (digits): the stream resumes after it"),
     ),
     responses(
-        (status = 200, description = "`text/event-stream` of `event: job` whose `data` is a JobEvent and whose `id` is the record's version; the last one is the job's end state", body = JobEvent, content_type = "text/event-stream"),
+        (status = 200, description = "`text/event-stream` of `event: job` whose `data` is a JobEvent (JSON) and whose `id` is the record's version; the last one is the job's end state", body = JobEventFrame, content_type = "text/event-stream"),
+        (status = 400, description = "A `Last-Event-ID` that is not an event id of this stream", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -81,11 +121,8 @@ pub async fn job_events(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let sent = last_event_id(&headers)?;
     let job = load_job(&state, &caller, &id).await?;
-    let sent = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
     let follow = Follow {
         state,
         job,

@@ -32,8 +32,10 @@ use crate::{
     webhooks,
 };
 
-/// The multipart form of `POST /v1/jobs`.
-#[derive(Debug, ToSchema)]
+/// The multipart form of `POST /v1/jobs`. (`Deserialize` only to state in the document, by
+/// `deny_unknown_fields`, that a part of another name is refused.)
+#[derive(Debug, ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[expect(
     dead_code,
     reason = "documents the multipart form for OpenAPI; parts are read by `ingest`"
@@ -43,11 +45,11 @@ pub struct CreateJobForm {
     #[schema(value_type = Vec<String>, format = Binary, min_items = 1)]
     images: Vec<Vec<u8>>,
     /// Render options as JSON; every field is optional.
-    #[schema(value_type = Option<minimoto_common::spec::RenderSpec>)]
+    #[schema(value_type = minimoto_common::spec::RenderSpec, required = false)]
     options: Option<String>,
     /// A soundtrack (MP3, AAC/M4A, WAV, Ogg Vorbis or FLAC, detected by content; at most one):
     /// cut or looped to the video's length and faded out over `audio_fade_seconds`.
-    #[schema(value_type = Option<String>, format = Binary)]
+    #[schema(value_type = String, format = Binary, required = false)]
     audio: Option<Vec<u8>>,
 }
 
@@ -64,7 +66,7 @@ fn parse_id(raw: &str) -> ApiResult<JobId> {
 #[utoipa::path(
     post, path = "/v1/jobs", tag = "jobs",
     request_body(content = CreateJobForm, content_type = "multipart/form-data"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Any 1–255 visible ASCII characters (a UUID): a retry with the same key and the same photos and options answers with the job the first try made (with `Idempotent-Replayed: true`), even when the first answer was lost; the same key with another request is a 422 `idempotency-key-reused`. Keys are per tenant.")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Any 1–255 visible ASCII characters (a UUID): a retry with the same key and the same photos and options answers with the job the first try made (with `Idempotent-Replayed: true`), even when the first answer was lost; the same key with another request is a 422 `idempotency-key-reused`. Keys are per tenant.")),
     responses(
         (status = 202, description = "Accepted: the job is queued (or, for a retry with its Idempotency-Key, the job it made)", body = JobView,
             headers(("Location" = String, description = "The job's URL"),
@@ -467,7 +469,7 @@ pub async fn get_preview(
     get, path = "/v1/jobs/{id}/thumbnails/{size}", tag = "jobs",
     params(
         ("id" = JobId, Path, description = "The job id"),
-        ("size" = u32, Path, description = "A size listed in the options' `thumbnails`"),
+        ("size" = u32, Path, minimum = 16, maximum = 2048, description = "A size listed in the options' `thumbnails` (16–2048)"),
     ),
     responses(
         (status = 302, description = "Redirect to the JPEG thumbnail", headers(("Location" = String))),
@@ -481,11 +483,22 @@ pub async fn get_thumbnail(
     Extension(caller): Extension<Caller>,
     Path((id, size)): Path<(String, String)>,
 ) -> ApiResult<Response> {
+    use minimoto_common::spec::{MAX_THUMBNAIL, MIN_THUMBNAIL};
+    // Checked before the job is looked at: no job has a thumbnail of a size outside the range.
+    let size = size
+        .parse::<u32>()
+        .ok()
+        .filter(|s| (MIN_THUMBNAIL..=MAX_THUMBNAIL).contains(s))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "a thumbnail of size {size:?}: sizes are whole pixels, {MIN_THUMBNAIL}–{MAX_THUMBNAIL}"
+            ))
+        })?;
     let what = format!("thumbnail of {size} px");
     redirect_to_output(&state, &caller, &id, &what, |o| {
         o.thumbnails
             .iter()
-            .find(|t| t.size.to_string() == size)
+            .find(|t| t.size == size)
             .map(|t| t.key.clone())
     })
     .await

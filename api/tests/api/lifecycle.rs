@@ -340,4 +340,22 @@ async fn events_follow_a_job_to_its_end_and_resume_after_the_last_event_id() {
     assert!(resumed.next().await.is_none());
     // Resumed after the end: nothing more.
     assert!(follow(&api, id, Some(v3)).await.next().await.is_none());
+
+    // An id this stream never sent is refused, and says what it must be.
+    for bad in ["", "abc", "-1", "1.5", "99999999999999999999"] {
+        let res = reqwest::Client::new()
+            .get(api.url(&format!("/v1/jobs/{id}/events")))
+            .header("last-event-id", bad)
+            .send()
+            .await
+            .expect("events");
+        assert_eq!(res.status(), 400, "{bad:?}");
+        let problem: Value = res.json().await.expect("json");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("Last-Event-ID")),
+            "{problem}"
+        );
+    }
 }

@@ -71,6 +71,17 @@ async fn outputs_expire_with_410_then_the_sweep_deletes_files_and_later_the_reco
     assert!(job["outputs"]["video_url"].is_string(), "{job}");
     let (status, _) = get(&api, &format!("/v1/jobs/{id}/video")).await;
     assert_eq!(status, 302, "downloadable until it expires");
+    // A thumbnail size no job can have is refused before the job is looked at.
+    for size in ["15", "2049", "4294967296", "1e2"] {
+        let (status, problem) = get(&api, &format!("/v1/jobs/{id}/thumbnails/{size}")).await;
+        assert_eq!(status, 404, "{size}: {problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("16–2048")),
+            "{problem}"
+        );
+    }
 
     until(expires).await;
     let (status, job) = get(&api, &format!("/v1/jobs/{id}")).await;
