@@ -136,7 +136,14 @@ pub async fn begin(
                 ),
             ));
         }
-        match state.jobs.get(held.job).await? {
+        // A job whose record expired is gone: its key is taken over as a dead submission's.
+        let now = chrono::Utc::now();
+        match state
+            .jobs
+            .get(held.job)
+            .await?
+            .filter(|j| !j.record_expired(now))
+        {
             Some(job) => return Ok(Begin::Replay(Box::new(job))),
             None if held.job.age() < STALE_CLAIM => return Err(in_progress()),
             None => {

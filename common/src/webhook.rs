@@ -20,10 +20,10 @@ use crate::job::Status;
 pub const MAX_KEPT_ATTEMPTS: usize = 20;
 /// Longest text kept of why an attempt failed.
 pub const MAX_ERROR_CHARS: usize = 300;
-/// How long past the schedule's deadline an attempt may still start: the last one falls on the
-/// deadline and is taken a poll later. A webhook whose attempts keep going unrecorded (the
-/// deliverer dies, or cannot write the outcome) is given up once this has passed, instead of
-/// being sent again every lease for ever.
+/// How long past the schedule's deadline a webhook whose last attempt went unrecorded (the
+/// deliverer died, or could not write the outcome) is still tried: after it, it is given up
+/// instead of being sent again for ever. (One whose attempts were all recorded, or never made,
+/// gets its last try whenever a deliverer comes to it.)
 pub const DEADLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Where a webhook stands.
@@ -123,6 +123,10 @@ pub struct Webhook {
     pub next_attempt_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<DateTime<Utc>>,
+    /// When the attempt under way was started, while its outcome is not written yet (a
+    /// deliverer that dies leaves it set: the attempt is made again, with backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_at: Option<DateTime<Utc>>,
     /// Attempts started, all of them, including any whose outcome was never written (the
     /// `attempts` list keeps the outcomes of the last 20: `MAX_KEPT_ATTEMPTS`).
     pub attempt_count: u32,
@@ -138,6 +142,7 @@ impl Webhook {
             created_at: now,
             next_attempt_at: Some(now),
             delivered_at: None,
+            taken_at: None,
             attempt_count: 0,
             attempts: Vec::new(),
         }
@@ -157,8 +162,9 @@ impl Webhook {
     }
 
     /// A deliverer takes the due webhook for `lease` (the longest an attempt takes): until then
-    /// it is not due for anyone else, and the attempt is counted. Past the schedule's deadline
-    /// (and [`DEADLINE_GRACE`]) after an attempt, the webhook is given up instead.
+    /// it is not due for anyone else, and the attempt is counted. When the attempt taken before
+    /// went unrecorded, this one waits its backoff like a failure (not just the lease), and past
+    /// the schedule's deadline and [`DEADLINE_GRACE`] the webhook is given up instead.
     pub fn take(
         &mut self,
         now: DateTime<Utc>,
@@ -168,14 +174,21 @@ impl Webhook {
         if self.due_at().is_none_or(|due| due > now) {
             return Take::NotDue;
         }
+        let unrecorded = self.taken_at.is_some();
         let grace = Duration::from_std(DEADLINE_GRACE).unwrap_or_else(|_| Duration::minutes(10));
-        if self.attempt_count > 0 && now > self.deadline(schedule) + grace {
+        if unrecorded && now > self.deadline(schedule) + grace {
             self.give_up();
             return Take::GaveUp;
         }
         self.attempt_count = self.attempt_count.saturating_add(1);
-        self.next_attempt_at =
-            Some(now + Duration::from_std(lease).unwrap_or_else(|_| Duration::seconds(60)));
+        self.taken_at = Some(now);
+        let lease = Duration::from_std(lease).unwrap_or_else(|_| Duration::seconds(60));
+        let wait = if unrecorded {
+            lease.max(schedule.delay(self.attempt_count, 0.0))
+        } else {
+            lease
+        };
+        self.next_attempt_at = Some(now + wait);
         Take::Taken
     }
 
@@ -201,6 +214,7 @@ impl Webhook {
             // A slower deliverer's late report of an attempt after the webhook was settled.
             return;
         }
+        self.taken_at = None;
         let (status, error) = match &outcome {
             Outcome::Delivered { status } => (Some(*status), None),
             Outcome::Retry { status, error } => (*status, Some(error.clone())),
@@ -234,6 +248,7 @@ impl Webhook {
     fn give_up(&mut self) {
         self.state = HookState::Failed;
         self.next_attempt_at = None;
+        self.taken_at = None;
     }
 }
 
@@ -350,39 +365,45 @@ mod tests {
     }
 
     #[test]
-    fn attempts_that_are_never_recorded_end_after_the_deadline() {
-        // A deliverer that sends but can never write the outcome: each take counts an attempt,
-        // and past the deadline and its grace the webhook is given up, not sent for ever.
+    fn attempts_that_are_never_recorded_back_off_and_end_after_the_deadline() {
+        // A deliverer that sends but can never write the outcome: each take counts an attempt
+        // and waits its backoff, and past the deadline and its grace the webhook is given up,
+        // not sent for ever.
         let schedule = Schedule::default();
         let mut hook = Webhook::new(Status::Succeeded, at(0));
-        let mut sends = 0;
+        let mut times = Vec::new();
         let mut now = at(0);
         loop {
             match hook.take(now, LEASE, &schedule) {
-                Take::Taken => sends += 1,
+                Take::Taken => times.push((now - at(0)).num_seconds()),
                 Take::GaveUp => break,
-                Take::NotDue => panic!("due again once the lease runs out"),
+                Take::NotDue => panic!("due again once the wait is over"),
             }
             now = hook.due_at().expect("due again");
         }
-        let last = 3600 + DEADLINE_GRACE.as_secs() as i64;
         assert_eq!(hook.state, HookState::Failed);
-        assert_eq!(hook.attempt_count, sends);
-        assert!(
-            (now - at(last)).num_seconds() <= 30,
-            "ends by the grace: {now}"
-        );
-        assert_eq!(i64::from(sends), last / 30 + 1);
+        assert_eq!(hook.attempt_count as usize, times.len());
+        // The lease (30 s) first, then the schedule's waits (30 s, 90 s, 270 s, 810 s, 1200 s).
+        assert_eq!(times[..5], [0, 30, 60, 150, 420]);
+        let last = 3600 + DEADLINE_GRACE.as_secs() as i64;
+        assert!(*times.last().expect("times") <= last, "{times:?}");
+        assert!(times.len() <= 10, "{times:?}");
 
-        // A webhook first taken long after its deadline (the service was down) is still tried.
+        // A webhook whose attempts were recorded gets its last try however late it comes.
         let mut late = Webhook::new(Status::Failed, at(0));
-        assert_eq!(late.take(at(7200), LEASE, &schedule), Take::Taken);
-        late.record(at(7200), 2, fail(), &schedule, 0.0, at(7200));
+        assert_eq!(late.take(at(0), LEASE, &schedule), Take::Taken);
+        late.record(at(0), 2, fail(), &schedule, 0.0, at(0));
+        assert_eq!(
+            late.take(at(9000), LEASE, &schedule),
+            Take::Taken,
+            "after downtime"
+        );
+        late.record(at(9000), 2, fail(), &schedule, 0.0, at(9000));
         assert_eq!(
             late.state,
             HookState::Failed,
             "and given up after that one try"
         );
-        assert_eq!(late.attempt_count, 1);
+        assert_eq!((late.attempt_count, late.taken_at), (2, None));
     }
 }

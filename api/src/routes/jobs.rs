@@ -32,8 +32,9 @@ use crate::{
     webhooks,
 };
 
-/// The multipart form of `POST /v1/jobs`. (`Deserialize` only to state in the document, by
-/// `deny_unknown_fields`, that a part of another name is refused.)
+/// The multipart form of `POST /v1/jobs`.
+// `Deserialize` only so that `deny_unknown_fields` states in the document that a part of another
+// name is refused.
 #[derive(Debug, ToSchema, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 #[expect(
@@ -522,16 +523,6 @@ async fn redirect_to_output(
             format!("job {id} was deleted, and its files with it"),
         ));
     }
-    if let Some(at) = job.expires_at.filter(|_| job.files_expired(Utc::now())) {
-        return Err(ApiError::new(
-            ErrorCode::Expired,
-            format!(
-                "the files of job {id} expired at {} (this server keeps them {} after a job ends)",
-                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                kept_for(job.retention.map_or(0, |r| r.files_seconds))
-            ),
-        ));
-    }
     let outputs = match (job.status, &job.outputs) {
         (Status::Succeeded, Some(o)) => o,
         (status @ (Status::Queued | Status::Running), _) => {
@@ -550,6 +541,16 @@ async fn redirect_to_output(
             ));
         }
     };
+    if let Some(at) = job.expires_at.filter(|_| job.files_expired(Utc::now())) {
+        return Err(ApiError::new(
+            ErrorCode::Expired,
+            format!(
+                "the files of job {id} expired at {} (this server keeps them {} after a job ends)",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                kept_for(job.retention.map_or(0, |r| r.files_seconds))
+            ),
+        ));
+    }
     let key = pick(outputs).ok_or_else(|| {
         ApiError::not_found(format!("a {what} of job {id} (its options asked for none)"))
     })?;

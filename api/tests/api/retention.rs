@@ -38,9 +38,10 @@ async fn until(at: DateTime<Utc>) {
 
 #[tokio::test]
 async fn outputs_expire_with_410_then_the_sweep_deletes_files_and_later_the_record() {
+    // Seconds rather than days; long enough for each step below on a loaded machine.
     let retention = Retention {
-        files_seconds: 1,
-        record_seconds: 2,
+        files_seconds: 3,
+        record_seconds: 6,
     };
     let api =
         TestApi::start_tuned(Limits::default(), |c| c.retention = Some(retention), |p| p).await;
@@ -63,10 +64,10 @@ async fn outputs_expire_with_410_then_the_sweep_deletes_files_and_later_the_reco
     assert_eq!(status, 200);
     let finished = time(&job["finished_at"]);
     let expires = time(&job["expires_at"]);
-    assert_eq!(expires - finished, chrono::Duration::seconds(1), "{job}");
+    assert_eq!(expires - finished, chrono::Duration::seconds(3), "{job}");
     assert_eq!(
         time(&job["record_expires_at"]) - finished,
-        chrono::Duration::seconds(2)
+        chrono::Duration::seconds(6)
     );
     assert!(job["outputs"]["video_url"].is_string(), "{job}");
     let (status, _) = get(&api, &format!("/v1/jobs/{id}/video")).await;
@@ -96,7 +97,7 @@ async fn outputs_expire_with_410_then_the_sweep_deletes_files_and_later_the_reco
         assert_eq!(status, 410, "{output}: {problem}");
         let detail = problem["detail"].as_str().expect("detail");
         assert!(
-            detail.contains("expired at") && detail.contains("keeps them 1 second after"),
+            detail.contains("expired at") && detail.contains("keeps them 3 seconds after"),
             "{detail}"
         );
     }

@@ -248,9 +248,12 @@ async fn a_jobs_end_is_posted_signed_and_retried_until_the_receiver_takes_it() {
         .windows(2)
         .map(|w| (w[1].at - w[0].at).as_secs_f64())
         .collect();
-    // (At the extremes of the jitter and the 50 ms poll: 0.41 s, then at least 0.48 s.)
-    assert!(gaps[0] >= 0.24 && gaps[1] >= 0.48, "{gaps:?}");
-    assert!(gaps[1] > gaps[0], "the waits grow: {gaps:?}");
+    // Lower bounds only: the response, the record and the poll add to each wait by load (the
+    // schedule itself is the unit test's).
+    assert!(
+        gaps[0] >= 0.24 && gaps[1] >= 0.48,
+        "the waits grow: {gaps:?}"
+    );
 
     // The attempts are on the job, and it is not sent again.
     let hook = &webhook_when(&api, &id, "delivered", Duration::from_secs(2)).await;
@@ -481,4 +484,29 @@ async fn deliverers_racing_for_the_same_webhooks_send_each_once() {
     delivered.sort();
     ids.sort();
     assert_eq!(delivered, ids, "each job's webhook sent once");
+}
+
+#[tokio::test]
+async fn a_failed_attempt_names_the_cause_but_not_the_url() {
+    let keys_dir = tempfile::tempdir().expect("tempdir");
+    let (ring, _) = open_ring_with_secret(keys_dir.path());
+    let mut settings = quick(true);
+    settings.schedule.give_up_after = Duration::from_millis(200);
+    let api = start_api(ring, settings).await;
+    // A port nobody listens on, and a token in the URL that must stay out of errors and logs.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let url = format!("http://127.0.0.1:{port}/hook?token=tok_5ecret");
+    let (status, job) = submit(&api, &format!(r#"{{"callback_url": "{url}"}}"#)).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().expect("id").to_owned();
+    end(&api, &id).await;
+    let hook = webhook_when(&api, &id, "failed", Duration::from_secs(10)).await;
+    let error = hook["attempts"][0]["error"].as_str().expect("error");
+    assert!(error.contains("could not reach the receiver"), "{error}");
+    assert!(
+        !error.contains("tok_5ecret") && !error.contains("/hook"),
+        "{error}"
+    );
 }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use minimoto_common::{
     error::Result,
+    ids::JobId,
     layout,
     ports::{BlobStore, Expiry, JobStore, Update, update_job},
     retention::Expired,
@@ -39,22 +40,15 @@ impl Expiry for LocalExpiry {
             let due = self.jobs.due_sweeps(now, BATCH).await?;
             let (round, before) = (due.len(), expired);
             for id in due {
-                let Some(job) = self.jobs.get(id).await? else {
-                    continue;
-                };
-                if job.files_expired_at.is_some() {
-                    // Its files went in an earlier sweep: now the record.
-                    if self.jobs.delete(id).await? {
-                        expired.records += 1;
+                // One job that cannot be swept (a file that will not go) must not hold up the
+                // rest: it is logged and tried again at the next sweep.
+                match self.sweep_one(id, now).await {
+                    Ok(Swept::Files) => expired.files += 1,
+                    Ok(Swept::Record) => expired.records += 1,
+                    Ok(Swept::Nothing) => {}
+                    Err(e) => {
+                        tracing::warn!(job_id = %id, error = %e, "cannot delete what retention expired; trying again at the next sweep");
                     }
-                    continue;
-                }
-                for prefix in [layout::inputs_of(id), layout::outputs_of(id)] {
-                    self.blobs.delete_prefix(&prefix).await?;
-                }
-                if let Update::Done(_) = update_job(&self.jobs, id, |j| j.expire_files(now)).await?
-                {
-                    expired.files += 1;
                 }
             }
             // A full round that changed nothing would find the same jobs again.
@@ -65,10 +59,44 @@ impl Expiry for LocalExpiry {
     }
 }
 
+/// What the sweep did to one job.
+enum Swept {
+    Files,
+    Record,
+    Nothing,
+}
+
+impl LocalExpiry {
+    async fn sweep_one(&self, id: JobId, now: DateTime<Utc>) -> Result<Swept> {
+        let Some(job) = self.jobs.get(id).await? else {
+            return Ok(Swept::Nothing);
+        };
+        if job.files_expired_at.is_some() {
+            // Its files went in an earlier sweep: now the record, once it has expired too.
+            if job.record_expired(now) && self.jobs.delete(id).await? {
+                return Ok(Swept::Record);
+            }
+            return Ok(Swept::Nothing);
+        }
+        if !job.files_expired(now) {
+            return Ok(Swept::Nothing);
+        }
+        for prefix in [layout::inputs_of(id), layout::outputs_of(id)] {
+            self.blobs.delete_prefix(&prefix).await?;
+        }
+        Ok(
+            match update_job(&self.jobs, id, |j| j.expire_files(now)).await? {
+                Update::Done(_) => Swept::Files,
+                Update::Refused(..) => Swept::Nothing,
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Duration;
-    use minimoto_common::{ids::JobId, job::Job, retention::Retention, spec::RenderSpec};
+    use minimoto_common::{job::Job, retention::Retention, spec::RenderSpec};
 
     use super::*;
     use crate::{blob::LocalBlobStore, db::Db, signing::UrlSigner};
