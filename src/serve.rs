@@ -31,8 +31,9 @@ pub async fn serve(
         None => {
             let workers = minimoto_worker::cli::spawn(&worker, &common, &started).await?;
             tracing::info!(workers = worker.workers, data_dir = %common.data_dir.display(), "minimoto is serving");
-            minimoto_api::cli::serve(listener, &api, &common, &started).await;
+            let served = minimoto_api::cli::serve(listener, &api, &common, &started).await;
             workers.wait().await;
+            served?;
         }
         Some(policy) => {
             let knobs = policy.knobs(60.0)?;
@@ -55,10 +56,11 @@ pub async fn serve(
             )?;
             let scaler = tokio::spawn(controller.run(policy.interval(), started.shutdown.clone()));
             tracing::info!(min_workers = knobs.min_workers, max_workers = knobs.max_workers, data_dir = %common.data_dir.display(), "minimoto is serving, with an autoscaled local fleet");
-            minimoto_api::cli::serve(listener, &api, &common, &started).await;
+            let served = minimoto_api::cli::serve(listener, &api, &common, &started).await;
             let _ = scaler.await;
             tracing::info!("stopping the worker processes");
             fleet.shutdown(LOCAL_GRACE).await;
+            served?;
         }
     }
     tracing::info!("stopped");

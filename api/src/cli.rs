@@ -93,6 +93,11 @@ pub struct ApiArgs {
     /// Longest a webhook attempt may take (connecting, sending, the receiver's answer).
     #[arg(long, env = "MINIMOTO_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
     pub webhook_timeout_seconds: u64,
+    /// Publish every job's end (succeeded, failed, cancelled) on the events queue as well, for
+    /// systems that consume a queue instead of webhooks: the embedded one (`minimoto events`
+    /// reads it), or on AWS the stack's SQS queue `<stack>-events`.
+    #[arg(long, env = "MINIMOTO_PUBLISH_EVENTS")]
+    pub publish_events: bool,
 }
 
 impl ApiArgs {
@@ -207,8 +212,15 @@ impl Listener {
     }
 }
 
-/// Serves the API on `listener` until `started.shutdown` fires, then drains.
-pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, started: &Started) {
+/// Serves the API on `listener` until `started.shutdown` fires, then drains. Fails (and fires
+/// `started.shutdown`, so its workers stop too) when the events queue `--publish-events` asks
+/// for cannot be opened.
+pub async fn serve(
+    listener: Listener,
+    args: &ApiArgs,
+    common: &CommonArgs,
+    started: &Started,
+) -> anyhow::Result<()> {
     let backend = &started.backend;
     let Listener {
         listener,
@@ -230,6 +242,7 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
         keys: keys.clone(),
         webhooks: args.webhooks(),
         retention: minimoto_common::retention::Retention::days(args.retention_days),
+        publish_events: args.publish_events,
     };
     let ports = Ports {
         jobs: backend.jobs.clone(),
@@ -247,6 +260,17 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
         },
         started.shutdown.clone(),
     ));
+    let events = if args.publish_events {
+        match backend.events(common).await {
+            Ok(events) => Some(events),
+            Err(e) => {
+                started.shutdown.cancel();
+                return Err(e.context("--publish-events: cannot open the events queue"));
+            }
+        }
+    } else {
+        None
+    };
     let deliverer = match crate::webhooks::Deliverer::new(
         backend.jobs.clone(),
         backend.blobs.clone(),
@@ -254,7 +278,9 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
         config.url_ttl,
         config.webhooks,
     ) {
-        Ok(d) => Some(tokio::spawn(d.run(started.shutdown.clone()))),
+        Ok(d) => Some(tokio::spawn(
+            d.with_events(events).run(started.shutdown.clone()),
+        )),
         Err(e) => {
             // Never seen (rustls with its own roots has nothing to fail on), but a server that
             // would not send the webhooks it accepts must not run.
@@ -277,13 +303,14 @@ pub async fn serve(listener: Listener, args: &ApiArgs, common: &CommonArgs, star
     if let Some(deliverer) = deliverer {
         let _ = deliverer.await;
     }
+    Ok(())
 }
 
 /// The `minimoto-api` binary: the API alone, no render workers.
 pub async fn run(args: ApiArgs, common: CommonArgs) -> anyhow::Result<()> {
     let listener = Listener::bind(&args, &common).await?;
     let started = minimoto_runtime::start(&common, Some(&listener.public_url), || Ok(())).await?;
-    serve(listener, &args, &common, &started).await;
+    serve(listener, &args, &common, &started).await?;
     tracing::info!("stopped");
     Ok(())
 }

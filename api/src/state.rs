@@ -44,6 +44,9 @@ pub struct ApiConfig {
     /// How long a job's files and record outlive it, stamped on each job at submit (none: kept
     /// until deleted).
     pub retention: Option<minimoto_common::retention::Retention>,
+    /// Whether each job's end is published on the events queue too, stamped on each job at
+    /// submit (see [`crate::webhooks`]).
+    pub publish_events: bool,
 }
 
 /// The storage the API reaches, through the ports only.

@@ -62,6 +62,10 @@ pub struct JobView {
     /// every attempt to deliver it (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<Webhook>,
+    /// On a server that publishes events (`--publish-events`), once the job has ended: its
+    /// message on the events queue and every attempt to publish it (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_event: Option<Webhook>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -186,6 +190,7 @@ impl JobView {
             expires_at: job.expires_at,
             record_expires_at: job.record_expires_at,
             webhook: job.webhook,
+            queue_event: job.queue_event,
         })
     }
 }

@@ -14,7 +14,8 @@ use crate::{
     ids::JobId,
     job::{Job, Refusal, Stage, Status},
     ports::{
-        BlobStore, JobQuery, JobQueue, JobStore, KeyClaim, Update, WorkerRegistry, update_job,
+        BlobStore, EventQueue, JobQuery, JobQueue, JobStore, KeyClaim, MAX_EVENT_BYTES, Update,
+        WorkerRegistry, update_job,
     },
     spec::RenderSpec,
 };
@@ -26,6 +27,82 @@ fn new_job() -> Job {
         vec!["jobs/x/inputs/000".into()],
         Utc::now(),
     )
+}
+
+/// The events queue: what is published is received whole, hidden from others while received,
+/// received again when not acked within its visibility, and gone once acked; an empty queue
+/// answers nothing after the wait; an event over [`MAX_EVENT_BYTES`] is refused.
+pub async fn event_queue(queue: &dyn EventQueue) {
+    queue.ready().await.expect("ready");
+    let hidden = Duration::from_secs(3);
+    let none = queue
+        .receive(10, Duration::from_millis(300), hidden)
+        .await
+        .expect("receive");
+    assert!(none.is_empty(), "a fresh queue holds nothing: {none:?}");
+    let bodies: Vec<String> = (0..3)
+        .map(|n| format!(r#"{{"id":"{}","n":{n},"text":"é ✓"}}"#, JobId::new()))
+        .collect();
+    for body in &bodies {
+        queue.publish("job.succeeded", body).await.expect("publish");
+    }
+    let started = std::time::Instant::now();
+    let mut received = Vec::new();
+    while received.len() < bodies.len() && started.elapsed() < Duration::from_secs(2) {
+        received.extend(
+            queue
+                .receive(10, Duration::from_millis(500), hidden)
+                .await
+                .expect("receive"),
+        );
+    }
+    let mut got: Vec<_> = received.iter().map(|m| m.body.clone()).collect();
+    got.sort();
+    let mut want = bodies.clone();
+    want.sort();
+    assert_eq!(
+        got, want,
+        "every published body is received once, unchanged"
+    );
+    let again = queue
+        .receive(10, Duration::from_millis(200), hidden)
+        .await
+        .expect("receive");
+    assert!(
+        again.is_empty() || started.elapsed() >= hidden,
+        "received messages are hidden: {again:?}"
+    );
+    for m in &received[1..] {
+        queue.ack(&m.receipt).await.expect("ack");
+    }
+    queue
+        .ack(&received[1].receipt)
+        .await
+        .expect("a second ack is no error");
+    // The one not acked comes back once its visibility ends, and only it.
+    let back = queue
+        .receive(10, Duration::from_secs(8), hidden)
+        .await
+        .expect("receive");
+    assert_eq!(
+        back.iter().map(|m| &m.body).collect::<Vec<_>>(),
+        [&received[0].body],
+        "a message not acked is received again after its visibility, and only it"
+    );
+    queue.ack(&back[0].receipt).await.expect("ack");
+    let gone = queue
+        .receive(10, Duration::from_secs(4), hidden)
+        .await
+        .expect("receive");
+    assert!(gone.is_empty(), "acked messages are gone: {gone:?}");
+    let huge = "x".repeat(MAX_EVENT_BYTES + 1);
+    assert!(
+        matches!(
+            queue.publish("job.failed", &huge).await,
+            Err(Error::Invalid(_))
+        ),
+        "an event over the limit is refused before it is sent"
+    );
 }
 
 /// Create, read, compare-and-set, and the status machine through [`update_job`].
@@ -208,9 +285,10 @@ pub async fn job_listing(store: &dyn JobStore) {
     assert_eq!(store.count_active(&tenant).await.expect("count"), 1);
 }
 
-/// Due webhooks: a job that ends with a `callback_url` is due at once, oldest first; one taken is
-/// not due until its lease ends; one delivered never again; a job without a callback never.
-pub async fn due_webhooks(store: &dyn JobStore) {
+/// Due announcements: a job that ends with a `callback_url` is due at once, oldest first; one
+/// taken is not due until its lease ends; one delivered never again; a job without a callback
+/// never, unless its end is published on the events queue.
+pub async fn due_announcements(store: &dyn JobStore) {
     use crate::webhook::{Outcome, Schedule, Take};
     let lease = Duration::from_secs(60);
     let ended = |callback: bool, seconds_ago: i64| {
@@ -225,7 +303,12 @@ pub async fn due_webhooks(store: &dyn JobStore) {
     let silent = ended(false, 30);
     let mut queued = new_job();
     queued.options.callback_url = Some("https://example.com/hook".into());
-    for job in [&newer, &silent, &older, &queued] {
+    let mut published = new_job();
+    published.publish_event = true;
+    published
+        .cancel(Utc::now() - chrono::Duration::seconds(15))
+        .expect("cancel");
+    for job in [&newer, &silent, &older, &queued, &published] {
         store.create(job).await.expect("create");
     }
     let ours = |ids: Vec<JobId>| {
@@ -234,8 +317,29 @@ pub async fn due_webhooks(store: &dyn JobStore) {
             .collect::<Vec<_>>()
     };
     let now = Utc::now();
+    let all = store.due_announcements(now, 1000).await.expect("due");
+    let position = |id: JobId| all.iter().position(|d| *d == id);
+    assert!(
+        position(older.id) < position(published.id) && position(published.id) < position(newer.id),
+        "an ended job whose event is published is due in its turn, without a callback: {all:?}"
+    );
+    update_job(store, published.id, |j| {
+        if let Some(e) = j.queue_event.as_mut() {
+            e.record(
+                now,
+                1,
+                Outcome::Delivered { status: None },
+                &Schedule::default(),
+                0.0,
+                now,
+            );
+        }
+        Ok(())
+    })
+    .await
+    .expect("record the event");
     assert_eq!(
-        ours(store.due_webhooks(now, 1000).await.expect("due")),
+        ours(store.due_announcements(now, 1000).await.expect("due")),
         [older.id, newer.id],
         "the ended jobs with a callback, oldest due first"
     );
@@ -256,13 +360,18 @@ pub async fn due_webhooks(store: &dyn JobStore) {
         Update::Refused(r, _) => panic!("a due webhook could not be taken: {r}"),
     }
     assert_eq!(
-        ours(store.due_webhooks(now, 1000).await.expect("due")),
+        ours(store.due_announcements(now, 1000).await.expect("due")),
         [newer.id],
         "a taken webhook is not due for others"
     );
     let after_lease = now + chrono::Duration::seconds(61);
     assert_eq!(
-        ours(store.due_webhooks(after_lease, 1000).await.expect("due")),
+        ours(
+            store
+                .due_announcements(after_lease, 1000)
+                .await
+                .expect("due")
+        ),
         [newer.id, older.id],
         "a taken webhook whose deliverer went quiet is due again after the lease"
     );
@@ -271,7 +380,7 @@ pub async fn due_webhooks(store: &dyn JobStore) {
             h.record(
                 now,
                 1,
-                Outcome::Delivered { status: 200 },
+                Outcome::Delivered { status: Some(200) },
                 &Schedule::default(),
                 0.0,
                 now,
@@ -283,11 +392,11 @@ pub async fn due_webhooks(store: &dyn JobStore) {
     .expect("record");
     let tomorrow = now + chrono::Duration::days(1);
     assert_eq!(
-        ours(store.due_webhooks(tomorrow, 1000).await.expect("due")),
+        ours(store.due_announcements(tomorrow, 1000).await.expect("due")),
         [older.id],
         "a delivered webhook is never due again"
     );
-    let first = store.due_webhooks(tomorrow, 1).await.expect("due");
+    let first = store.due_announcements(tomorrow, 1).await.expect("due");
     assert_eq!(first.len(), 1, "at most `limit`");
 }
 

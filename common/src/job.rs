@@ -220,6 +220,14 @@ pub struct Job {
     /// ends the job, in the same write (see [`crate::webhook`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<Webhook>,
+    /// Whether its end state is published on the events queue, from the API that took it
+    /// (`--publish-events`), so whichever process ends the job knows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub publish_event: bool,
+    /// The announcement of the end state on the events queue: made, like `webhook`, by the
+    /// transition that ends a job with `publish_event`, and published by the API's deliverer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_event: Option<Webhook>,
     /// How long its files and record outlive it, from the API that took it (none: kept until
     /// deleted). See [`crate::retention`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -248,7 +256,7 @@ pub enum Refusal {
     Leased,
     #[error("the job's files are already deleted")]
     Purged,
-    #[error("the job has no webhook due")]
+    #[error("the job has no announcement due")]
     NotDue,
     #[error("the job's files are not due to expire")]
     NotExpired,
@@ -275,6 +283,8 @@ impl Job {
             attempts: 0,
             purged_at: None,
             webhook: None,
+            publish_event: false,
+            queue_event: None,
             retention: None,
             expires_at: None,
             record_expires_at: None,
@@ -425,6 +435,9 @@ impl Job {
         if self.options.callback_url.is_some() {
             self.webhook = Some(Webhook::new(self.status, now));
         }
+        if self.publish_event {
+            self.queue_event = Some(Webhook::new(self.status, now));
+        }
         if let Some(r) = self.retention {
             let after = |seconds: u64| {
                 Duration::try_seconds(i64::try_from(seconds).ok()?)
@@ -432,6 +445,17 @@ impl Job {
             };
             self.expires_at = after(r.files_seconds);
             self.record_expires_at = after(r.record_seconds.max(r.files_seconds));
+        }
+    }
+
+    /// When its next announcement (the webhook, or the event on the events queue) is due, if
+    /// any is: what the stores index for [`crate::ports::JobStore::due_announcements`].
+    pub fn announcement_due(&self) -> Option<DateTime<Utc>> {
+        let webhook = self.webhook.as_ref().and_then(Webhook::due_at);
+        let event = self.queue_event.as_ref().and_then(Webhook::due_at);
+        match (webhook, event) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -469,6 +493,7 @@ impl Job {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::webhook::{Outcome, Schedule, Take};
     use Status::*;
 
     const ALL: [Status; 5] = Status::ALL;
@@ -674,5 +699,61 @@ mod tests {
         let mut running = job();
         running.retention = Retention::days(1);
         assert_eq!(running.sweep_due(), None, "nothing expires before the end");
+    }
+
+    #[test]
+    fn only_a_job_stamped_to_publish_gets_a_queue_event_and_the_earlier_announcement_is_due() {
+        let now = Utc::now();
+        let mut quiet = job();
+        quiet.cancel(now).expect("cancel");
+        assert_eq!(
+            (&quiet.queue_event, quiet.announcement_due()),
+            (&None, None)
+        );
+
+        let mut both = Job {
+            publish_event: true,
+            ..job()
+        };
+        both.options.callback_url = Some("https://example.com/hook".into());
+        both.cancel(now).expect("cancel");
+        let event = both.queue_event.clone().expect("a queue event");
+        assert_eq!(event.event_name(), "job.cancelled");
+        assert_eq!(both.announcement_due(), Some(now));
+
+        // The queue event published: the webhook, put off by a failed attempt, is what is due.
+        let schedule = Schedule::default();
+        let hook = both.webhook.as_mut().expect("a webhook");
+        assert_eq!(
+            hook.take(now, std::time::Duration::from_secs(30), &schedule),
+            Take::Taken
+        );
+        hook.record(
+            now,
+            5,
+            Outcome::Retry {
+                status: Some(500),
+                error: "500".into(),
+            },
+            &schedule,
+            0.0,
+            now,
+        );
+        let retry = hook.due_at().expect("due again");
+        assert!(retry > now);
+        let queued = both.queue_event.as_mut().expect("a queue event");
+        assert_eq!(
+            queued.take(now, std::time::Duration::from_secs(30), &schedule),
+            Take::Taken
+        );
+        queued.record(
+            now,
+            1,
+            Outcome::Delivered { status: None },
+            &schedule,
+            0.0,
+            now,
+        );
+        assert_eq!(both.announcement_due(), Some(retry));
     }
 }

@@ -77,7 +77,7 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     }
     /// Jobs whose webhook is due by `now` (see [`crate::webhook`]), oldest due first, at most
     /// `limit`. As [`JobStore::list`], an index may be a moment behind: callers re-read the job.
-    async fn due_webhooks(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<JobId>>;
+    async fn due_announcements(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<JobId>>;
     /// Takes the idempotency key `key` of `tenant` for `claim`, unless it is taken: then returns
     /// the claim that holds it (and changes nothing).
     async fn claim_key(
@@ -238,3 +238,34 @@ pub trait Expiry: Send + Sync + std::fmt::Debug {
     /// Deletes the files of the jobs expired by `now`, then the records expired by `now`.
     async fn sweep(&self, now: DateTime<Utc>) -> Result<crate::retention::Expired>;
 }
+
+/// The events queue: the end state of every job, for systems that consume a queue instead of
+/// receiving webhooks (SQS on AWS, a table of the database on the embedded backend). Delivery is
+/// at least once: a consumer deduplicates on the message's `id`, the job id.
+#[async_trait]
+pub trait EventQueue: Send + Sync + std::fmt::Debug {
+    /// Puts one message on the queue: `event` (`job.succeeded`, …) and the JSON `body`.
+    async fn publish(&self, event: &str, body: &str) -> Result<()>;
+    /// Waits up to `wait` for messages, at most `max`, and hides them from other consumers for
+    /// `visibility`: a consumer that does not [`EventQueue::ack`] them gets them again after it.
+    async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<Vec<EventMessage>>;
+    /// Deletes a received message: the consumer has it.
+    async fn ack(&self, receipt: &str) -> Result<()>;
+    /// One cheap round trip proving the queue can take messages now.
+    async fn ready(&self) -> Result<()>;
+}
+
+/// A message received from the events queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventMessage {
+    pub receipt: String,
+    pub body: String,
+}
+
+/// The most an events queue message may hold (SQS's limit), checked before publishing.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;

@@ -4,11 +4,14 @@
 //! The terminal transition that ends a job creates its [`Webhook`] in the same compare-and-set
 //! write, so a delivery is never lost between "the job ended" and "someone must tell the client",
 //! whatever process dies when. A deliverer finds the due ones through
-//! [`crate::ports::JobStore::due_webhooks`], takes one for a while ([`Webhook::take`], another
+//! [`crate::ports::JobStore::due_announcements`], takes one for a while ([`Webhook::take`], another
 //! compare-and-set: two deliverers cannot both win it), sends it and writes the outcome
 //! ([`Webhook::record`]), which schedules the next try with exponential backoff until the
 //! schedule's deadline. Delivery is at least once: a deliverer that dies after the receiver
 //! answered but before it wrote so sends it again; receivers deduplicate on the delivery id.
+//!
+//! The same record, with its own [`Schedule::events_queue`], is the job's announcement on the
+//! events queue (`Job::queue_event`, see [`crate::ports::EventQueue`]).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -55,8 +58,8 @@ pub struct HookAttempt {
 /// What came of an attempt, as the deliverer classified it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// 2xx: delivered.
-    Delivered { status: u16 },
+    /// Delivered: the receiver answered 2xx (its status), or the events queue took it (none).
+    Delivered { status: Option<u16> },
     /// Worth trying again later (no answer, a timeout, any status outside 2xx).
     Retry { status: Option<u16>, error: String },
     /// Can never succeed (the destination is refused by policy): no more attempts.
@@ -87,6 +90,18 @@ impl Default for Schedule {
 }
 
 impl Schedule {
+    /// For the events queue: a queue that does not take a message is infrastructure trouble,
+    /// not a receiver that is gone, so attempts go on for a day (5 s, 15 s, 45 s, then every
+    /// 5 min), which outlasts any SQS incident.
+    pub fn events_queue() -> Self {
+        Self {
+            first_retry: std::time::Duration::from_secs(5),
+            factor: 3.0,
+            max_delay: std::time::Duration::from_secs(300),
+            give_up_after: std::time::Duration::from_secs(24 * 3600),
+        }
+    }
+
     /// The wait after the `n`-th failed attempt (1-based), spread by `jitter` in [-1, 1] by up
     /// to a fifth, so receivers that come back are not hit by every job at once.
     pub fn delay(&self, n: u32, jitter: f64) -> Duration {
@@ -216,7 +231,7 @@ impl Webhook {
         }
         self.taken_at = None;
         let (status, error) = match &outcome {
-            Outcome::Delivered { status } => (Some(*status), None),
+            Outcome::Delivered { status } => (*status, None),
             Outcome::Retry { status, error } => (*status, Some(error.clone())),
             Outcome::Abort { error } => (None, Some(error.clone())),
         };
@@ -313,7 +328,7 @@ mod tests {
         hook.record(
             at(11),
             3,
-            Outcome::Delivered { status: 204 },
+            Outcome::Delivered { status: Some(204) },
             &schedule,
             0.0,
             at(12),

@@ -269,6 +269,7 @@ async fn submit(state: &AppState, tenant: &str, upload: Upload, id: JobId) -> Ap
             images,
             audio,
             retention: state.config.retention,
+            publish_event: state.config.publish_events,
             ..Job::new(id, upload.options.clone(), keys, Utc::now())
         };
         state.jobs.create(&job).await?;

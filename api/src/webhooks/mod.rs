@@ -17,10 +17,11 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use minimoto_common::{
     JobId,
+    error::Error,
     job::{Job, Refusal},
-    ports::{BlobStore, JobStore, Update, update_job},
+    ports::{BlobStore, EventQueue, JobStore, Update, update_job},
     spec::{RenderSpec, Violation},
-    webhook::{Outcome, Schedule, Take},
+    webhook::{Outcome, Schedule, Take, Webhook},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -91,7 +92,41 @@ pub struct Deliverer {
     /// How long the download URLs in a delivered job stay valid.
     pub url_ttl: Duration,
     pub settings: Settings,
+    /// Where the jobs' `queue_event`s are published (`--publish-events`).
+    events: Option<Arc<dyn EventQueue>>,
     client: reqwest::Client,
+}
+
+/// The two announcements of a job's end, sent by the same loop from the same outbox record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    /// `Job::webhook`, POSTed to the job's `callback_url`.
+    Webhook,
+    /// `Job::queue_event`, published on the events queue.
+    Queue,
+}
+
+impl Channel {
+    fn get(self, job: &Job) -> Option<&Webhook> {
+        match self {
+            Self::Webhook => job.webhook.as_ref(),
+            Self::Queue => job.queue_event.as_ref(),
+        }
+    }
+
+    fn slot(self, job: &mut Job) -> Option<&mut Webhook> {
+        match self {
+            Self::Webhook => job.webhook.as_mut(),
+            Self::Queue => job.queue_event.as_mut(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Queue => "queue event",
+        }
+    }
 }
 
 impl Deliverer {
@@ -117,22 +152,40 @@ impl Deliverer {
             keys,
             url_ttl,
             settings,
+            events: None,
             client,
         })
     }
 
-    /// Sends the due webhooks until `shutdown`: the attempts under way are finished, and no new
+    /// Publishes the jobs' `queue_event`s on `events` too. Without a queue, a due event is put
+    /// off with backoff (an API process started with `--publish-events` may take it).
+    #[must_use]
+    pub fn with_events(mut self, events: Option<Arc<dyn EventQueue>>) -> Self {
+        self.events = events;
+        self
+    }
+
+    fn schedule(&self, channel: Channel) -> Schedule {
+        match channel {
+            Channel::Webhook => self.settings.schedule,
+            Channel::Queue => Schedule::events_queue(),
+        }
+    }
+
+    /// Sends the due announcements until `shutdown`: the attempts under way are finished, and no new
     /// one is started.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
-            match self.jobs.due_webhooks(Utc::now(), BATCH).await {
+            match self.jobs.due_announcements(Utc::now(), BATCH).await {
                 Ok(due) => {
                     futures_util::stream::iter(due)
                         .take_until(shutdown.cancelled())
                         .for_each_concurrent(CONCURRENT, |id| self.attempt(id))
                         .await;
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot look for due webhooks; trying again"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot look for due announcements; trying again")
+                }
             }
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -141,14 +194,22 @@ impl Deliverer {
         }
     }
 
-    /// One attempt at job `id`'s webhook, if it is still due and this deliverer takes it.
+    /// One attempt at each of job `id`'s announcements that is still due and that this
+    /// deliverer takes: the queue event first (it is cheap), then the webhook.
     async fn attempt(&self, id: JobId) {
+        for channel in [Channel::Queue, Channel::Webhook] {
+            self.attempt_on(id, channel).await;
+        }
+    }
+
+    async fn attempt_on(&self, id: JobId, channel: Channel) {
         // Longer than an attempt can take: a deliverer that dies mid-attempt is relieved after it.
         let lease = self.settings.timeout + Duration::from_secs(20);
         let now = Utc::now();
-        let schedule = self.settings.schedule;
+        let schedule = self.schedule(channel);
+        let what = channel.name();
         let taken = update_job(self.jobs.as_ref(), id, |job| {
-            match job.webhook.as_mut().map(|h| h.take(now, lease, &schedule)) {
+            match channel.slot(job).map(|h| h.take(now, lease, &schedule)) {
                 Some(Take::Taken | Take::GaveUp) => Ok(()),
                 Some(Take::NotDue) | None => Err(Refusal::NotDue),
             }
@@ -156,41 +217,43 @@ impl Deliverer {
         .await;
         let job = match taken {
             // Given up by the take: past its deadline, nothing to send.
-            Ok(Update::Done(job)) if job.webhook.as_ref().is_some_and(|h| h.due_at().is_none()) => {
-                tracing::warn!(job = %id, "webhook given up: its deadline passed with its last attempts unrecorded");
-                metrics::counter!("minimoto_webhook_attempts_total", "outcome" => "expired")
-                    .increment(1);
+            Ok(Update::Done(job)) if channel.get(&job).is_some_and(|h| h.due_at().is_none()) => {
+                tracing::warn!(job = %id, what, "announcement given up: its deadline passed with its last attempts unrecorded");
+                self.count(channel, "expired");
                 return;
             }
             Ok(Update::Done(job)) => job,
-            // Another deliverer took it, or it was settled meanwhile.
+            // Another deliverer took it, or it was settled meanwhile, or it is not due.
             Ok(Update::Refused(..)) => return,
             Err(e) => {
-                tracing::warn!(job = %id, error = %e, "cannot take a due webhook");
+                tracing::warn!(job = %id, what, error = %e, "cannot take a due announcement");
                 return;
             }
         };
         let started = std::time::Instant::now();
         let at = Utc::now();
-        let outcome = self.send(&job).await;
+        let outcome = match channel {
+            Channel::Webhook => self.send(&job).await,
+            Channel::Queue => self.publish(&job).await,
+        };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let label = match &outcome {
             Outcome::Delivered { .. } => "delivered",
             Outcome::Retry { .. } => "retry",
             Outcome::Abort { .. } => "refused",
         };
-        metrics::counter!("minimoto_webhook_attempts_total", "outcome" => label).increment(1);
+        self.count(channel, label);
         match &outcome {
             Outcome::Delivered { status } => {
-                tracing::info!(job = %id, status, duration_ms, "webhook delivered");
+                tracing::info!(job = %id, what, status, duration_ms, "announcement delivered");
             }
             Outcome::Retry { error, .. } | Outcome::Abort { error } => {
-                tracing::warn!(job = %id, error, duration_ms, outcome = label, "webhook not delivered");
+                tracing::warn!(job = %id, what, error, duration_ms, outcome = label, "announcement not delivered");
             }
         }
         let jitter = f64::from(getrandom::u32().unwrap_or(0)) / f64::from(u32::MAX) * 2.0 - 1.0;
         let recorded = update_job(self.jobs.as_ref(), id, |job| {
-            let hook = job.webhook.as_mut().ok_or(Refusal::NotDue)?;
+            let hook = channel.slot(job).ok_or(Refusal::NotDue)?;
             hook.record(
                 at,
                 duration_ms,
@@ -204,7 +267,55 @@ impl Deliverer {
         .await;
         if let Err(e) = recorded {
             // The take's lease makes it due again: the attempt is repeated, not lost.
-            tracing::warn!(job = %id, error = %e, "cannot record a webhook attempt; it will be made again");
+            tracing::warn!(job = %id, what, error = %e, "cannot record an announcement attempt; it will be made again");
+        }
+    }
+
+    fn count(&self, channel: Channel, outcome: &'static str) {
+        let name = match channel {
+            Channel::Webhook => "minimoto_webhook_attempts_total",
+            Channel::Queue => "minimoto_event_publishes_total",
+        };
+        metrics::counter!(name, "outcome" => outcome).increment(1);
+    }
+
+    /// Publishes the job's end on the events queue: `{"type": "job.<status>", "id": <job id>,
+    /// "job": <the job as GET /v1/jobs/{id} shows it>}`.
+    async fn publish(&self, job: &Job) -> Outcome {
+        let Some(events) = &self.events else {
+            return Outcome::Retry {
+                status: None,
+                error:
+                    "this API process publishes no events (it was started without --publish-events)"
+                        .into(),
+            };
+        };
+        let Some(hook) = &job.queue_event else {
+            return Outcome::Abort {
+                error: "the job has no queue event".into(),
+            };
+        };
+        let event = hook.event_name();
+        let view = match JobView::of(job.clone(), self.blobs.as_ref(), self.url_ttl).await {
+            Ok(view) => view,
+            Err(e) => {
+                return Outcome::Retry {
+                    status: None,
+                    error: format!("the job's download links could not be made: {e}"),
+                };
+            }
+        };
+        let envelope = serde_json::json!({ "type": event, "id": job.id, "job": view });
+        match events.publish(&event, &envelope.to_string()).await {
+            Ok(()) => Outcome::Delivered { status: None },
+            // Too large for the queue: it will never fit.
+            Err(e @ Error::Invalid(_)) => Outcome::Abort {
+                error: e.to_string(),
+            },
+            Err(e) => Outcome::Retry {
+                status: None,
+                error: format!("the events queue did not take it: {e}"),
+            },
         }
     }
 
@@ -266,7 +377,7 @@ impl Deliverer {
             .await;
         match sent {
             Ok(response) if response.status().is_success() => Outcome::Delivered {
-                status: response.status().as_u16(),
+                status: Some(response.status().as_u16()),
             },
             Ok(response) => Outcome::Retry {
                 status: Some(response.status().as_u16()),

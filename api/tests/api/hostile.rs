@@ -649,12 +649,12 @@ impl JobStore for FullTable {
     async fn count_active(&self, tenant: &str) -> Result<u64> {
         self.0.count_active(tenant).await
     }
-    async fn due_webhooks(
+    async fn due_announcements(
         &self,
         now: chrono::DateTime<chrono::Utc>,
         limit: usize,
     ) -> Result<Vec<minimoto_common::JobId>> {
-        self.0.due_webhooks(now, limit).await
+        self.0.due_announcements(now, limit).await
     }
     async fn claim_key(&self, t: &str, k: &str, c: &KeyClaim) -> Result<Option<KeyClaim>> {
         self.0.claim_key(t, k, c).await

@@ -127,7 +127,7 @@ impl JobStore for Down {
     async fn count_active(&self, _: &str) -> Result<u64> {
         down()
     }
-    async fn due_webhooks(
+    async fn due_announcements(
         &self,
         _: chrono::DateTime<chrono::Utc>,
         _: usize,
@@ -372,7 +372,7 @@ impl JobStore for Hung {
     async fn count_active(&self, _: &str) -> Result<u64> {
         hang().await
     }
-    async fn due_webhooks(
+    async fn due_announcements(
         &self,
         _: chrono::DateTime<chrono::Utc>,
         _: usize,

@@ -38,6 +38,7 @@ pub enum Kind {
     LaunchTemplate,
     Queue,
     DeadLetterQueue,
+    EventsQueue,
     Table,
     WorkersTable,
     Bucket,
@@ -52,6 +53,7 @@ impl Kind {
             Kind::WorkersTable => "workers",
             Kind::Queue => "queue",
             Kind::DeadLetterQueue => "dead-letters",
+            Kind::EventsQueue => "events",
             Kind::LaunchTemplate | Kind::Instance => "worker",
         }
     }
@@ -65,6 +67,7 @@ impl Kind {
             Kind::WorkersTable => settings.workers_table.clone(),
             Kind::Queue => settings.queue.clone(),
             Kind::DeadLetterQueue => settings.dead_letter_queue(),
+            Kind::EventsQueue => settings.events_queue.clone(),
             Kind::LaunchTemplate => launch_template_name(&settings.stack),
             Kind::Instance => String::new(),
         }
@@ -78,6 +81,7 @@ impl fmt::Display for Kind {
             Kind::Table | Kind::WorkersTable => "DynamoDB table",
             Kind::Queue => "SQS queue",
             Kind::DeadLetterQueue => "SQS dead-letter queue",
+            Kind::EventsQueue => "SQS events queue",
             Kind::LaunchTemplate => "EC2 launch template",
             Kind::Instance => "EC2 instance",
         })
@@ -289,6 +293,13 @@ pub async fn cleanup(config: &SdkConfig, settings: &AwsSettings, dry_run: bool) 
         {
             f.kind = Kind::DeadLetterQueue;
         }
+        // The events queue likewise.
+        if f.kind == Kind::Queue
+            && (f.tags.get(ROLE_TAG).map(String::as_str) == Some(Kind::EventsQueue.role())
+                || (!f.tags.contains_key(ROLE_TAG) && f.name == settings.events_queue))
+        {
+            f.kind = Kind::EventsQueue;
+        }
         // The workers table likewise, by its role or, untagged, by its name.
         if f.kind == Kind::Table
             && (f.tags.get(ROLE_TAG).map(String::as_str) == Some(Kind::WorkersTable.role())
@@ -339,7 +350,7 @@ pub async fn cleanup(config: &SdkConfig, settings: &AwsSettings, dry_run: bool) 
 /// Deletes one found resource; false if it was already gone.
 async fn delete(config: &SdkConfig, found: &Found) -> Result<bool> {
     match found.kind {
-        Kind::Queue | Kind::DeadLetterQueue => {
+        Kind::Queue | Kind::DeadLetterQueue | Kind::EventsQueue => {
             queues::delete_queue(config, &found.name, &found.id).await
         }
         Kind::Table | Kind::WorkersTable => table::delete_table(config, &found.id).await,

@@ -1,4 +1,4 @@
-//! The SQS queue of jobs and its dead-letter queue.
+//! The SQS queue of jobs, its dead-letter queue, and the events queue.
 
 use std::collections::HashMap;
 
@@ -19,7 +19,8 @@ const SERVICE: &str = "sqs";
 const DEFAULT_VISIBILITY_SECS: &str = "120";
 /// Receives default to a full long poll, so stray callers do not busy-poll (and pay per call).
 const DEFAULT_WAIT_SECS: &str = "20";
-/// Dead letters are kept the longest SQS allows (14 days), for operators to inspect or redrive.
+/// Dead letters are kept the longest SQS allows (14 days), for operators to inspect or redrive;
+/// events too, so a consumer that was down for days misses none.
 const DLQ_RETENTION_SECS: &str = "1209600";
 
 /// An attribute setup sets, how to name it in a report, and its value.
@@ -28,8 +29,8 @@ type Wanted<'a> = (QueueAttributeName, &'static str, &'a str);
 /// Creates the dead-letter queue (14-day retention), then the main queue with its redrive policy
 /// (`maxReceiveCount` = `settings.max_receives`, which is `receive_limit(max_attempts)`: max
 /// attempts + 5), a 120 s default visibility and 20 s long polls; both tagged with the stack. Existing queues get these
-/// attributes and tags back if they drifted. Returns the dead-letter queue's change, then the
-/// main queue's.
+/// attributes and tags back if they drifted. Then the events queue (14-day retention, 20 s long
+/// polls). Returns the dead-letter queue's change, the main queue's, then the events queue's.
 pub async fn ensure_queues(config: &SdkConfig, settings: &AwsSettings) -> Result<Vec<Change>> {
     let client = Client::new(config);
     let stack = &settings.stack;
@@ -79,6 +80,25 @@ pub async fn ensure_queues(config: &SdkConfig, settings: &AwsSettings) -> Result
         ],
     )
     .await?;
+    let (_, events_action) = ensure_queue(
+        &client,
+        &settings.events_queue,
+        stack,
+        Kind::EventsQueue,
+        &[
+            (
+                QueueAttributeName::MessageRetentionPeriod,
+                "retention",
+                DLQ_RETENTION_SECS,
+            ),
+            (
+                QueueAttributeName::ReceiveMessageWaitTimeSeconds,
+                "long-poll wait",
+                DEFAULT_WAIT_SECS,
+            ),
+        ],
+    )
+    .await?;
     Ok(vec![
         Change {
             kind: Kind::DeadLetterQueue,
@@ -89,6 +109,11 @@ pub async fn ensure_queues(config: &SdkConfig, settings: &AwsSettings) -> Result
             kind: Kind::Queue,
             name: settings.queue.clone(),
             action,
+        },
+        Change {
+            kind: Kind::EventsQueue,
+            name: settings.events_queue.clone(),
+            action: events_action,
         },
     ])
 }

@@ -144,8 +144,8 @@ impl DynamoJobStore {
                 AttributeValue::N(at.timestamp().to_string()),
             );
         }
-        // A put replaces the whole item: a webhook no longer due leaves the index by itself.
-        if let Some(due) = job.webhook.as_ref().and_then(|h| h.due_at()) {
+        // A put replaces the whole item: an announcement no longer due leaves the index by itself.
+        if let Some(due) = job.announcement_due() {
             item.insert(HOOK_SHARD.to_owned(), AttributeValue::S(DUE.to_owned()));
             item.insert(
                 HOOK_DUE.to_owned(),
@@ -326,7 +326,7 @@ impl JobStore for DynamoJobStore {
         Ok(count)
     }
 
-    async fn due_webhooks(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<JobId>> {
+    async fn due_announcements(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<JobId>> {
         let mut ids = Vec::new();
         let mut start = None;
         while ids.len() < limit {

@@ -1,6 +1,6 @@
 //! The AWS adapters: S3 ([`blob::S3BlobStore`]), DynamoDB ([`jobs::DynamoJobStore`], and the
 //! worker registry [`registry::DynamoRegistry`] in a table of its own) and SQS
-//! ([`queue::SqsQueue`]): the hot path. Creating and removing the resources is `minimoto-aws-admin`.
+//! ([`queue::SqsQueue`], and the events queue [`events::SqsEvents`]): the hot path. Creating and removing the resources is `minimoto-aws-admin`.
 //!
 //! Credentials, region and endpoint come from the standard AWS chain (environment, profile,
 //! instance role; `AWS_ENDPOINT_URL` points every client at an emulator such as LocalStack or
@@ -8,6 +8,7 @@
 //! silent fallback to the embedded backend.
 
 pub mod blob;
+pub mod events;
 pub mod jobs;
 pub mod queue;
 pub mod registry;
@@ -31,6 +32,8 @@ pub struct AwsSettings {
     pub table: String,
     /// SQS queue of job ids; its dead-letter queue is `<queue>-dlq`.
     pub queue: String,
+    /// SQS queue of ended jobs' events, for consumers of a queue (`--publish-events`).
+    pub events_queue: String,
     /// DynamoDB table of the worker registry (workers' heartbeats, the scaler's decisions).
     pub workers_table: String,
     /// Receives of a message before SQS moves it to the dead-letter queue (the redrive policy's
@@ -96,6 +99,18 @@ impl AwsSettings {
                 self.queue
             )));
         }
+        if !name_ok(&self.events_queue, 80) {
+            return Err(Error::Invalid(format!(
+                "SQS events queue `{}`: use at most 80 letters, digits, `-` or `_`",
+                self.events_queue
+            )));
+        }
+        if [self.queue.clone(), self.dead_letter_queue()].contains(&self.events_queue) {
+            return Err(Error::Invalid(format!(
+                "SQS queue `{}` is named for both the jobs and the events: give each its own",
+                self.events_queue
+            )));
+        }
         if !(1..=1000).contains(&self.max_receives) {
             return Err(Error::Invalid(format!(
                 "max receives {}: must be 1–1000",
@@ -149,6 +164,7 @@ mod tests {
             bucket: "minimoto-media".into(),
             table: "minimoto-jobs".into(),
             queue: "minimoto-jobs".into(),
+            events_queue: "minimoto-events".into(),
             workers_table: "minimoto-workers".into(),
             max_receives: 4,
         }
@@ -181,6 +197,14 @@ mod tests {
             },
             AwsSettings {
                 queue: "has space".into(),
+                ..settings()
+            },
+            AwsSettings {
+                events_queue: "minimoto-jobs".into(),
+                ..settings()
+            },
+            AwsSettings {
+                events_queue: "minimoto-jobs-dlq".into(),
                 ..settings()
             },
             AwsSettings {

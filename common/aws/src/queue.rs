@@ -271,7 +271,7 @@ pub async fn queue_url(client: &Client, name: &str) -> Result<Option<String>> {
     }
 }
 
-async fn existing_queue_url(client: &Client, name: &str) -> Result<String> {
+pub(crate) async fn existing_queue_url(client: &Client, name: &str) -> Result<String> {
     queue_url(client, name).await?.ok_or_else(|| {
         Error::Invalid(format!(
             "SQS queue `{name}` does not exist: run `minimoto setup` to create the AWS resources"
@@ -322,7 +322,7 @@ async fn queue_counts(
 
 /// Whether SQS refused a receipt because the message is no longer ours: deleted, moved to the
 /// dead-letter queue, visible again, or the receipt expired.
-fn receipt_is_gone<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+pub(crate) fn receipt_is_gone<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     let Some(e) = e.as_service_error() else {
         return false;
     };
@@ -343,7 +343,7 @@ fn receipt_is_gone<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
 }
 
 /// `d` in whole seconds, rounded up, at most `max`.
-fn whole_secs(d: Duration, max: i32) -> i32 {
+pub(crate) fn whole_secs(d: Duration, max: i32) -> i32 {
     let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
     i32::try_from(secs).unwrap_or(i32::MAX).min(max)
 }

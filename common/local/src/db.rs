@@ -38,6 +38,15 @@ CREATE TABLE IF NOT EXISTS queue (
 );
 CREATE INDEX IF NOT EXISTS queue_ready ON queue (dead, visible_at_ms, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS queue_receipt ON queue (receipt);
+CREATE TABLE IF NOT EXISTS events (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    event         TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    sent_at_ms    INTEGER NOT NULL,
+    visible_at_ms INTEGER NOT NULL,
+    receipt       TEXT
+);
+CREATE INDEX IF NOT EXISTS events_ready ON events (visible_at_ms, seq);
 CREATE TABLE IF NOT EXISTS workers (
     id    TEXT PRIMARY KEY,
     beat  TEXT NOT NULL,

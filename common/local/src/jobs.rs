@@ -13,12 +13,10 @@ use minimoto_common::{
     record,
 };
 
-/// The `hook_due_ms` column of a job: when its webhook is due, if it is.
+/// The `hook_due_ms` column of a job: when its next announcement (webhook or queued event) is
+/// due, if one is.
 fn hook_due_ms(job: &Job) -> Option<i64> {
-    job.webhook
-        .as_ref()
-        .and_then(|h| h.due_at())
-        .map(|t| t.timestamp_millis())
+    job.announcement_due().map(|t| t.timestamp_millis())
 }
 
 /// The `sweep_due_ms` column of a job: when retention has something to delete, if ever.
@@ -224,7 +222,7 @@ impl JobStore for SqliteJobStore {
         Ok(Some(counts))
     }
 
-    async fn due_webhooks(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<JobId>> {
+    async fn due_announcements(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<JobId>> {
         self.ids_due("hook_due_ms", now, limit).await
     }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use minimoto_common::{contract, ports::JobQueue};
 use minimoto_local::{
-    blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue,
+    blob::LocalBlobStore, db::Db, events::SqliteEvents, jobs::SqliteJobStore, queue::SqliteQueue,
     registry::SqliteRegistry, signing::UrlSigner,
 };
 
@@ -18,7 +18,7 @@ async fn sqlite_job_store_keeps_the_contract() {
     contract::job_store(&SqliteJobStore::new(db(&dir))).await;
     contract::job_listing(&SqliteJobStore::new(db(&dir))).await;
     contract::idempotency_keys(&SqliteJobStore::new(db(&dir))).await;
-    contract::due_webhooks(&SqliteJobStore::new(db(&dir))).await;
+    contract::due_announcements(&SqliteJobStore::new(db(&dir))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -28,6 +28,12 @@ async fn sqlite_job_store_lets_one_racer_win() {
     let a: Arc<dyn minimoto_common::ports::JobStore> = Arc::new(SqliteJobStore::new(db(&dir)));
     let b: Arc<dyn minimoto_common::ports::JobStore> = Arc::new(SqliteJobStore::new(db(&dir)));
     contract::job_store_races(a, b).await;
+}
+
+#[tokio::test]
+async fn sqlite_events_queue_keeps_the_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    contract::event_queue(&SqliteEvents::new(db(&dir))).await;
 }
 
 #[tokio::test]

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use minimoto_common::ports::{
-    BlobStore, Expiry, JobQueue, JobStore, WorkerRegistry, receive_limit,
+    BlobStore, EventQueue, Expiry, JobQueue, JobStore, WorkerRegistry, receive_limit,
 };
 use minimoto_local::{
-    blob::LocalBlobStore, db::Db, expiry::LocalExpiry, jobs::SqliteJobStore, queue::SqliteQueue,
-    registry::SqliteRegistry, signing::UrlSigner,
+    blob::LocalBlobStore, db::Db, events::SqliteEvents, expiry::LocalExpiry, jobs::SqliteJobStore,
+    queue::SqliteQueue, registry::SqliteRegistry, signing::UrlSigner,
 };
 
 use crate::args::CommonArgs;
@@ -48,6 +48,7 @@ impl BackendArgs {
             ("MINIMOTO_S3_BUCKET", &aws.s3_bucket),
             ("MINIMOTO_DYNAMODB_TABLE", &aws.dynamodb_table),
             ("MINIMOTO_SQS_QUEUE", &aws.sqs_queue),
+            ("MINIMOTO_SQS_EVENTS_QUEUE", &aws.sqs_events_queue),
             (
                 "MINIMOTO_DYNAMODB_WORKERS_TABLE",
                 &aws.dynamodb_workers_table,
@@ -76,6 +77,9 @@ pub struct AwsArgs {
     /// SQS queue of jobs (default: `<stack>-jobs`); its dead-letter queue is `<queue>-dlq`.
     #[arg(long, env = "MINIMOTO_SQS_QUEUE")]
     pub sqs_queue: Option<String>,
+    /// SQS queue of ended jobs' events, read by consumers of a queue (default: `<stack>-events`).
+    #[arg(long, env = "MINIMOTO_SQS_EVENTS_QUEUE")]
+    pub sqs_events_queue: Option<String>,
     /// DynamoDB table of the worker registry (default: `<stack>-workers`).
     #[arg(long, env = "MINIMOTO_DYNAMODB_WORKERS_TABLE")]
     pub dynamodb_workers_table: Option<String>,
@@ -94,6 +98,7 @@ impl AwsArgs {
             bucket: pick(&self.s3_bucket, "media"),
             table: pick(&self.dynamodb_table, "jobs"),
             queue: pick(&self.sqs_queue, "jobs"),
+            events_queue: pick(&self.sqs_events_queue, "events"),
             workers_table: pick(&self.dynamodb_workers_table, "workers"),
             max_receives: receive_limit(max_attempts),
         };
@@ -116,6 +121,9 @@ pub struct Backend {
     /// Set where storage does not expire by itself (the local backend): the API's sweeper runs
     /// it. On AWS the bucket's lifecycle rules and the table's TTL expire.
     pub expiry: Option<Arc<dyn Expiry>>,
+    /// The embedded backend's events queue (a table, nothing to connect to); on AWS
+    /// [`Backend::events`] connects to SQS when asked.
+    local_events: Option<Arc<SqliteEvents>>,
 }
 
 /// The base of download links in a process that hands out none (a worker): the signer needs one.
@@ -141,6 +149,7 @@ impl Backend {
                         db.clone(),
                         receive_limit(args.max_attempts),
                     )),
+                    local_events: Some(Arc::new(SqliteEvents::new(db.clone()))),
                     registry: Arc::new(SqliteRegistry::new(db)),
                     blobs: blobs.clone(),
                     local_files: Some(blobs),
@@ -186,7 +195,35 @@ impl Backend {
             registry: Arc::new(registry),
             local_files: None,
             expiry: None,
+            local_events: None,
         })
+    }
+
+    /// The events queue, for a process that publishes or reads it: the embedded one, or on AWS
+    /// the stack's SQS events queue, which must exist (`minimoto setup` makes it).
+    pub async fn events(&self, args: &CommonArgs) -> anyhow::Result<Arc<dyn EventQueue>> {
+        if let Some(local) = &self.local_events {
+            return Ok(local.clone());
+        }
+        Self::open_aws_events(args).await
+    }
+
+    #[cfg(feature = "aws")]
+    async fn open_aws_events(args: &CommonArgs) -> anyhow::Result<Arc<dyn EventQueue>> {
+        use anyhow::Context;
+        let settings = args.backend.aws.settings(args.max_attempts)?;
+        let config = minimoto_aws::load_sdk_config().await;
+        let events = minimoto_aws::events::SqsEvents::connect(&config, &settings.events_queue)
+            .await
+            .context("connecting to the SQS events queue")?;
+        Ok(Arc::new(events))
+    }
+
+    #[cfg(not(feature = "aws"))]
+    async fn open_aws_events(_: &CommonArgs) -> anyhow::Result<Arc<dyn EventQueue>> {
+        anyhow::bail!(
+            "this binary was built without the AWS backend: build it with `--features aws`"
+        )
     }
 
     #[cfg(not(feature = "aws"))]

@@ -455,6 +455,7 @@ mod tests {
             bucket: "prod-media".into(),
             table: "prod-jobs".into(),
             queue: "prod-jobs".into(),
+            events_queue: "prod-events".into(),
             workers_table: "prod-workers".into(),
             max_receives: 8,
         })

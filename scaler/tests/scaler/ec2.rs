@@ -43,6 +43,7 @@ fn settings(stack: &str) -> AwsSettings {
         bucket: format!("{stack}-media"),
         table: format!("{stack}-jobs"),
         queue: format!("{stack}-jobs"),
+        events_queue: format!("{stack}-events"),
         workers_table: format!("{stack}-workers"),
         max_receives: 8,
     }

@@ -16,7 +16,8 @@ use minimoto_common::{
     spec::Format,
 };
 use minimoto_local::{
-    blob::LocalBlobStore, db::Db, jobs::SqliteJobStore, queue::SqliteQueue, signing::UrlSigner,
+    blob::LocalBlobStore, db::Db, events::SqliteEvents, jobs::SqliteJobStore, queue::SqliteQueue,
+    signing::UrlSigner,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +27,8 @@ pub struct TestApi {
     pub jobs: Arc<dyn JobStore>,
     pub queue: Arc<dyn JobQueue>,
     pub blobs: Arc<dyn BlobStore>,
+    /// The embedded events queue, which the deliverer publishes on when `publish_events` is set.
+    pub events: Arc<SqliteEvents>,
     shutdown: CancellationToken,
 }
 
@@ -81,8 +84,12 @@ impl TestApi {
             keys: None,
             webhooks: minimoto_api::webhooks::Settings::default(),
             retention: minimoto_common::retention::Retention::days(30),
+            publish_events: false,
         };
         tune(&mut config);
+        let events = Arc::new(SqliteEvents::new(
+            Db::open(&dir.path().join("minimoto.db")).expect("db"),
+        ));
         let shutdown = CancellationToken::new();
         let deliverer = minimoto_api::webhooks::Deliverer::new(
             jobs.clone(),
@@ -91,7 +98,12 @@ impl TestApi {
             config.url_ttl,
             config.webhooks,
         )
-        .expect("the webhook client");
+        .expect("the webhook client")
+        .with_events(
+            config
+                .publish_events
+                .then(|| events.clone() as Arc<dyn minimoto_common::ports::EventQueue>),
+        );
         tokio::spawn(deliverer.run(shutdown.clone()));
         tokio::spawn(minimoto_api::server::serve(
             listener,
@@ -105,6 +117,7 @@ impl TestApi {
             jobs,
             queue,
             blobs,
+            events,
             shutdown,
         }
     }

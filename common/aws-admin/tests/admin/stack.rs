@@ -17,6 +17,7 @@ fn settings(stack: &str) -> AwsSettings {
         bucket: format!("{stack}-media"),
         table: format!("{stack}-jobs"),
         queue: format!("{stack}-jobs"),
+        events_queue: format!("{stack}-events"),
         workers_table: format!("{stack}-workers"),
         max_receives: 8,
     }
@@ -87,6 +88,7 @@ async fn tags_of(
     for (kind, name) in [
         (Kind::Queue, settings.queue.clone()),
         (Kind::DeadLetterQueue, settings.dead_letter_queue()),
+        (Kind::EventsQueue, settings.events_queue.clone()),
     ] {
         if let Ok(out) = sqs.get_queue_url().queue_name(&name).send().await {
             let url = out.queue_url.expect("a queue URL");
@@ -112,13 +114,14 @@ fn actions(report: &Report) -> Vec<(Kind, String, Action)> {
         .collect()
 }
 
-fn all_kinds() -> [Kind; 5] {
+fn all_kinds() -> [Kind; 6] {
     [
         Kind::Bucket,
         Kind::Table,
         Kind::WorkersTable,
         Kind::DeadLetterQueue,
         Kind::Queue,
+        Kind::EventsQueue,
     ]
 }
 
@@ -142,7 +145,7 @@ async fn setup_tags_every_resource_and_a_second_setup_changes_nothing() {
             .lines()
             .filter(|l| l.starts_with("created "))
             .count(),
-        5,
+        6,
         "{first}"
     );
 
@@ -224,7 +227,7 @@ async fn setup_repairs_drift_and_reports_it() {
             .iter()
             .filter(|c| c.action == Action::Unchanged)
             .count(),
-        4,
+        5,
         "{report}"
     );
     assert!(report.summary().contains("1 updated"), "{report}");
@@ -239,6 +242,7 @@ async fn cleanup_deletes_exactly_the_tagged_resources() {
         bucket: "gamma-custom-media".into(),
         table: "gamma-custom-jobs".into(),
         queue: "gamma-custom-jobs".into(),
+        events_queue: "gamma-custom-events".into(),
         workers_table: "gamma-custom-workers".into(),
         ..settings("gamma")
     };
@@ -272,6 +276,7 @@ async fn cleanup_deletes_exactly_the_tagged_resources() {
     let expected_deletions = [
         (Kind::Queue, custom.queue.clone()),
         (Kind::DeadLetterQueue, custom.dead_letter_queue()),
+        (Kind::EventsQueue, custom.events_queue.clone()),
         (Kind::Table, custom.table.clone()),
         (Kind::WorkersTable, custom.workers_table.clone()),
         (Kind::Bucket, custom.bucket.clone()),
@@ -302,7 +307,7 @@ async fn cleanup_deletes_exactly_the_tagged_resources() {
     let untouched = tags_of(&config, &custom).await;
     assert_eq!(
         untouched.len(),
-        5,
+        6,
         "a dry run deletes nothing: {untouched:?}"
     );
 
@@ -335,7 +340,7 @@ async fn cleanup_deletes_exactly_the_tagged_resources() {
     );
     assert_eq!(
         tags_of(&config, &delta).await.len(),
-        5,
+        6,
         "the other stack keeps all its resources"
     );
     let untagged = tags_of(&config, &defaults).await;

@@ -22,7 +22,7 @@ async fn dynamodb_job_store_keeps_the_contract() {
     store.check().await.expect("the table exists");
     contract::job_store(&store).await;
     contract::job_listing(&store).await;
-    contract::due_webhooks(&store).await;
+    contract::due_announcements(&store).await;
     contract::idempotency_keys(&store).await;
     // Two clients on one table, as two processes would have.
     let a: Arc<dyn JobStore> = Arc::new(store);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::support::{Moto, unique};
 use aws_sdk_sqs::types::QueueAttributeName;
-use minimoto_aws::{AwsSettings, queue::SqsQueue};
+use minimoto_aws::{AwsSettings, events::SqsEvents, queue::SqsQueue};
 use minimoto_aws_admin::{Action, Change, queues::ensure_queues};
 use minimoto_common::{Error, JobId, contract, ports::JobQueue};
 
@@ -15,6 +15,7 @@ fn settings(max_receives: u32) -> AwsSettings {
         bucket: "minimoto-unused".into(),
         table: "minimoto-unused".into(),
         queue: unique("jobs"),
+        events_queue: unique("events"),
         workers_table: "minimoto-unused-workers".into(),
         max_receives,
     }
@@ -36,12 +37,34 @@ async fn sqs_queue_keeps_the_contract() {
                 .await
                 .expect("create queues")
         ),
-        [Action::Created, Action::Created]
+        [Action::Created, Action::Created, Action::Created]
     );
     let queue = SqsQueue::connect(&config, &settings)
         .await
         .expect("connect");
     contract::job_queue(&queue, 3, contract::Order::BestEffort).await;
+}
+
+#[tokio::test]
+async fn sqs_events_queue_keeps_the_contract() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let settings = settings(3);
+    let err = SqsEvents::connect(&config, &settings.events_queue)
+        .await
+        .expect_err("connect before setup must fail");
+    assert!(
+        err.to_string().contains(&settings.events_queue)
+            && err.to_string().contains("minimoto setup"),
+        "the error must name the events queue and the fix: {err}"
+    );
+    ensure_queues(&config, &settings)
+        .await
+        .expect("create queues");
+    let events = SqsEvents::connect(&config, &settings.events_queue)
+        .await
+        .expect("connect");
+    contract::event_queue(&events).await;
 }
 
 #[tokio::test]
@@ -65,7 +88,7 @@ async fn setup_is_idempotent_and_the_queue_survives_what_the_contract_does_not_s
                 .await
                 .expect("create queues")
         ),
-        [Action::Created, Action::Created]
+        [Action::Created, Action::Created, Action::Created]
     );
     assert_eq!(
         actions(
@@ -73,7 +96,7 @@ async fn setup_is_idempotent_and_the_queue_survives_what_the_contract_does_not_s
                 .await
                 .expect("create queues again")
         ),
-        [Action::Unchanged, Action::Unchanged],
+        [Action::Unchanged, Action::Unchanged, Action::Unchanged],
         "a second setup changes nothing"
     );
     let queue = SqsQueue::connect(&config, &settings)
@@ -102,7 +125,8 @@ async fn setup_is_idempotent_and_the_queue_survives_what_the_contract_does_not_s
         ),
         [
             Action::Unchanged,
-            Action::Updated(vec!["redrive policy".into()])
+            Action::Updated(vec!["redrive policy".into()]),
+            Action::Unchanged
         ],
         "only the main queue's redrive policy changes"
     );
