@@ -927,7 +927,9 @@ fn a_policy_missing_an_action_is_caught() {
     let missing = missing(&required, &statements);
     assert_eq!(missing.len(), 1, "{missing:?}");
     assert!(
-        missing[0].starts_with("sqs:sendmessage (needed by common/aws/src/queue.rs:"),
+        missing[0].starts_with("sqs:sendmessage (needed by ")
+            && missing[0].contains("common/aws/src/queue.rs:")
+            && missing[0].contains("common/aws/src/events.rs:"),
         "says what is missing and where the code needs it: {missing:?}"
     );
 }
