@@ -2,11 +2,12 @@
 //! /v1/jobs/{id}` shows it, download URLs included) to that URL, signed with the tenant's secret
 //! ([`signature`]), from a public address only ([`destination`]).
 //!
-//! The pending deliveries are the job records' [`Webhook`](minimoto_common::webhook::Webhook)s (made by the transition that ended the
+//! The pending deliveries are the job records' [`Webhook`]s (made by the transition that ended the
 //! job, in the same write), so they survive any restart. [`Deliverer::run`] finds the due ones, takes each
 //! for an attempt, sends it and writes the outcome, which schedules the next try with backoff
 //! ([`minimoto_common::webhook::Schedule`]). Every API process runs it; the take is a
-//! compare-and-set, so one process sends each attempt.
+//! compare-and-set, so one process sends each attempt. The same loop publishes the jobs'
+//! `queue_event`s on the events queue ([`Deliverer::with_events`], `--publish-events`).
 
 pub mod destination;
 pub mod signature;
