@@ -15,6 +15,7 @@ pub(crate) fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
         ("MINIMOTO_DYNAMODB_TABLE", unique("jobs")),
         ("MINIMOTO_SQS_QUEUE", unique("jobs")),
         ("MINIMOTO_DYNAMODB_WORKERS_TABLE", unique("workers")),
+        ("MINIMOTO_SQS_EVENTS_QUEUE", unique("events")),
     ]
 }
 
@@ -69,13 +70,14 @@ async fn photos_in_video_out_on_aws() {
     let (ok, text) = serve_aws(&data, &env);
     assert!(!ok && text.contains("minimoto setup"), "{text}");
 
-    // Bucket, jobs and workers tables, queue and dead-letter queue; then nothing left to do.
+    // Bucket, jobs and workers tables, queue, dead-letter queue and events queue; then nothing
+    // left to do (the launch template is skipped: no worker AMI is given).
     let (ok, text) = minimoto(&["setup"], &env);
     assert!(ok, "{text}");
-    assert_eq!(lines_starting(&text, "created "), 5, "{text}");
+    assert_eq!(lines_starting(&text, "created "), 6, "{text}");
     let (ok, text) = minimoto(&["setup"], &env);
     assert!(
-        ok && lines_starting(&text, "unchanged ") == 5 && text.contains("nothing changed"),
+        ok && lines_starting(&text, "unchanged ") == 6 && text.contains("nothing changed"),
         "setup is idempotent: {text}"
     );
 
@@ -118,11 +120,11 @@ async fn photos_in_video_out_on_aws() {
 
     let (ok, text) = minimoto(&["cleanup", "--dry-run"], &env);
     assert!(
-        ok && lines_starting(&text, "would delete ") == 5 && text.contains("nothing deleted"),
+        ok && lines_starting(&text, "would delete ") == 6 && text.contains("nothing deleted"),
         "{text}"
     );
     let (ok, text) = minimoto(&["cleanup"], &env);
-    assert!(ok && lines_starting(&text, "deleted ") == 5, "{text}");
+    assert!(ok && lines_starting(&text, "deleted ") == 6, "{text}");
     let (ok, text) = minimoto(&["cleanup"], &env);
     assert!(ok && text.contains("nothing to delete"), "{text}");
 }
