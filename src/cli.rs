@@ -39,6 +39,8 @@ enum Command {
     Openapi,
     /// Manage the API keys: `add --tenant <name>`, `list`, `revoke <id>`.
     Keys(crate::keys::KeysArgs),
+    /// Print the events `serve --publish-events` published (one JSON line each) and delete them.
+    Events(Box<crate::events::EventsArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +81,7 @@ impl Cli {
             Command::Delete(args) => crate::client::delete(args).await,
             Command::Setup(args) => args.run().await,
             Command::Keys(args) => args.run(),
+            Command::Events(args) => args.run().await,
             Command::Cleanup(args) => args.run().await,
             Command::Openapi => {
                 println!("{}", minimoto_api::openapi().to_pretty_json()?);

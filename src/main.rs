@@ -5,6 +5,7 @@ use clap::Parser;
 mod admin;
 mod cli;
 mod client;
+mod events;
 mod keys;
 mod serve;
 

@@ -84,7 +84,13 @@ async fn photos_in_video_out_on_aws() {
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let app = App::spawn_with_env(
         &data,
-        &["--backend", "aws", "--visibility-timeout-seconds", "5"],
+        &[
+            "--backend",
+            "aws",
+            "--visibility-timeout-seconds",
+            "5",
+            "--publish-events",
+        ],
         &env_refs,
     );
     let images = [("a.jpg", jpeg(640, 480, 1)), ("b.jpg", jpeg(480, 640, 2))];
@@ -108,6 +114,7 @@ async fn photos_in_video_out_on_aws() {
     let video = tmp.path().join("aws.mp4");
     download(url, &video).await;
     assert_eq!(ffprobe(&video)["streams"][0]["nb_read_frames"], "24");
+    let first = id;
     // A WebM with a soundtrack, thumbnails and a preview: stored in S3 under the types they are
     // served with.
     let (status, job, _) = submit(&app, crate::outputs::extras_form()).await;
@@ -116,6 +123,38 @@ async fn photos_in_video_out_on_aws() {
     let job = poll_until(&app, &id, Duration::from_secs(120), finished).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     crate::outputs::check_outputs(&job, tmp.path()).await;
+    let second = id;
+
+    // Both ends were published on the stack's SQS events queue; `minimoto events` prints and
+    // deletes them.
+    for id in [&first, &second] {
+        poll_until(&app, id, Duration::from_secs(30), |j| {
+            j["queue_event"]["state"] == "delivered"
+        })
+        .await;
+    }
+    let data_arg = data.display().to_string();
+    let consume = ["events", "--backend", "aws", "--data-dir", &data_arg];
+    let (ok, text) = minimoto(&consume, &env);
+    assert!(ok, "{text}");
+    let mut ids: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| {
+            let event: serde_json::Value = serde_json::from_str(l).expect("an event's JSON");
+            assert_eq!(event["type"], "job.succeeded", "{event}");
+            event["id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    ids.sort();
+    let mut expected = vec![first.clone(), second.clone()];
+    expected.sort();
+    assert_eq!(ids, expected, "{text}");
+    let (ok, text) = minimoto(&consume, &env);
+    assert!(
+        ok && !text.contains('{'),
+        "printed events are deleted: {text}"
+    );
     drop(app);
 
     let (ok, text) = minimoto(&["cleanup", "--dry-run"], &env);

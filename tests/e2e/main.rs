@@ -8,6 +8,7 @@ mod aws;
 mod aws_fleet;
 mod crash;
 mod deploy;
+mod events;
 mod helpers;
 mod keys;
 mod lifecycle;
@@ -17,6 +18,7 @@ mod moto;
 mod outputs;
 #[path = "../support/photos.rs"]
 mod photos;
+mod webhooks;
 
 use std::time::Duration;
 

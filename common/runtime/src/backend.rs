@@ -126,6 +126,9 @@ pub struct Backend {
     local_events: Option<Arc<SqliteEvents>>,
 }
 
+/// The embedded backend's database, in the data directory.
+pub const DATABASE_FILE: &str = "minimoto.db";
+
 /// The base of download links in a process that hands out none (a worker): the signer needs one.
 const NO_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
@@ -134,7 +137,7 @@ impl Backend {
         match args.backend.backend {
             BackendKind::Local => {
                 let data = &args.data_dir;
-                let db = Db::open(&data.join("minimoto.db"))?;
+                let db = Db::open(&data.join(DATABASE_FILE))?;
                 let secret = UrlSigner::load_or_create_secret(&data.join("url-signing.key"))?;
                 let blobs = Arc::new(LocalBlobStore::new(
                     data.join("blobs"),
