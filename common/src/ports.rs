@@ -269,3 +269,15 @@ pub struct EventMessage {
 
 /// The most an events queue message may hold (SQS's limit), checked before publishing.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// Refuses an event over [`MAX_EVENT_BYTES`] before it is sent, as [`Error::Invalid`]: no retry
+/// makes it fit. Every [`EventQueue`] checks with it, so both backends refuse the same events.
+pub fn check_event_size(body: &str) -> Result<()> {
+    if body.len() > MAX_EVENT_BYTES {
+        return Err(Error::Invalid(format!(
+            "an event of {} bytes is over the events queue's {MAX_EVENT_BYTES}",
+            body.len()
+        )));
+    }
+    Ok(())
+}

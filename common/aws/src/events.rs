@@ -15,7 +15,7 @@ use crate::{
 };
 use minimoto_common::{
     error::{Error, Result},
-    ports::{EventMessage, EventQueue, MAX_EVENT_BYTES},
+    ports::{EventMessage, EventQueue, check_event_size},
 };
 
 const SERVICE: &str = "sqs";
@@ -51,12 +51,7 @@ impl SqsEvents {
 #[async_trait]
 impl EventQueue for SqsEvents {
     async fn publish(&self, event: &str, body: &str) -> Result<()> {
-        if body.len() > MAX_EVENT_BYTES {
-            return Err(Error::Invalid(format!(
-                "an event of {} bytes is over SQS's {MAX_EVENT_BYTES}",
-                body.len()
-            )));
-        }
+        check_event_size(body)?;
         let attribute = MessageAttributeValue::builder()
             .data_type("String")
             .string_value(event)

@@ -1,6 +1,10 @@
 //! One SQLite database file shared by every process of a local deployment.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use rusqlite::Connection;
 use tokio::sync::Mutex;
@@ -186,6 +190,18 @@ impl Db {
             .await
             .map_err(|e| Error::backend("sqlite", e))?
     }
+}
+
+/// Now, in the milliseconds since the epoch that the queue tables keep their times in.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, duration_ms)
+}
+
+/// A duration in the tables' milliseconds, saturating.
+pub(crate) fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

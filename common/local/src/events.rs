@@ -2,15 +2,15 @@
 //! visibility and ack of SQS, so a consumer written for the embedded backend
 //! (`minimoto events`) behaves as one on SQS would.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{TransactionBehavior, params};
 
-use crate::db::Db;
+use crate::db::{Db, duration_ms, now_ms};
 use minimoto_common::{
-    error::{Error, Result},
-    ports::{EventMessage, EventQueue, MAX_EVENT_BYTES},
+    error::Result,
+    ports::{EventMessage, EventQueue, check_event_size},
 };
 
 /// How often a long poll looks again for a message another process published.
@@ -67,25 +67,10 @@ impl SqliteEvents {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, duration_ms)
-}
-
-fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 #[async_trait]
 impl EventQueue for SqliteEvents {
     async fn publish(&self, event: &str, body: &str) -> Result<()> {
-        if body.len() > MAX_EVENT_BYTES {
-            return Err(Error::Invalid(format!(
-                "an event of {} bytes is over the events queue's {MAX_EVENT_BYTES}",
-                body.len()
-            )));
-        }
+        check_event_size(body)?;
         let (event, body) = (event.to_owned(), body.to_owned());
         self.db
             .call(move |c| {

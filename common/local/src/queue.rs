@@ -5,16 +5,13 @@
 //! consumers never get the same message at once. Long polls wake at once for messages sent by this
 //! process and poll every `POLL_INTERVAL` for messages sent by others.
 
-use std::{
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use tokio::sync::Notify;
 
-use crate::db::Db;
+use crate::db::{Db, duration_ms, now_ms};
 use minimoto_common::{
     error::{Error, Result},
     ids::JobId,
@@ -78,16 +75,6 @@ impl SqliteQueue {
             })
             .await
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, duration_ms)
-}
-
-fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[async_trait]
