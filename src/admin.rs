@@ -18,10 +18,11 @@ pub struct SetupArgs {
     #[arg(long, env = "MINIMOTO_INPUT_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub input_retention_days: u32,
     /// Days after it is written the bucket's lifecycle rule deletes an output (under
-    /// `outputs/`); 0 keeps outputs until deleted. The API's `--retention-days` (the same
-    /// variable) dates each job's `expires_at` by it.
-    #[arg(long, env = "MINIMOTO_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=3650))]
-    pub retention_days: u32,
+    /// `outputs/`), rounded up to whole days (S3 counts in days; a fraction such as 0.25 makes a
+    /// 1-day rule); 0 keeps outputs until deleted. The API's `--retention-days` (the same
+    /// variable) dates each job's `expires_at` by it, to the second.
+    #[arg(long, env = "MINIMOTO_RETENTION_DAYS", default_value = "30")]
+    pub retention_days: minimoto_common::retention::RetentionDays,
     /// Origins browsers may download from (CORS `GET`/`HEAD`): `*` or e.g. `https://app.example.com`;
     /// repeat the flag or separate with commas.
     #[arg(
@@ -89,7 +90,7 @@ impl SetupArgs {
         let settings = self.aws.settings(self.max_attempts)?;
         let options = minimoto_aws_admin::BucketOptions {
             input_retention_days: self.input_retention_days,
-            output_retention_days: self.retention_days,
+            output_retention_days: self.retention_days.whole_days_up(),
             cors_origins: self
                 .cors_origins
                 .iter()

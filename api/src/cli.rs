@@ -52,10 +52,11 @@ pub struct ApiArgs {
     #[arg(long, env = "MINIMOTO_ORPHAN_GRACE_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     pub orphan_grace_seconds: u64,
     /// Days a job's photos and outputs are kept after it ends (then they are deleted and answer
-    /// 410 Gone; the job's record stays 30 days more); 0 keeps them until deleted. On AWS give
-    /// `minimoto setup` the same (it writes the bucket's lifecycle rule).
-    #[arg(long, env = "MINIMOTO_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3650))]
-    pub retention_days: u64,
+    /// 410 Gone; the job's record stays 30 days more); fractions allowed (0.25 is six hours);
+    /// 0 keeps them until deleted. On AWS give `minimoto setup` the same (it writes the
+    /// bucket's lifecycle rule, in whole days rounded up).
+    #[arg(long, env = "MINIMOTO_RETENTION_DAYS", default_value = "30")]
+    pub retention_days: minimoto_common::retention::RetentionDays,
     /// Seconds between sweeps for files no job owns, and for what retention expired (the
     /// first runs at start).
     #[arg(long, env = "MINIMOTO_SWEEP_INTERVAL_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
@@ -241,7 +242,7 @@ pub async fn serve(
         request_timeout: Duration::from_secs(args.request_timeout_seconds),
         keys: keys.clone(),
         webhooks: args.webhooks(),
-        retention: minimoto_common::retention::Retention::days(args.retention_days),
+        retention: args.retention_days.retention(),
         publish_events: args.publish_events,
     };
     let ports = Ports {

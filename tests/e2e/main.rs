@@ -5,6 +5,8 @@ mod autoscale;
 #[cfg(feature = "aws")]
 mod aws;
 #[cfg(feature = "aws")]
+mod aws_api;
+#[cfg(feature = "aws")]
 mod aws_fleet;
 mod crash;
 mod deploy;
@@ -18,6 +20,7 @@ mod moto;
 mod outputs;
 #[path = "../support/photos.rs"]
 mod photos;
+mod retention;
 mod webhooks;
 
 use std::time::Duration;

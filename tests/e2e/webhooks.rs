@@ -14,14 +14,16 @@ use crate::helpers::*;
 
 /// One POST the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    at: Instant,
-    signed: bool,
-    body: Bytes,
+pub(crate) struct Received {
+    pub at: Instant,
+    /// Its `X-Minimoto-Signature`, if it had one.
+    pub signature: Option<String>,
+    pub body: Bytes,
 }
 
+/// A webhook receiver on loopback that answers as scripted and keeps what it got.
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     /// Statuses to answer with, in order; 204 once they run out.
     script: Arc<Mutex<VecDeque<u16>>>,
     got: Arc<Mutex<Vec<Received>>>,
@@ -34,7 +36,10 @@ async fn receive(
 ) -> axum::http::StatusCode {
     r.got.lock().expect("lock").push(Received {
         at: Instant::now(),
-        signed: headers.contains_key("x-minimoto-signature"),
+        signature: headers
+            .get("x-minimoto-signature")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         body,
     });
     let status = r.script.lock().expect("lock").pop_front().unwrap_or(204);
@@ -43,7 +48,7 @@ async fn receive(
 
 impl Receiver {
     /// Listens on loopback; the URL to give as `callback_url`.
-    async fn start(&self, statuses: &[u16]) -> String {
+    pub async fn start(&self, statuses: &[u16]) -> String {
         self.script.lock().expect("lock").extend(statuses);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -56,7 +61,7 @@ impl Receiver {
         format!("http://127.0.0.1:{port}/hook")
     }
 
-    fn got(&self) -> Vec<Received> {
+    pub fn got(&self) -> Vec<Received> {
         self.got.lock().expect("lock").clone()
     }
 }
@@ -116,7 +121,7 @@ async fn a_webhook_refused_before_a_kill_9_is_delivered_by_the_restarted_server(
     assert_eq!(got.len(), 2, "one refused attempt, one delivered: {job}");
     let retry = &got[1];
     assert!(retry.at > killed, "the retry came from the new process");
-    assert!(retry.signed, "the retry is signed");
+    assert!(retry.signature.is_some(), "the retry is signed");
     let body: Value = serde_json::from_slice(&retry.body).expect("the job's JSON");
     assert_eq!(body["id"], id.as_str(), "{body}");
     assert_eq!(body["status"], "succeeded", "{body}");

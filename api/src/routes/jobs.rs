@@ -568,10 +568,13 @@ async fn redirect_to_output(
     Ok(res)
 }
 
-/// A retention in words: `30 days`, `1 day`, `90 seconds`.
+/// A retention in words, in the largest unit that divides it: `30 days`, `6 hours`, `1 minute`,
+/// `90 seconds`.
 fn kept_for(seconds: u64) -> String {
     let (n, unit) = match seconds {
         s if s > 0 && s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s > 0 && s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s > 0 && s % 60 == 0 => (s / 60, "minute"),
         s => (s, "second"),
     };
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })

@@ -1,0 +1,342 @@
+//! The public API of the real binary on the AWS backend (moto): keys and tenants, the listing
+//! through the jobs table's indexes, `DELETE` of a running and of a finished job, a signed
+//! webhook delivered from DynamoDB-held state, and the retention stamped on each job.
+//!
+//! What moto does not do: it never runs the bucket's lifecycle rules nor the table's TTL, so
+//! the reclaiming of expired files on AWS is proved by the rules `setup` writes (the admin
+//! tests read them back), not by waiting here.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::{aws::aws_env, aws::minimoto, helpers::*, moto::Moto, webhooks::Receiver};
+
+/// Calls as one tenant's key.
+struct Caller<'a> {
+    app: &'a App,
+    key: String,
+    http: reqwest::Client,
+}
+
+impl<'a> Caller<'a> {
+    fn new(app: &'a App, key: String) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self { app, key, http }
+    }
+
+    async fn answer(req: reqwest::RequestBuilder) -> (u16, Value) {
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        Self::answer(self.http.get(self.app.url(path)).bearer_auth(&self.key)).await
+    }
+
+    async fn delete(&self, id: &str) -> (u16, Value) {
+        let url = self.app.url(&format!("/v1/jobs/{id}"));
+        Self::answer(self.http.delete(url).bearer_auth(&self.key)).await
+    }
+
+    /// Submits and expects a 202: the job's id.
+    async fn submit(&self, form: reqwest::multipart::Form) -> String {
+        let req = self
+            .http
+            .post(self.app.url("/v1/jobs"))
+            .bearer_auth(&self.key)
+            .multipart(form);
+        let (status, job) = Self::answer(req).await;
+        assert_eq!(status, 202, "{job}");
+        job["id"].as_str().expect("id").to_owned()
+    }
+
+    async fn poll(&self, id: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let (status, job) = self.get(&format!("/v1/jobs/{id}")).await;
+            assert_eq!(status, 200, "{job}");
+            if done(&job) {
+                return job;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "job did not get there in {timeout:?}: {job}\nlog:\n{}",
+                self.app.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The ids `GET /v1/jobs` + `query` lists, waiting (a few seconds at most) for an index
+    /// to show `expected`.
+    async fn listed(&self, query: &str, expected: &[&str]) -> Value {
+        let start = Instant::now();
+        loop {
+            let (status, page) = self.get(&format!("/v1/jobs{query}")).await;
+            assert_eq!(status, 200, "{page}");
+            let ids: Vec<&str> = page["jobs"]
+                .as_array()
+                .expect("jobs")
+                .iter()
+                .map(|j| j["id"].as_str().expect("id"))
+                .collect();
+            if ids == expected {
+                return page;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "GET /v1/jobs{query} lists {ids:?}, not {expected:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn time(v: &Value) -> DateTime<Utc> {
+    v.as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("a time: {v}"))
+}
+
+/// `minimoto keys <args> --data-dir <data>`: what it printed on stdout, trimmed.
+fn keys(args: &[&str], data: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_minimoto"))
+        .args(args)
+        .args(["--data-dir", data])
+        .output()
+        .expect("run minimoto keys");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+/// The objects of the bucket whose key holds `id`.
+async fn objects_of(moto: &Moto, bucket: &str, id: &str) -> Vec<String> {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&moto.sdk_config().await)
+            .force_path_style(true)
+            .build(),
+    );
+    let listed = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list the bucket");
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter(|k| k.contains(id))
+        .map(str::to_owned)
+        .collect()
+}
+
+const SMALL: &str = r#"{"width": 160, "height": 120, "fps": 12, "seconds_per_image": 1.0}"#;
+/// Three minutes of 720p at the slow preset: far longer than the test waits.
+const LONG: &str =
+    r#"{"width": 1280, "height": 720, "fps": 30, "seconds_per_image": 60, "quality": "high"}"#;
+
+#[tokio::test]
+async fn keys_listing_delete_webhooks_and_retention_on_aws() {
+    let moto = Moto::start();
+    let env = aws_env(&moto);
+    let bucket = env
+        .iter()
+        .find(|(k, _)| *k == "MINIMOTO_S3_BUCKET")
+        .map(|(_, v)| v.clone())
+        .expect("bucket");
+    let (ok, text) = minimoto(&["setup"], &env);
+    assert!(ok, "{text}");
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let dir = data.to_str().expect("utf-8");
+    let acme_key = keys(&["keys", "add", "--tenant", "acme"], dir);
+    let other_key = keys(&["keys", "add", "--tenant", "other"], dir);
+    let secret = keys(&["keys", "secret", "--tenant", "acme"], dir);
+    assert!(secret.starts_with("whsec_"), "{secret}");
+
+    let receiver = Receiver::default();
+    let hook = receiver.start(&[]).await;
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = App::spawn_with_env(
+        &data,
+        &[
+            "--backend",
+            "aws",
+            "--workers",
+            "1",
+            "--webhook-allow-private",
+            "--retention-days",
+            "7",
+        ],
+        &env_refs,
+    );
+    let acme = Caller::new(&app, acme_key);
+    let other = Caller::new(&app, other_key);
+    let (status, _) = Caller::new(&app, "mm_nope".into()).get("/v1/jobs").await;
+    assert_eq!(status, 401, "a key that is not one is refused");
+
+    // A finished job: its webhook is signed with acme's secret, and it expires 7 days after
+    // it ended (the record 30 days later still).
+    let options = format!(
+        r#"{{"width": 160, "height": 120, "fps": 12, "seconds_per_image": 1.0, "callback_url": "{hook}"}}"#
+    );
+    let done = acme
+        .submit(form(&[("a.jpg", jpeg(320, 240, 1))], Some(&options)))
+        .await;
+    let job = acme
+        .poll(&done, Duration::from_secs(120), |j| {
+            j["webhook"]["state"] == "delivered"
+        })
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let got = receiver.got();
+    assert_eq!(got.len(), 1, "delivered once: {job}");
+    let header = got[0].signature.as_deref().expect("signed");
+    let t: i64 = header
+        .strip_prefix("t=")
+        .and_then(|h| h.split(',').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("a timestamp in {header}"));
+    assert_eq!(
+        header,
+        minimoto_api::webhooks::signature::sign(&secret, t, &got[0].body),
+        "signed with the tenant's secret"
+    );
+    let body: Value = serde_json::from_slice(&got[0].body).expect("the job's JSON");
+    assert_eq!(
+        (body["id"].as_str(), body["status"].as_str()),
+        (Some(done.as_str()), Some("succeeded"))
+    );
+    let finished_at = time(&job["finished_at"]);
+    assert_eq!(
+        time(&job["expires_at"]) - finished_at,
+        chrono::Duration::days(7),
+        "{job}"
+    );
+    assert_eq!(
+        time(&job["record_expires_at"]) - finished_at,
+        chrono::Duration::days(37),
+        "{job}"
+    );
+    let video_url = job["outputs"]["video_url"]
+        .as_str()
+        .expect("video_url")
+        .to_owned();
+    assert!(!objects_of(&moto, &bucket, &done).await.is_empty());
+
+    // A running job, and another tenant's queued behind it.
+    let images = [
+        ("a.jpg", jpeg(640, 360, 1)),
+        ("b.jpg", jpeg(640, 360, 2)),
+        ("c.jpg", jpeg(640, 360, 3)),
+    ];
+    let running = acme.submit(form(&images, Some(LONG))).await;
+    acme.poll(&running, Duration::from_secs(60), |j| {
+        finished(j) || !children_of(app.pid()).is_empty()
+    })
+    .await;
+    let theirs = other
+        .submit(form(&[("x.jpg", jpeg(320, 240, 4))], Some(SMALL)))
+        .await;
+
+    // Each tenant sees its own jobs, newest first, a page at a time, by status (the jobs
+    // table's indexes by tenant and by tenant and status).
+    acme.listed("", &[&running, &done]).await;
+    let first = acme.listed("?limit=1", &[&running]).await;
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let second = acme
+        .listed(&format!("?limit=1&cursor={cursor}"), &[&done])
+        .await;
+    assert!(second["next_cursor"].is_null(), "{second}");
+    acme.listed("?status=running", &[&running]).await;
+    acme.listed("?status=succeeded", &[&done]).await;
+    acme.listed("?status=queued", &[]).await;
+    other.listed("", &[&theirs]).await;
+    other.listed("?status=queued", &[&theirs]).await;
+    for id in [&done, &running] {
+        let (status, body) = other.get(&format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, 404, "another tenant's job is not found: {body}");
+        let (status, _) = other.delete(id).await;
+        assert_eq!(status, 404, "nor can it be deleted");
+    }
+
+    // DELETE stops the running render within seconds; the worker takes the next job.
+    let (status, job) = acme.delete(&running).await;
+    assert_eq!(status, 200, "{job}");
+    let deleted = Instant::now();
+    while !children_of(app.pid()).is_empty() {
+        assert!(
+            deleted.elapsed() < Duration::from_secs(15),
+            "the encoder still runs {:?} after the DELETE\nlog:\n{}",
+            deleted.elapsed(),
+            app.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let job = acme
+        .poll(&running, Duration::from_secs(30), |j| {
+            j["status"] == "cancelled"
+        })
+        .await;
+    assert!(job["deleted_at"].is_string(), "{job}");
+    let theirs_done = other
+        .poll(&theirs, Duration::from_secs(120), finished)
+        .await;
+    assert_eq!(theirs_done["status"], "succeeded", "{theirs_done}");
+    acme.listed("?status=cancelled", &[&running]).await;
+
+    // DELETE of the finished job takes its photos and outputs out of S3, keeps the record,
+    // and its outputs answer 410 (the presigned link finds nothing).
+    let (status, job) = acme.delete(&done).await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(
+        (job["status"].as_str(), &job["outputs_expired"]),
+        (Some("succeeded"), &Value::Bool(true)),
+        "{job}"
+    );
+    let left = objects_of(&moto, &bucket, &done).await;
+    assert!(
+        left.is_empty(),
+        "objects of the deleted job remain: {left:?}"
+    );
+    let left = objects_of(&moto, &bucket, &running).await;
+    assert!(
+        left.is_empty(),
+        "objects of the cancelled job remain: {left:?}"
+    );
+    for output in ["video", "poster"] {
+        let (status, body) = acme.get(&format!("/v1/jobs/{done}/{output}")).await;
+        assert_eq!(status, 410, "{output}: {body}");
+    }
+    let gone = reqwest::get(&video_url).await.expect("presigned GET");
+    assert_eq!(gone.status().as_u16(), 404, "the video left the bucket");
+
+    // A revoked key is refused from then on.
+    let listing = keys(&["keys", "list"], dir);
+    let other_id = listing
+        .lines()
+        .find(|l| l.contains("other"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap_or_else(|| panic!("other's key in {listing}"))
+        .to_owned();
+    keys(&["keys", "revoke", &other_id], dir);
+    let start = Instant::now();
+    while other.get("/v1/jobs").await.0 != 403 {
+        assert!(start.elapsed() < Duration::from_secs(5), "still accepted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(app);
+    let (ok, text) = minimoto(&["cleanup"], &env);
+    assert!(ok, "{text}");
+}
