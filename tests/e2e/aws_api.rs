@@ -1,6 +1,7 @@
-//! The public API of the real binary on the AWS backend (moto): keys and tenants, the listing
-//! through the jobs table's indexes, `DELETE` of a running and of a finished job, a signed
-//! webhook delivered from DynamoDB-held state, and the retention stamped on each job.
+//! The public API of the real binary on the AWS backend (moto): keys and tenants (a quota
+//! counted on the jobs table's index), `Idempotency-Key` replays held in DynamoDB, the listing
+//! through the table's indexes, the event stream of a job, `DELETE` of a running and of a
+//! finished job, a signed webhook, and the retention stamped on each job.
 //!
 //! What moto does not do: it never runs the bucket's lifecycle rules nor the table's TTL, so
 //! the reclaiming of expired files on AWS is proved by the rules `setup` writes (the admin
@@ -46,14 +47,48 @@ impl<'a> Caller<'a> {
 
     /// Submits and expects a 202: the job's id.
     async fn submit(&self, form: reqwest::multipart::Form) -> String {
-        let req = self
+        let (status, _, job) = self.submit_keyed(form, None).await;
+        assert_eq!(status, 202, "{job}");
+        job["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Submits with an `Idempotency-Key`: the status, whether it was a replay, the body.
+    async fn submit_keyed(
+        &self,
+        form: reqwest::multipart::Form,
+        key: Option<&str>,
+    ) -> (u16, bool, Value) {
+        let mut req = self
             .http
             .post(self.app.url("/v1/jobs"))
             .bearer_auth(&self.key)
             .multipart(form);
-        let (status, job) = Self::answer(req).await;
-        assert_eq!(status, 202, "{job}");
-        job["id"].as_str().expect("id").to_owned()
+        if let Some(key) = key {
+            req = req.header("idempotency-key", key);
+        }
+        let res = req.send().await.expect("POST /v1/jobs");
+        let status = res.status().as_u16();
+        let replayed = res.headers().contains_key("idempotent-replayed");
+        (status, replayed, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Follows `GET /v1/jobs/{id}/events` in the background: the stream's text once it ends.
+    async fn follow(&self, id: &str) -> tokio::task::JoinHandle<String> {
+        let mut res = self
+            .http
+            .get(self.app.url(&format!("/v1/jobs/{id}/events")))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .expect("GET events");
+        assert_eq!(res.status().as_u16(), 200);
+        tokio::spawn(async move {
+            let mut text = String::new();
+            while let Some(chunk) = res.chunk().await.expect("an event chunk") {
+                text.push_str(&String::from_utf8_lossy(&chunk));
+            }
+            text
+        })
     }
 
     async fn poll(&self, id: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
@@ -161,7 +196,10 @@ async fn keys_listing_delete_webhooks_and_retention_on_aws() {
     let data = tmp.path().join("data");
     let dir = data.to_str().expect("utf-8");
     let acme_key = keys(&["keys", "add", "--tenant", "acme"], dir);
-    let other_key = keys(&["keys", "add", "--tenant", "other"], dir);
+    let other_key = keys(
+        &["keys", "add", "--tenant", "other", "--max-active-jobs", "1"],
+        dir,
+    );
     let secret = keys(&["keys", "secret", "--tenant", "acme"], dir);
     assert!(secret.starts_with("whsec_"), "{secret}");
 
@@ -191,9 +229,24 @@ async fn keys_listing_delete_webhooks_and_retention_on_aws() {
     let options = format!(
         r#"{{"width": 160, "height": 120, "fps": 12, "seconds_per_image": 1.0, "callback_url": "{hook}"}}"#
     );
-    let done = acme
-        .submit(form(&[("a.jpg", jpeg(320, 240, 1))], Some(&options)))
+    let photos = [("a.jpg", jpeg(320, 240, 1))];
+    let (status, replayed, job) = acme
+        .submit_keyed(form(&photos, Some(&options)), Some("retry-1"))
         .await;
+    assert_eq!((status, replayed), (202, false), "{job}");
+    let done = job["id"].as_str().expect("id").to_owned();
+    // A retry with the same key and request is the same job (the key is held in DynamoDB);
+    // the same key with another request is refused.
+    let (status, replayed, job) = acme
+        .submit_keyed(form(&photos, Some(&options)), Some("retry-1"))
+        .await;
+    assert_eq!((status, replayed), (202, true), "{job}");
+    assert_eq!(job["id"].as_str(), Some(done.as_str()), "{job}");
+    let (status, _, problem) = acme
+        .submit_keyed(form(&photos, Some(SMALL)), Some("retry-1"))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "idempotency-key-reused", "{problem}");
     let job = acme
         .poll(&done, Duration::from_secs(120), |j| {
             j["webhook"]["state"] == "delivered"
@@ -249,6 +302,12 @@ async fn keys_listing_delete_webhooks_and_retention_on_aws() {
     let theirs = other
         .submit(form(&[("x.jpg", jpeg(320, 240, 4))], Some(SMALL)))
         .await;
+    // Its quota is one active job (counted on the tenant's index).
+    let (status, _, problem) = other
+        .submit_keyed(form(&[("y.jpg", jpeg(320, 240, 5))], Some(SMALL)), None)
+        .await;
+    assert_eq!(status, 429, "{problem}");
+    assert_eq!(problem["code"], "quota-exceeded", "{problem}");
 
     // Each tenant sees its own jobs, newest first, a page at a time, by status (the jobs
     // table's indexes by tenant and by tenant and status).
@@ -271,7 +330,9 @@ async fn keys_listing_delete_webhooks_and_retention_on_aws() {
         assert_eq!(status, 404, "nor can it be deleted");
     }
 
-    // DELETE stops the running render within seconds; the worker takes the next job.
+    // DELETE stops the running render within seconds, and ends its event stream; the worker
+    // takes the next job.
+    let events = acme.follow(&running).await;
     let (status, job) = acme.delete(&running).await;
     assert_eq!(status, 200, "{job}");
     let deleted = Instant::now();
@@ -290,6 +351,17 @@ async fn keys_listing_delete_webhooks_and_retention_on_aws() {
         })
         .await;
     assert!(job["deleted_at"].is_string(), "{job}");
+    let events = tokio::time::timeout(Duration::from_secs(30), events)
+        .await
+        .expect("the event stream ends with the job")
+        .expect("the follower");
+    let last: Value = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .next_back()
+        .map(|d| serde_json::from_str(d.trim()).expect("an event's JSON"))
+        .unwrap_or_else(|| panic!("no event in {events:?}"));
+    assert_eq!(last["status"], "cancelled", "{events}");
     let theirs_done = other
         .poll(&theirs, Duration::from_secs(120), finished)
         .await;
