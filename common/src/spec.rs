@@ -66,7 +66,7 @@ pub struct RenderSpec {
     /// `seconds_per_image`, which they replace). They move with their photo when `order` sorts
     /// the photos, so the job's options list them in the video's order.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = json!([3.0, 5.0, 2.5]))]
+    #[schema(schema_with = durations_schema)]
     pub durations: Option<Vec<f64>>,
     pub order: Order,
     pub transition: TransitionSpec,
@@ -78,14 +78,14 @@ pub struct RenderSpec {
     pub fit: Fit,
     /// Colour behind a contained photo, and under the transparent parts of a photo with alpha,
     /// `#rrggbb`.
-    #[schema(value_type = String, example = "#000000")]
+    #[schema(value_type = String, pattern = "^#[0-9A-Fa-f]{6}$", example = "#000000")]
     pub background: Rgb,
     pub quality: Quality,
     pub format: Format,
     /// Sizes of JPEG thumbnails of the poster: each the longest side in pixels, 16–2048, at
     /// most 8, no size twice; `[]` for none. A size larger than the video gives the poster's size
     /// (never upscaled).
-    #[schema(example = json!([100, 300, 600]))]
+    #[schema(schema_with = thumbnails_schema)]
     pub thumbnails: Vec<u32>,
     /// A short looping animation of the whole video (sped up to fit), for galleries and chat
     /// previews; absent or null for none.
@@ -106,6 +106,50 @@ pub struct RenderSpec {
         example = "https://example.com/hooks/minimoto"
     )]
     pub callback_url: Option<String>,
+}
+
+/// `durations` as the document states it: each like `seconds_per_image` (the count, one per
+/// photo, is a rule no schema can state: a 422 names it).
+fn durations_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .default(Some(serde_json::Value::Null))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .exclusive_minimum(Some(0.0))
+                .maximum(Some(MAX_SECONDS_PER_IMAGE)),
+        )
+        .description(Some(
+            "Seconds on screen per photo, one for each in upload order (each like \
+             `seconds_per_image`, which they replace). They move with their photo when `order` \
+             sorts the photos, so the job's options list them in the video's order.",
+        ))
+        .examples([serde_json::json!([3.0, 5.0, 2.5])])
+        .build()
+}
+
+/// `thumbnails` as the document states it: each size's bounds, the count, no size twice.
+fn thumbnails_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(MIN_THUMBNAIL))
+                .maximum(Some(MAX_THUMBNAIL)),
+        )
+        .max_items(Some(MAX_THUMBNAILS))
+        .unique_items(true)
+        .default(Some(serde_json::json!([100, 300, 600])))
+        .description(Some(
+            "Sizes of JPEG thumbnails of the poster: each the longest side in pixels, 16–2048, \
+             at most 8, no size twice; `[]` for none. A size larger than the video gives the \
+             poster's size (never upscaled).",
+        ))
+        .examples([serde_json::json!([100, 300, 600])])
+        .build()
 }
 
 impl Default for RenderSpec {
@@ -219,6 +263,7 @@ pub struct TransitionSpec {
     pub kind: TransitionKind,
     /// Length of the transition in seconds, centred on the cut; at most `seconds_per_image` (or
     /// the shortest of `durations`).
+    #[schema(minimum = 0.0, maximum = 60.0)]
     pub seconds: f64,
 }
 

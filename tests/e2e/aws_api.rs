@@ -30,6 +30,15 @@ impl<'a> Caller<'a> {
         Self { app, key, http }
     }
 
+    /// With the key, when there is one (an open server takes none).
+    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if self.key.is_empty() {
+            req
+        } else {
+            req.bearer_auth(&self.key)
+        }
+    }
+
     async fn answer(req: reqwest::RequestBuilder) -> (u16, Value) {
         let res = req.send().await.expect("request");
         let status = res.status().as_u16();
@@ -37,12 +46,12 @@ impl<'a> Caller<'a> {
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
-        Self::answer(self.http.get(self.app.url(path)).bearer_auth(&self.key)).await
+        Self::answer(self.authed(self.http.get(self.app.url(path)))).await
     }
 
     async fn delete(&self, id: &str) -> (u16, Value) {
         let url = self.app.url(&format!("/v1/jobs/{id}"));
-        Self::answer(self.http.delete(url).bearer_auth(&self.key)).await
+        Self::answer(self.authed(self.http.delete(url))).await
     }
 
     /// Submits and expects a 202: the job's id.
@@ -408,6 +417,50 @@ async fn keys_listing_delete_webhooks_and_retention_on_aws() {
         assert!(start.elapsed() < Duration::from_secs(5), "still accepted");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    drop(app);
+    let (ok, text) = minimoto(&["cleanup"], &env);
+    assert!(ok, "{text}");
+}
+
+/// On AWS the files go by the bucket's rules (which moto never runs), but the API answers by
+/// each job's `expires_at` all the same: from then on its outputs are 410 Gone.
+#[tokio::test]
+async fn outputs_answer_410_once_their_retention_has_passed_on_aws() {
+    let moto = Moto::start();
+    let env = aws_env(&moto);
+    let (ok, text) = minimoto(&["setup", "--retention-days", "0.00005"], &env);
+    assert!(ok, "{text}");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // 0.00005 days: 4 s.
+    let app = App::spawn_with_env(
+        &tmp.path().join("data"),
+        &["--backend", "aws", "--retention-days", "0.00005"],
+        &env_refs,
+    );
+    let (status, job, _) = submit(&app, form(&[("a.jpg", jpeg(320, 240, 1))], Some(SMALL))).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().expect("id").to_owned();
+    let job = poll_until(&app, &id, Duration::from_secs(120), finished).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let expires = time(&job["expires_at"]);
+    assert_eq!(
+        expires - time(&job["finished_at"]),
+        chrono::Duration::seconds(4),
+        "{job}"
+    );
+    let caller = Caller::new(&app, String::new());
+    let (status, _) = caller.get(&format!("/v1/jobs/{id}/video")).await;
+    assert_eq!(status, 302, "downloadable until it expires");
+    let left = (expires - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left + Duration::from_millis(100)).await;
+    for output in ["video", "poster"] {
+        let (status, problem) = caller.get(&format!("/v1/jobs/{id}/{output}")).await;
+        assert_eq!(status, 410, "{output}: {problem}");
+        assert_eq!(problem["code"], "expired", "{problem}");
+    }
+    let (_, job) = caller.get(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(job["outputs_expired"], true, "{job}");
     drop(app);
     let (ok, text) = minimoto(&["cleanup"], &env);
     assert!(ok, "{text}");

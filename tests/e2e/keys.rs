@@ -202,3 +202,16 @@ async fn keys_given_in_the_environment_are_required_and_checked_at_start() {
     );
     assert!(!err.contains(&json[..40]), "the keys are not echoed: {err}");
 }
+
+#[tokio::test]
+async fn a_loopback_server_without_keys_serves_and_says_so() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let app = App::spawn(&tmp.path().join("data"), &["--workers", "0"]);
+    let res = reqwest::get(app.url("/v1/jobs")).await.expect("get");
+    assert_eq!(res.status().as_u16(), 200);
+    let log = app.log();
+    assert!(
+        log.contains("no API keys: serving without authentication, on a loopback address only"),
+        "{log}"
+    );
+}

@@ -110,6 +110,27 @@ async fn photos_in_video_out() {
         "+faststart: the index comes before the media data"
     );
 
+    // The server's `/metrics` (its own process: nothing else counted): the photos' bytes, and
+    // from its workers one render and the frames it made.
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("text");
+    let ingested = images.iter().map(|(_, b)| b.len()).sum::<usize>();
+    for wanted in [
+        &format!("minimoto_ingest_bytes_total {ingested}"),
+        "minimoto_render_seconds_count 1",
+        "minimoto_rendered_frames_total 48",
+        r#"minimoto_jobs{status="succeeded"} 1"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == wanted),
+            "{wanted} missing from:\n{metrics}"
+        );
+    }
+
     let poster = tmp.path().join("poster.jpg");
     download(out["poster_url"].as_str().expect("poster_url"), &poster).await;
     let poster = image::open(&poster).expect("poster decodes");

@@ -55,7 +55,9 @@ pub struct Check {
     ok: bool,
     /// How long the round trip took (or until it was given up).
     millis: u64,
-    /// Why it failed, for operators (the API serves no secrets from here).
+    /// What failed, in words safe to serve to anyone (this route needs no key): a timeout, a
+    /// full disk, or "failed"; the cause itself (hosts, paths, the backend's message) is only
+    /// in the server's log.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     /// Queue only: messages waiting.
@@ -79,12 +81,21 @@ async fn check<T>(
     let millis = started.elapsed().as_millis() as u64;
     let (value, error) = match outcome {
         Ok(Ok(v)) => (Some(v), None),
-        Ok(Err(e)) => (None, Some(e.to_string())),
-        Err(_) => (None, Some(format!("no answer within {CHECK_TIMEOUT:?}"))),
+        Ok(Err(e)) => {
+            tracing::warn!(check = name, error = %e, "readiness check failed");
+            let public = match e {
+                // Our own words: how much room is left against what the server keeps free.
+                minimoto_common::Error::StorageFull { message, .. } => message,
+                _ => "failed (the server's log says why)".to_owned(),
+            };
+            (None, Some(public))
+        }
+        Err(_) => {
+            let e = format!("no answer within {CHECK_TIMEOUT:?}");
+            tracing::warn!(check = name, error = %e, "readiness check failed");
+            (None, Some(e))
+        }
     };
-    if let Some(e) = &error {
-        tracing::warn!(check = name, error = %e, "readiness check failed");
-    }
     let check = Check {
         name,
         ok: error.is_none(),

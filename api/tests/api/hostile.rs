@@ -244,6 +244,42 @@ async fn an_unterminated_part_header_is_cut_at_its_limit() {
     assert_eq!(answer.json()["code"], "part-headers-too-large");
 }
 
+/// The request timeout bounds how long the server takes to answer, not how long a client takes
+/// to send: an upload slower than it (but within the stall time and the floor rate) is taken.
+#[tokio::test]
+async fn an_upload_longer_than_the_request_timeout_is_taken() {
+    let api = TestApi::start_tuned(
+        Limits::default(),
+        |c| c.request_timeout = Duration::from_millis(300),
+        |p| p,
+    )
+    .await;
+    let photo = crate::photos::jpeg(64, 48, 1);
+    let mut body = b"--XyZ\r\ncontent-disposition: form-data; name=\"images\"; filename=\"a.jpg\"\r\ncontent-type: image/jpeg\r\n\r\n".to_vec();
+    body.extend_from_slice(&photo);
+    body.extend_from_slice(b"\r\n--XyZ--\r\n");
+    let addr = api.base.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(multipart_head(body.len()).as_bytes())
+        .await
+        .expect("head");
+    let started = std::time::Instant::now();
+    let (first, rest) = body.split_at(body.len() / 2);
+    stream.write_all(first).await.expect("first half");
+    // Three times the request timeout between the halves.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    stream.write_all(rest).await.expect("second half");
+    let answer = read_answer(&mut stream).await;
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(
+        answer.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+}
+
 #[tokio::test]
 async fn a_drip_just_inside_the_stall_time_is_cut_by_the_floor_rate() {
     let api = TestApi::start_tuned(

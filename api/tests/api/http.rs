@@ -242,6 +242,10 @@ async fn a_backend_that_is_down_is_a_503_with_retry_after_never_a_500() {
         .filter_map(|c| c["name"].as_str())
         .collect();
     assert_eq!(failing, ["jobs", "blobs"], "{body}");
+    assert!(
+        !body.to_string().contains("refused"),
+        "the backend's own message stays in the log: {body}"
+    );
 
     let (status, _, body) = get(api.url("/healthz")).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));

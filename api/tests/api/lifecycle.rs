@@ -280,6 +280,31 @@ async fn follow(api: &TestApi, id: JobId, last: Option<u64>) -> Events {
     }
 }
 
+/// The request timeout bounds answering, not streaming: an event stream outlives it.
+#[tokio::test]
+async fn an_event_stream_outlives_the_request_timeout() {
+    let api = TestApi::start_tuned(
+        Limits::default(),
+        |c| c.request_timeout = std::time::Duration::from_millis(300),
+        |p| p,
+    )
+    .await;
+    let id = submit(&api).await;
+    let mut events = follow(&api, id, None).await;
+    events.next().await.expect("the current state first");
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    update_job(api.jobs.as_ref(), id, |j| {
+        j.claim("w", Utc::now(), chrono::Duration::seconds(30))
+    })
+    .await
+    .expect("update");
+    let (_, _, running) = events
+        .next()
+        .await
+        .expect("an event four request timeouts later");
+    assert_eq!(running["status"], "running", "{running}");
+}
+
 #[tokio::test]
 async fn events_follow_a_job_to_its_end_and_resume_after_the_last_event_id() {
     let api = TestApi::start(Limits::default()).await;
@@ -320,7 +345,11 @@ async fn events_follow_a_job_to_its_end_and_resume_after_the_last_event_id() {
     );
     change(1).await;
     let (v2, _, half) = events.next().await.expect("progress");
-    assert_eq!(half["progress"], 0.5, "{half}");
+    assert_eq!(
+        (half["progress"].as_f64(), half["stage"].as_str()),
+        (Some(0.5), Some("rendering")),
+        "{half}"
+    );
     assert!(
         half["eta_seconds"].as_f64().is_some_and(|s| s >= 0.0),
         "{half}"

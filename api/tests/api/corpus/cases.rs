@@ -1605,8 +1605,8 @@ fn http() -> Vec<Case> {
         ),
         case(
             "unknown-job-subresource",
-            "a job has no `/poster` route",
-            Request::new("GET", format!("{job}/poster")),
+            "a job has no `/subtitles` route",
+            Request::new("GET", format!("{job}/subtitles")),
             404,
             "not-found",
         ),
