@@ -329,4 +329,24 @@ mod tests {
         assert!(!shown.contains("whsec_"), "{shown}");
         assert!(shown.contains("redacted"), "{shown}");
     }
+
+    #[test]
+    fn the_flags_default_to_the_schedule_that_ends_on_the_hour() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            api: ApiArgs,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from(["minimoto-api"]).expect("defaults");
+        let settings = cli.api.webhooks();
+        assert_eq!(
+            settings.schedule,
+            minimoto_common::webhook::Schedule::default()
+        );
+        assert_eq!(settings.schedule.give_up_after, Duration::from_secs(3600));
+        assert!(
+            !settings.allow_private,
+            "private destinations are refused by default"
+        );
+    }
 }

@@ -126,15 +126,12 @@ pub async fn staging_room(config: &crate::ApiConfig) -> minimoto_common::Result<
 
 /// What a failed read of the body means: the pace's verdict when it cut the stream (stalled,
 /// too slow, too much buffered), the body cap, or a malformed body.
-fn multipart_error(e: MultipartError, watch: &Watch) -> ApiError {
+fn multipart_error(e: MultipartError, watch: &Watch, limits: &Limits) -> ApiError {
     if let Some(fault) = watch.fault() {
         return fault.to_api_error();
     }
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(
-            ErrorCode::UploadTooLarge,
-            "the request body is larger than this server accepts",
-        );
+        return crate::body_too_large(limits);
     }
     ApiError::new(
         ErrorCode::BadMultipart,
@@ -171,7 +168,7 @@ pub async fn receive(
         watch.awaiting_part(true);
         let next = multipart.next_field().await;
         watch.awaiting_part(false);
-        next.map_err(|e| multipart_error(e, watch))?
+        next.map_err(|e| multipart_error(e, watch, limits))?
     } {
         match field.name() {
             Some("images") => {
@@ -221,7 +218,7 @@ pub async fn receive(
                         "the `options` part was sent twice",
                     ));
                 }
-                options = Some(read_small(field, watch, MAX_OPTIONS_BYTES).await?);
+                options = Some(read_small(field, watch, MAX_OPTIONS_BYTES, limits).await?);
             }
             other => {
                 return Err(ApiError::new(
@@ -324,7 +321,11 @@ async fn stream_to_file(
         .await
         .map_err(ApiError::staging)?;
     let mut bytes: u64 = 0;
-    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, watch))? {
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| multipart_error(e, watch, limits))?
+    {
         watch.parsed(chunk.len());
         bytes += chunk.len() as u64;
         *total += chunk.len() as u64;
@@ -353,9 +354,18 @@ async fn stream_to_file(
     Ok(bytes)
 }
 
-async fn read_small(mut field: Field<'_>, watch: &Watch, max: usize) -> ApiResult<Vec<u8>> {
+async fn read_small(
+    mut field: Field<'_>,
+    watch: &Watch,
+    max: usize,
+    limits: &Limits,
+) -> ApiResult<Vec<u8>> {
     let mut buf = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, watch))? {
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| multipart_error(e, watch, limits))?
+    {
         watch.parsed(chunk.len());
         if buf.len() + chunk.len() > max {
             return Err(ApiError::new(

@@ -176,6 +176,25 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Room for multipart framing (boundaries, part headers) above the photos' own bytes.
 const MULTIPART_OVERHEAD: u64 = 16 * 1024 * 1024;
 
+/// The cap on every request body: the photos and soundtrack a job may have, and framing.
+fn body_cap(limits: &minimoto_common::limits::Limits) -> u64 {
+    limits.max_total_bytes.saturating_add(MULTIPART_OVERHEAD)
+}
+
+/// The 413 of a body over [`body_cap`], naming it.
+pub(crate) fn body_too_large(limits: &minimoto_common::limits::Limits) -> ApiError {
+    ApiError::new(
+        ErrorCode::UploadTooLarge,
+        format!(
+            "the request body is larger than the {} bytes this server accepts ({} bytes of \
+             photos and soundtrack, plus {} of multipart framing)",
+            body_cap(limits),
+            limits.max_total_bytes,
+            MULTIPART_OVERHEAD
+        ),
+    )
+}
+
 /// The whole app. Download links (`video_url`, …) are opaque expiring URLs, served by S3 or by
 /// the backend's own routes (`ports.backend_routes`), so they are not part of the document.
 pub fn build(config: ApiConfig, ports: Ports) -> Router {
@@ -186,14 +205,8 @@ pub fn build(config: ApiConfig, ports: Ports) -> Router {
     let (public_text, _) = public_text_routes().split_for_parts();
     metrics::handle();
     // Caps every request body, including what multer buffers while it looks for a part's end.
-    let body_cap = usize::try_from(
-        state
-            .config
-            .limits
-            .max_total_bytes
-            .saturating_add(MULTIPART_OVERHEAD),
-    )
-    .unwrap_or(usize::MAX);
+    let cap = usize::try_from(body_cap(&state.config.limits)).unwrap_or(usize::MAX);
+    let limits = state.config.limits.clone();
     let timeout = state.config.request_timeout;
     let auth = axum::middleware::from_fn_with_state(state.auth.clone(), auth::authenticate);
     let v1 = v1_json
@@ -206,10 +219,13 @@ pub fn build(config: ApiConfig, ports: Ports) -> Router {
         .merge(ports.backend_routes)
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(timeout, deadline))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(body_cap))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(cap))
         .layer(axum::middleware::from_fn(metrics::track))
         // Outside the body cap, so that its own 413 is rewritten too.
-        .layer(axum::middleware::map_response(every_answer))
+        .layer(axum::middleware::map_response_with_state(
+            limits,
+            every_answer,
+        ))
         // Every request gets an id (the client's `X-Request-Id`, or a new UUID), carried by every
         // log line of its span and returned in the response's `X-Request-Id`, so a client's
         // report and the server's log meet.
@@ -279,10 +295,13 @@ const BARE_DETAIL_BYTES: usize = 1024;
 /// error that axum or tower-http answered themselves (a wrong method, the body cap, a path that
 /// is not UTF-8, an unsatisfiable range) the same problem+json as every other error, with the same
 /// status and the headers that matter (`Allow`, `Content-Range`).
-async fn every_answer(res: Response) -> Response {
+async fn every_answer(
+    axum::extract::State(limits): axum::extract::State<minimoto_common::limits::Limits>,
+    res: Response,
+) -> Response {
     let mut res =
         if (res.status().is_client_error() || res.status().is_server_error()) && is_bare(&res) {
-            problem_for_bare(res).await
+            problem_for_bare(res, &limits).await
         } else {
             res
         };
@@ -293,7 +312,7 @@ async fn every_answer(res: Response) -> Response {
     res
 }
 
-async fn problem_for_bare(res: Response) -> Response {
+async fn problem_for_bare(res: Response, limits: &minimoto_common::limits::Limits) -> Response {
     let (parts, body) = res.into_parts();
     let status = parts.status;
     let text = match axum::body::to_bytes(body, BARE_DETAIL_BYTES).await {
@@ -301,10 +320,10 @@ async fn problem_for_bare(res: Response) -> Response {
         _ => String::new(),
     };
     let (code, detail) = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => (
-            ErrorCode::UploadTooLarge,
-            "the request body is larger than this server accepts".to_owned(),
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            let e = body_too_large(limits);
+            (e.code, e.detail)
+        }
         StatusCode::METHOD_NOT_ALLOWED => (
             ErrorCode::MethodNotAllowed,
             "this route does not take that method".to_owned(),

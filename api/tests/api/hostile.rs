@@ -125,6 +125,39 @@ async fn errors_the_http_layer_answers_itself_are_problems_too() {
     );
 }
 
+/// A value of the wrong type deep in the options is named by its path, over HTTP as in the
+/// parser, and nothing is stored.
+#[tokio::test]
+async fn a_nested_value_of_the_wrong_type_is_named_by_its_path() {
+    let api = TestApi::start(Limits::default()).await;
+    for (options, field) in [
+        (
+            r#"{"transition": {"seconds": "long"}}"#,
+            "transition.seconds",
+        ),
+        (r#"{"thumbnails": [100, "big"]}"#, "thumbnails[1]"),
+        (r#"{"preview": {"width": -5}}"#, "preview.width"),
+    ] {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "images",
+                reqwest::multipart::Part::bytes(crate::photos::jpeg(64, 48, 1)).file_name("a.jpg"),
+            )
+            .text("options", options);
+        let res = reqwest::Client::new()
+            .post(api.url("/v1/jobs"))
+            .multipart(form)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(res.status(), 422, "{options}");
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["code"], "invalid-options", "{body}");
+        assert_eq!(body["errors"][0]["field"], field, "{options}: {body}");
+    }
+    assert!(leftovers(&api).is_empty(), "{:?}", leftovers(&api));
+}
+
 #[tokio::test]
 async fn options_sent_as_an_array_are_refused_not_applied_by_position() {
     let api = TestApi::start(Limits::default()).await;

@@ -147,8 +147,8 @@ fn parse(buf: &[u8], closed: bool) -> Option<Result<Answer, String>> {
 }
 
 /// What every answer must be besides its status and code: problem+json whose `status` is the
-/// HTTP status, a detail that says something and names no server path, `nosniff`, and the
-/// expected header.
+/// HTTP status, a detail that says something (a 413's, the limit) and names no server path,
+/// `nosniff`, and the expected header.
 fn shape_faults(answer: &Answer, expect_header: Option<(&str, &str)>) -> Vec<String> {
     let mut faults = Vec::new();
     if answer.header("content-type") != Some("application/problem+json") {
@@ -172,6 +172,10 @@ fn shape_faults(answer: &Answer, expect_header: Option<(&str, &str)>) -> Vec<Str
             let detail = problem["detail"].as_str().unwrap_or("");
             if detail.trim().is_empty() {
                 faults.push("an empty detail".into());
+            }
+            // "Too large" says by how much: the limit broken, as a number.
+            if answer.status == 413 && !detail.chars().any(|c| c.is_ascii_digit()) {
+                faults.push(format!("a 413 whose detail names no limit: {detail}"));
             }
             for leak in ["/tmp", "/work", "scratch"] {
                 if detail.contains(leak) {
