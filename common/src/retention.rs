@@ -8,7 +8,7 @@
 //! bucket's lifecycle rules and the table's TTL, made by `minimoto setup`); on the embedded
 //! backend an [`Expiry`](crate::ports::Expiry) sweep does.
 
-use std::{fmt, str::FromStr};
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -60,8 +60,8 @@ impl RetentionDays {
         Retention::seconds(self.seconds)
     }
 
-    /// The whole days a storage rule counting in days (S3 lifecycle) must wait so as never to
-    /// delete before the jobs' `expires_at`: rounded up.
+    /// The whole days of a storage rule that counts in days (S3 lifecycle): rounded up, so a
+    /// fraction never makes a shorter rule than asked.
     pub fn whole_days_up(self) -> u32 {
         u32::try_from(self.seconds.div_ceil(DAY)).unwrap_or(u32::MAX)
     }
@@ -80,19 +80,15 @@ impl FromStr for RetentionDays {
             return Err(format!("{s}: must be {rule}"));
         }
         // In range and finite, so the product fits.
-        let seconds = (days * DAY as f64).round() as u64;
-        if days > 0.0 && seconds == 0 {
+        let exact = days * DAY as f64;
+        if days > 0.0 && exact < 1.0 {
             return Err(format!(
                 "{s} days is less than a second: give 0 to keep files until deleted, or at least 0.0000116 (1 s)"
             ));
         }
-        Ok(Self { seconds })
-    }
-}
-
-impl fmt::Display for RetentionDays {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.seconds as f64 / DAY as f64)
+        Ok(Self {
+            seconds: exact.round() as u64,
+        })
     }
 }
 
@@ -117,10 +113,10 @@ mod tests {
         assert_eq!(
             quarter.whole_days_up(),
             1,
-            "a storage rule never deletes early"
+            "a fraction never makes a shorter rule"
         );
         assert_eq!(days("3650").map(RetentionDays::whole_days_up), Ok(3650));
-        assert_eq!(quarter.to_string(), "0.25");
+        assert_eq!(days("0.0000116").map(|d| d.seconds), Ok(1), "one second");
         for (bad, says) in [
             ("-1", "must be days from 0 to 3650"),
             ("3650.5", "must be days from 0 to 3650"),
@@ -128,6 +124,7 @@ mod tests {
             ("inf", "must be days"),
             ("ten", "is not a number"),
             ("0.000001", "less than a second"),
+            ("0.0000115", "less than a second"),
         ] {
             let err = days(bad).expect_err(bad);
             assert!(err.contains(says), "{bad}: {err}");

@@ -111,13 +111,16 @@ pub struct RenderSpec {
 /// `durations` as the document states it: each like `seconds_per_image` (the count, one per
 /// photo, is a rule no schema can state: a 422 names it).
 fn durations_schema() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    use utoipa::openapi::schema::{
+        ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type,
+    };
     ArrayBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
         .default(Some(serde_json::Value::Null))
         .items(
             ObjectBuilder::new()
                 .schema_type(Type::Number)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
                 .exclusive_minimum(Some(0.0))
                 .maximum(Some(MAX_SECONDS_PER_IMAGE)),
         )
@@ -132,11 +135,12 @@ fn durations_schema() -> utoipa::openapi::schema::Array {
 
 /// `thumbnails` as the document states it: each size's bounds, the count, no size twice.
 fn thumbnails_schema() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
     ArrayBuilder::new()
         .items(
             ObjectBuilder::new()
                 .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
                 .minimum(Some(MIN_THUMBNAIL))
                 .maximum(Some(MAX_THUMBNAIL)),
         )
@@ -261,9 +265,9 @@ impl PreviewFormat {
 #[serde(default, deny_unknown_fields)]
 pub struct TransitionSpec {
     pub kind: TransitionKind,
-    /// Length of the transition in seconds, centred on the cut; at most `seconds_per_image` (or
-    /// the shortest of `durations`).
-    #[schema(minimum = 0.0, maximum = 60.0)]
+    /// Length of the transition in seconds, centred on the cut: 0 up to `seconds_per_image` (or
+    /// the shortest of `durations`); ignored with `kind: none`. (No bounds in the schema: they
+    /// depend on the other fields.)
     pub seconds: f64,
 }
 

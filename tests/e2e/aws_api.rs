@@ -9,10 +9,16 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::{aws::aws_env, aws::minimoto, helpers::*, moto::Moto, webhooks::Receiver};
+use crate::{
+    aws::aws_env,
+    aws::minimoto,
+    clock::{time, until},
+    helpers::*,
+    moto::Moto,
+    webhooks::Receiver,
+};
 
 /// Calls as one tenant's key.
 struct Caller<'a> {
@@ -68,9 +74,7 @@ impl<'a> Caller<'a> {
         key: Option<&str>,
     ) -> (u16, bool, Value) {
         let mut req = self
-            .http
-            .post(self.app.url("/v1/jobs"))
-            .bearer_auth(&self.key)
+            .authed(self.http.post(self.app.url("/v1/jobs")))
             .multipart(form);
         if let Some(key) = key {
             req = req.header("idempotency-key", key);
@@ -84,9 +88,10 @@ impl<'a> Caller<'a> {
     /// Follows `GET /v1/jobs/{id}/events` in the background: the stream's text once it ends.
     async fn follow(&self, id: &str) -> tokio::task::JoinHandle<String> {
         let mut res = self
-            .http
-            .get(self.app.url(&format!("/v1/jobs/{id}/events")))
-            .bearer_auth(&self.key)
+            .authed(
+                self.http
+                    .get(self.app.url(&format!("/v1/jobs/{id}/events"))),
+            )
             .send()
             .await
             .expect("GET events");
@@ -142,12 +147,6 @@ impl<'a> Caller<'a> {
     }
 }
 
-fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("a time: {v}"))
-}
-
 /// `minimoto keys <args> --data-dir <data>`: what it printed on stdout, trimmed.
 fn keys(args: &[&str], data: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_minimoto"))
@@ -162,14 +161,18 @@ fn keys(args: &[&str], data: &str) -> String {
         .to_owned()
 }
 
-/// The objects of the bucket whose key holds `id`.
-async fn objects_of(moto: &Moto, bucket: &str, id: &str) -> Vec<String> {
-    let s3 = aws_sdk_s3::Client::from_conf(
+async fn s3(moto: &Moto) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&moto.sdk_config().await)
             .force_path_style(true)
             .build(),
-    );
-    let listed = s3
+    )
+}
+
+/// The objects of the bucket whose key holds `id`.
+async fn objects_of(moto: &Moto, bucket: &str, id: &str) -> Vec<String> {
+    let listed = s3(moto)
+        .await
         .list_objects_v2()
         .bucket(bucket)
         .send()
@@ -428,14 +431,34 @@ async fn keys_listing_delete_webhooks_and_retention_on_aws() {
 async fn outputs_answer_410_once_their_retention_has_passed_on_aws() {
     let moto = Moto::start();
     let env = aws_env(&moto);
-    let (ok, text) = minimoto(&["setup", "--retention-days", "0.00005"], &env);
+    let (ok, text) = minimoto(&["setup", "--retention-days", "0.0001"], &env);
     assert!(ok, "{text}");
+    // S3 counts whole days: the fraction became a 1-day rule on `outputs/`.
+    let bucket = env
+        .iter()
+        .find(|(k, _)| *k == "MINIMOTO_S3_BUCKET")
+        .map(|(_, v)| v.clone())
+        .expect("bucket");
+    let rules = s3(&moto)
+        .await
+        .get_bucket_lifecycle_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("lifecycle rules")
+        .rules
+        .unwrap_or_default();
+    let outputs = rules
+        .iter()
+        .find(|r| r.filter().and_then(|f| f.prefix()) == Some("outputs/"))
+        .unwrap_or_else(|| panic!("no rule on outputs/: {rules:?}"));
+    assert_eq!(outputs.expiration().and_then(|e| e.days()), Some(1));
     let tmp = tempfile::tempdir().expect("tempdir");
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    // 0.00005 days: 4 s.
+    // 0.0001 days: 9 s.
     let app = App::spawn_with_env(
         &tmp.path().join("data"),
-        &["--backend", "aws", "--retention-days", "0.00005"],
+        &["--backend", "aws", "--retention-days", "0.0001"],
         &env_refs,
     );
     let (status, job, _) = submit(&app, form(&[("a.jpg", jpeg(320, 240, 1))], Some(SMALL))).await;
@@ -446,14 +469,13 @@ async fn outputs_answer_410_once_their_retention_has_passed_on_aws() {
     let expires = time(&job["expires_at"]);
     assert_eq!(
         expires - time(&job["finished_at"]),
-        chrono::Duration::seconds(4),
+        chrono::Duration::seconds(9),
         "{job}"
     );
     let caller = Caller::new(&app, String::new());
     let (status, _) = caller.get(&format!("/v1/jobs/{id}/video")).await;
     assert_eq!(status, 302, "downloadable until it expires");
-    let left = (expires - Utc::now()).to_std().unwrap_or_default();
-    tokio::time::sleep(left + Duration::from_millis(100)).await;
+    until(expires).await;
     for output in ["video", "poster"] {
         let (status, problem) = caller.get(&format!("/v1/jobs/{id}/{output}")).await;
         assert_eq!(status, 410, "{output}: {problem}");

@@ -8,6 +8,8 @@ mod aws;
 mod aws_api;
 #[cfg(feature = "aws")]
 mod aws_fleet;
+#[path = "../support/clock.rs"]
+mod clock;
 mod crash;
 mod deploy;
 mod events;

@@ -3,27 +3,24 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::{helpers::*, no_redirects};
-
-fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("a time: {v}"))
-}
+use crate::{
+    clock::{time, until},
+    helpers::*,
+    no_redirects,
+};
 
 #[tokio::test]
 async fn the_served_sweep_deletes_what_retention_expired() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    // 0.00005 days is 4.32 s, kept to the second: 4 s.
+    // 0.0001 days is 8.64 s, kept to the second: 9 s (time enough to look before it ends).
     let app = App::spawn(
         &data,
         &[
             "--retention-days",
-            "0.00005",
+            "0.0001",
             "--sweep-interval-seconds",
             "1",
         ],
@@ -37,7 +34,7 @@ async fn the_served_sweep_deletes_what_retention_expired() {
     let expires = time(&job["expires_at"]);
     assert_eq!(
         expires - time(&job["finished_at"]),
-        chrono::Duration::seconds(4),
+        chrono::Duration::seconds(9),
         "{job}"
     );
     let files = || -> Vec<String> {
@@ -49,8 +46,7 @@ async fn the_served_sweep_deletes_what_retention_expired() {
     // Photo, video, poster, three thumbnails.
     assert_eq!(files().len(), 6, "{:?}", files());
 
-    let left = (expires - Utc::now()).to_std().unwrap_or_default();
-    tokio::time::sleep(left + Duration::from_millis(100)).await;
+    until(expires).await;
     let res = no_redirects()
         .get(app.url(&format!("/v1/jobs/{id}/video")))
         .send()
@@ -61,12 +57,12 @@ async fn the_served_sweep_deletes_what_retention_expired() {
     assert!(
         problem["detail"]
             .as_str()
-            .is_some_and(|d| d.contains("keeps them 4 seconds after")),
+            .is_some_and(|d| d.contains("keeps them 9 seconds after")),
         "{problem}"
     );
-    // The sweep runs every second: the files go within a few.
+    // The sweep runs every second: the files go within a few (and it logs once they went).
     let start = Instant::now();
-    while !files().is_empty() {
+    while !files().is_empty() || !app.log().contains("deleted what retention expired") {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "still there after {:?}: {:?}\nlog:\n{}",
@@ -79,5 +75,4 @@ async fn the_served_sweep_deletes_what_retention_expired() {
     let (status, job) = get_json(&app.url(&format!("/v1/jobs/{id}"))).await;
     assert_eq!(status, 200, "the record outlives the files: {job}");
     assert_eq!(job["outputs_expired"], true, "{job}");
-    assert!(app.log().contains("deleted what retention expired"));
 }

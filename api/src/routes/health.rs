@@ -55,9 +55,9 @@ pub struct Check {
     ok: bool,
     /// How long the round trip took (or until it was given up).
     millis: u64,
-    /// What failed, in words safe to serve to anyone (this route needs no key): a timeout, a
-    /// full disk, or "failed"; the cause itself (hosts, paths, the backend's message) is only
-    /// in the server's log.
+    /// What failed, in words safe to serve to anyone (this route needs no key): a timeout,
+    /// the disk's free bytes against the reserve, or "failed (the server's log says why)"; the
+    /// cause itself (hosts, paths, the backend's message) is only in the server's log.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     /// Queue only: messages waiting.
@@ -85,7 +85,7 @@ async fn check<T>(
             tracing::warn!(check = name, error = %e, "readiness check failed");
             let public = match e {
                 // Our own words: how much room is left against what the server keeps free.
-                minimoto_common::Error::StorageFull { message, .. } => message,
+                minimoto_common::Error::StorageFull { message, .. } if name == "disk" => message,
                 _ => "failed (the server's log says why)".to_owned(),
             };
             (None, Some(public))

@@ -297,14 +297,12 @@ async fn an_upload_longer_than_the_request_timeout_is_taken() {
         .write_all(multipart_head(body.len()).as_bytes())
         .await
         .expect("head");
-    let started = std::time::Instant::now();
     let (first, rest) = body.split_at(body.len() / 2);
     stream.write_all(first).await.expect("first half");
     // Three times the request timeout between the halves.
     tokio::time::sleep(Duration::from_millis(900)).await;
     stream.write_all(rest).await.expect("second half");
     let answer = read_answer(&mut stream).await;
-    assert!(started.elapsed() >= Duration::from_millis(900));
     assert_eq!(
         answer.status,
         202,

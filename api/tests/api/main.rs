@@ -5,6 +5,8 @@
 //! queue (`events`) and retention (`retention`).
 
 mod binary;
+#[path = "../../../tests/support/clock.rs"]
+mod clock;
 mod corpus;
 mod docs;
 mod events;

@@ -2,9 +2,7 @@
 //! 410 from then on, and the embedded backend's sweep deletes them), and its record some time
 //! later (then 404).
 
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use minimoto_common::{
     limits::Limits,
     ports::Expiry,
@@ -14,6 +12,7 @@ use minimoto_local::{db::Db, expiry::LocalExpiry, jobs::SqliteJobStore};
 use serde_json::Value;
 
 use crate::{
+    clock::{time, until},
     photos::{form, jpeg},
     support::{TestApi, no_redirects, succeed_as_worker},
 };
@@ -22,18 +21,6 @@ async fn get(api: &TestApi, path: &str) -> (u16, Value) {
     let res = no_redirects().get(api.url(path)).send().await.expect("get");
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
-}
-
-fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("a time: {v}"))
-}
-
-/// Sleeps until `at` has passed.
-async fn until(at: DateTime<Utc>) {
-    let left = (at - Utc::now()).to_std().unwrap_or_default();
-    tokio::time::sleep(left + Duration::from_millis(50)).await;
 }
 
 #[tokio::test]
