@@ -19,6 +19,19 @@ pub(crate) fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The bucket `env` names.
+pub(crate) fn bucket_of(env: &[(&'static str, String)]) -> String {
+    env.iter()
+        .find(|(k, _)| *k == "MINIMOTO_S3_BUCKET")
+        .map(|(_, v)| v.clone())
+        .expect("the environment names a bucket")
+}
+
+/// `env` as the `(name, value)` pairs [`App::spawn_with_env`] takes.
+pub(crate) fn refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 pub(crate) fn minimoto(args: &[&str], env: &[(&'static str, String)]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_minimoto"))
         .args(args)
@@ -58,11 +71,7 @@ fn lines_starting(text: &str, prefix: &str) -> usize {
 async fn photos_in_video_out_on_aws() {
     let moto = Moto::start();
     let env = aws_env(&moto);
-    let bucket = env
-        .iter()
-        .find(|(k, _)| *k == "MINIMOTO_S3_BUCKET")
-        .map(|(_, v)| v.clone())
-        .expect("bucket");
+    let bucket = bucket_of(&env);
 
     // Serving before setup is a clear startup error, not a fallback to the local backend.
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -81,7 +90,7 @@ async fn photos_in_video_out_on_aws() {
         "setup is idempotent: {text}"
     );
 
-    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env_refs = refs(&env);
     let app = App::spawn_with_env(
         &data,
         &[

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::{
-    aws::aws_env,
-    aws::minimoto,
+    aws::{aws_env, bucket_of, minimoto, refs},
     clock::{time, until},
     helpers::*,
     moto::Moto,
@@ -196,11 +195,7 @@ const LONG: &str =
 async fn keys_listing_delete_webhooks_and_retention_on_aws() {
     let moto = Moto::start();
     let env = aws_env(&moto);
-    let bucket = env
-        .iter()
-        .find(|(k, _)| *k == "MINIMOTO_S3_BUCKET")
-        .map(|(_, v)| v.clone())
-        .expect("bucket");
+    let bucket = bucket_of(&env);
     let (ok, text) = minimoto(&["setup"], &env);
     assert!(ok, "{text}");
 
@@ -217,7 +212,7 @@ async fn keys_listing_delete_webhooks_and_retention_on_aws() {
 
     let receiver = Receiver::default();
     let hook = receiver.start(&[]).await;
-    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env_refs = refs(&env);
     let app = App::spawn_with_env(
         &data,
         &[
@@ -347,16 +342,7 @@ async fn keys_listing_delete_webhooks_and_retention_on_aws() {
     let events = acme.follow(&running).await;
     let (status, job) = acme.delete(&running).await;
     assert_eq!(status, 200, "{job}");
-    let deleted = Instant::now();
-    while !children_of(app.pid()).is_empty() {
-        assert!(
-            deleted.elapsed() < Duration::from_secs(15),
-            "the encoder still runs {:?} after the DELETE\nlog:\n{}",
-            deleted.elapsed(),
-            app.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    encoder_stopped(&app).await;
     let job = acme
         .poll(&running, Duration::from_secs(30), |j| {
             j["status"] == "cancelled"
@@ -434,11 +420,7 @@ async fn outputs_answer_410_once_their_retention_has_passed_on_aws() {
     let (ok, text) = minimoto(&["setup", "--retention-days", "0.0001"], &env);
     assert!(ok, "{text}");
     // S3 counts whole days: the fraction became a 1-day rule on `outputs/`.
-    let bucket = env
-        .iter()
-        .find(|(k, _)| *k == "MINIMOTO_S3_BUCKET")
-        .map(|(_, v)| v.clone())
-        .expect("bucket");
+    let bucket = bucket_of(&env);
     let rules = s3(&moto)
         .await
         .get_bucket_lifecycle_configuration()
@@ -454,7 +436,7 @@ async fn outputs_answer_410_once_their_retention_has_passed_on_aws() {
         .unwrap_or_else(|| panic!("no rule on outputs/: {rules:?}"));
     assert_eq!(outputs.expiration().and_then(|e| e.days()), Some(1));
     let tmp = tempfile::tempdir().expect("tempdir");
-    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env_refs = refs(&env);
     // 0.0001 days: 9 s.
     let app = App::spawn_with_env(
         &tmp.path().join("data"),

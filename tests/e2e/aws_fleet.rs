@@ -12,7 +12,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
 use crate::{
-    aws::minimoto,
+    aws::{minimoto, refs},
     helpers::*,
     moto::{Moto, unique},
 };
@@ -27,10 +27,6 @@ fn stack_env(moto: &Moto, stack: &str) -> Vec<(&'static str, String)> {
         ("MINIMOTO_BACKEND", "aws".into()),
         ("MINIMOTO_STACK", stack.into()),
     ]
-}
-
-fn refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 /// A `minimoto worker` process with its own data dir, killed on drop; its log is kept.

@@ -258,6 +258,22 @@ pub async fn download(url: &str, to: &Path) -> usize {
     bytes.len()
 }
 
+/// Waits until the app's encoder (its only child process) is gone, failing after 15 s with the
+/// log: a cancelled render must stop within seconds.
+pub async fn encoder_stopped(app: &App) -> Duration {
+    let since = Instant::now();
+    while !children_of(app.pid()).is_empty() {
+        assert!(
+            since.elapsed() < Duration::from_secs(15),
+            "the encoder still runs {:?} after the job was deleted\nlog:\n{}",
+            since.elapsed(),
+            app.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    since.elapsed()
+}
+
 /// The ids of the processes whose parent is `pid` (from `/proc/<id>/stat`).
 pub fn children_of(pid: u32) -> Vec<u32> {
     let mut children = Vec::new();

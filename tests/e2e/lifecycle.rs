@@ -1,7 +1,7 @@
 //! Deleting a job whose render is under way, through the real binary: the render stops within
 //! seconds (its encoder exits), nothing of its outputs stays, and the worker takes the next job.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::helpers::*;
 
@@ -41,17 +41,8 @@ async fn deleting_a_running_job_stops_its_render_within_seconds() {
         .await
         .expect("DELETE");
     assert_eq!(res.status().as_u16(), 200);
-    let deleted = Instant::now();
-    while !children_of(app.pid()).is_empty() {
-        assert!(
-            deleted.elapsed() < Duration::from_secs(15),
-            "the encoder still runs {:?} after the job was deleted\nlog:\n{}",
-            deleted.elapsed(),
-            app.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    eprintln!("render stopped {:?} after the DELETE", deleted.elapsed());
+    let stopped = encoder_stopped(&app).await;
+    eprintln!("render stopped {stopped:?} after the DELETE");
 
     // The worker moves on.
     let (status, next, _) = submit(&app, form(&images[..1], Some(SHORT))).await;

@@ -21,6 +21,16 @@ use tokio::{
 
 use crate::support::TestApi;
 
+/// `POST /v1/jobs` with `form`.
+async fn post_job(api: &TestApi, form: reqwest::multipart::Form) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(api.url("/v1/jobs"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("post")
+}
+
 /// A form with one small photo, the shared test JPEG.
 fn one_photo_form(name: &str) -> reqwest::multipart::Form {
     reqwest::multipart::Form::new().part(
@@ -144,12 +154,7 @@ async fn a_nested_value_of_the_wrong_type_is_named_by_its_path() {
                 reqwest::multipart::Part::bytes(crate::photos::jpeg(64, 48, 1)).file_name("a.jpg"),
             )
             .text("options", options);
-        let res = reqwest::Client::new()
-            .post(api.url("/v1/jobs"))
-            .multipart(form)
-            .send()
-            .await
-            .expect("post");
+        let res = post_job(&api, form).await;
         assert_eq!(res.status(), 422, "{options}");
         let body: Value = res.json().await.expect("json");
         assert_eq!(body["code"], "invalid-options", "{body}");
@@ -167,12 +172,7 @@ async fn options_sent_as_an_array_are_refused_not_applied_by_position() {
             reqwest::multipart::Part::bytes(crate::photos::jpeg(64, 48, 1)).file_name("a.jpg"),
         )
         .text("options", "[1920, 1080, 30]");
-    let res = reqwest::Client::new()
-        .post(api.url("/v1/jobs"))
-        .multipart(form)
-        .send()
-        .await
-        .expect("post");
+    let res = post_job(&api, form).await;
     assert_eq!(res.status(), 422);
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["code"], "invalid-options");
@@ -197,12 +197,7 @@ async fn a_job_too_heavy_to_render_in_minutes_is_refused_at_submit() {
                 .file_name(format!("{i}.jpg")),
         );
     }
-    let res = reqwest::Client::new()
-        .post(api.url("/v1/jobs"))
-        .multipart(form)
-        .send()
-        .await
-        .expect("post");
+    let res = post_job(&api, form).await;
     assert_eq!(res.status(), 422);
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["errors"][0]["field"], "seconds_per_image", "{body}");
@@ -388,12 +383,7 @@ async fn uploads_beyond_the_cap_are_told_to_come_back() {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let form = one_photo_form("b.jpg");
-    let res = reqwest::Client::new()
-        .post(api.url("/v1/jobs"))
-        .multipart(form)
-        .send()
-        .await
-        .expect("post");
+    let res = post_job(&api, form).await;
     assert_eq!(res.status(), 503);
     assert_eq!(
         res.headers().get("retry-after").map(|v| v.as_bytes()),
@@ -412,12 +402,7 @@ async fn uploads_beyond_the_cap_are_told_to_come_back() {
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let form = one_photo_form("b.jpg");
-        let res = reqwest::Client::new()
-            .post(api.url("/v1/jobs"))
-            .multipart(form)
-            .send()
-            .await
-            .expect("post");
+        let res = post_job(&api, form).await;
         if res.status() == 202 {
             accepted = true;
             break;
@@ -471,12 +456,7 @@ async fn full_storage_is_a_507_that_says_so_and_keeps_nothing() {
     })
     .await;
     let form = one_photo_form("a.jpg");
-    let res = reqwest::Client::new()
-        .post(api.url("/v1/jobs"))
-        .multipart(form)
-        .send()
-        .await
-        .expect("post");
+    let res = post_job(&api, form).await;
     assert_eq!(res.status(), 507);
     assert!(res.headers().contains_key("retry-after"));
     let body: Value = res.json().await.expect("json");
@@ -619,12 +599,7 @@ async fn downloads_follow_rfc_9110_ranges_and_never_serve_a_directory() {
 async fn a_disk_below_its_reserve_refuses_uploads_before_reading_them_and_is_not_ready() {
     let api = TestApi::start_tuned(Limits::default(), |c| c.min_free_bytes = u64::MAX, |p| p).await;
     let form = one_photo_form("a.jpg");
-    let res = reqwest::Client::new()
-        .post(api.url("/v1/jobs"))
-        .multipart(form)
-        .send()
-        .await
-        .expect("post");
+    let res = post_job(&api, form).await;
     assert_eq!(res.status(), 507);
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["code"], "storage-full");
@@ -677,12 +652,7 @@ async fn large_photos_sent_fast_are_taken_whole_under_the_buffer_bound() {
             reqwest::multipart::Part::bytes(png).file_name(format!("{i}.png")),
         );
     }
-    let res = reqwest::Client::new()
-        .post(api.url("/v1/jobs"))
-        .multipart(form)
-        .send()
-        .await
-        .expect("post");
+    let res = post_job(&api, form).await;
     let status = res.status();
     let body: Value = res.json().await.expect("json");
     assert_eq!(status, 202, "{body}");
@@ -746,12 +716,7 @@ async fn a_full_database_is_a_507_and_its_queued_message_is_withdrawn() {
         p
     })
     .await;
-    let res = reqwest::Client::new()
-        .post(api.url("/v1/jobs"))
-        .multipart(one_photo_form("a.jpg"))
-        .send()
-        .await
-        .expect("post");
+    let res = post_job(&api, one_photo_form("a.jpg")).await;
     assert_eq!(res.status(), 507);
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["code"], "storage-full", "{body}");
