@@ -1,6 +1,7 @@
 # The minimoto image: the four binaries built with the AWS backend (`minimoto` for setup,
 # cleanup and the all-in-one serve; `minimoto-api`; `minimoto-worker`; `minimoto-scaler`, whose
-# local fleet runs workers in its own container) plus ffmpeg. They link
+# local fleet runs workers in its own container) plus ffmpeg and libheif's heif-convert (HEIC
+# photos). They link
 # the system SQLite: libsqlite3-dev to build, libsqlite3-0 to run.
 FROM rust:1.95-bookworm AS build
 RUN apt-get update \
@@ -14,7 +15,7 @@ RUN cargo build --release --locked \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg libsqlite3-0 ca-certificates curl \
+ && apt-get install -y --no-install-recommends ffmpeg libheif-examples libsqlite3-0 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/minimoto --create-home minimoto
 COPY --from=build /src/target/release/minimoto /src/target/release/minimoto-api \

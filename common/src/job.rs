@@ -128,7 +128,7 @@ pub struct Thumbnail {
 pub struct ImageReport {
     /// The name the client gave the part, if any.
     pub file_name: Option<String>,
-    /// The format read from the content: `jpeg`, `png`, `webp`, `gif`, `bmp` or `tiff`.
+    /// The format read from the content: `jpeg`, `png`, `webp`, `gif`, `bmp`, `tiff` or `heic`.
     pub format: String,
     /// Width as shown: after the EXIF orientation.
     pub width: u32,

@@ -182,6 +182,68 @@ async fn photos_in_video_out() {
     assert_eq!(res.status(), 302);
 }
 
+/// An iPhone's HEIC becomes a video: read by content, converted by libheif in a child process,
+/// reported as ingest found it, and rendered with its own pixels.
+#[tokio::test]
+async fn a_heic_photo_becomes_a_video() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let app = App::spawn(&tmp.path().join("data"), &[]);
+    let images = [
+        ("IMG_0001.HEIC", heic(480, 360, 1)),
+        ("b.jpg", jpeg(480, 360, 2)),
+    ];
+    let still = r#"{"width": 320, "height": 240, "fps": 12, "seconds_per_image": 1.0, "motion": "none", "transition": {"kind": "none"}}"#;
+    let (status, job, _) = submit(&app, form(&images, Some(still))).await;
+    assert_eq!(status, 202, "{job}");
+    let first = &job["images"][0];
+    assert_eq!(
+        (
+            first["format"].as_str(),
+            first["width"].as_u64(),
+            first["height"].as_u64()
+        ),
+        (Some("heic"), Some(480), Some(360)),
+        "{job}"
+    );
+    let id = job["id"].as_str().expect("id").to_owned();
+    let job = poll_until(&app, &id, Duration::from_secs(120), finished).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let video = tmp.path().join("heic.mp4");
+    download(job["outputs"]["video_url"].as_str().expect("url"), &video).await;
+    // Frame 3 is the HEIC alone: its white corner mark top left, its gradient (blue 40 for
+    // seed 1) bottom right; frame 15 is the JPEG (blue 80).
+    let frame = |n: u32| {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&video)
+            .args(["-vf", &format!("select=eq(n\\,{n})"), "-frames:v", "1"])
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .output()
+            .expect("ffmpeg");
+        assert!(out.status.success() && out.stdout.len() == 320 * 240 * 3);
+        out.stdout
+    };
+    let px = |f: &[u8], x: usize, y: usize| {
+        [
+            f[(y * 320 + x) * 3],
+            f[(y * 320 + x) * 3 + 1],
+            f[(y * 320 + x) * 3 + 2],
+        ]
+    };
+    let near =
+        |got: [u8; 3], want: [u8; 3]| got.iter().zip(want).all(|(&g, w)| g.abs_diff(w) <= 16);
+    let heic_frame = frame(3);
+    assert!(
+        near(px(&heic_frame, 10, 10), [255, 255, 255]),
+        "{:?}",
+        px(&heic_frame, 10, 10)
+    );
+    let corner = px(&heic_frame, 300, 200);
+    assert!(near(corner, [239, 212, 40]), "{corner:?}");
+    let jpeg_corner = px(&frame(15), 300, 200);
+    assert!(near(jpeg_corner, [239, 212, 80]), "{jpeg_corner:?}");
+}
+
 /// `kill -9` mid-render: after a restart the job is claimed again once its lease lapses, and
 /// succeeds with one set of outputs. A job queued while no worker runs survives the restart too.
 #[tokio::test]

@@ -1,14 +1,14 @@
 //! Making photos, soundtracks and multipart job submissions, shared by the end-to-end tests (the
 //! real binary) and the in-process API tests (`api/tests`). Depends on `image` and `reqwest`
-//! only (and the installed ffmpeg, for soundtracks).
+//! only (and the installed ffmpeg, for soundtracks, and libheif's heif-enc, for HEICs).
 
 #![allow(dead_code, reason = "each test binary uses part of these helpers")]
 
 use image::{ImageFormat, Rgb, RgbImage};
 
-/// A photo with a gradient and a corner mark, so orientation and cropping are visible.
-pub fn photo(width: u32, height: u32, seed: u8, format: ImageFormat) -> Vec<u8> {
-    let img = RgbImage::from_fn(width, height, |x, y| {
+/// A gradient with a white corner mark, so orientation and cropping are visible.
+pub fn picture(width: u32, height: u32, seed: u8) -> RgbImage {
+    RgbImage::from_fn(width, height, |x, y| {
         if x < width / 8 && y < height / 8 {
             Rgb([255, 255, 255])
         } else {
@@ -16,10 +16,40 @@ pub fn photo(width: u32, height: u32, seed: u8, format: ImageFormat) -> Vec<u8> 
             let g = (y * 255 / height.max(1)) as u8;
             Rgb([r, g, seed.wrapping_mul(40)])
         }
-    });
+    })
+}
+
+/// [`picture`] encoded as `format`.
+pub fn photo(width: u32, height: u32, seed: u8, format: ImageFormat) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, format).expect("encode photo");
+    picture(width, height, seed)
+        .write_to(&mut out, format)
+        .expect("encode photo");
     out.into_inner()
+}
+
+/// [`picture`] as an iPhone-style HEIC, made by libheif's heif-enc (x265) from a PNG.
+pub fn heic(width: u32, height: u32, seed: u8) -> Vec<u8> {
+    static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let base = std::env::temp_dir().join(format!("minimoto-heic-{}-{n}", std::process::id()));
+    let (png, out) = (base.with_extension("png"), base.with_extension("heic"));
+    picture(width, height, seed).save(&png).expect("write png");
+    let run = std::process::Command::new("heif-enc")
+        .args(["-q", "90"])
+        .arg(&png)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("heif-enc runs (scripts/ensure-deps installs libheif-examples)");
+    let bytes = std::fs::read(&out);
+    let _ = (std::fs::remove_file(&png), std::fs::remove_file(&out));
+    assert!(
+        run.status.success(),
+        "heif-enc: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    bytes.expect("heif-enc wrote the HEIC")
 }
 
 pub fn jpeg(width: u32, height: u32, seed: u8) -> Vec<u8> {

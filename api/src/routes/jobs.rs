@@ -42,7 +42,7 @@ use crate::{
     reason = "documents the multipart form for OpenAPI; parts are read by `ingest`"
 )]
 pub struct CreateJobForm {
-    /// One or more photos (JPEG, PNG, WebP, GIF, BMP or TIFF, detected by content), in order.
+    /// One or more photos (JPEG, PNG, WebP, GIF, BMP, TIFF or HEIC, detected by content), in order.
     #[schema(value_type = Vec<String>, format = Binary, min_items = 1)]
     images: Vec<Vec<u8>>,
     /// Render options as JSON; every field is optional.

@@ -17,8 +17,7 @@ use image::{DynamicImage, GrayImage, RgbImage};
 use crate::PhotoError;
 
 /// What to tell the sender of a JPEG we cannot decode.
-const RESAVE: &str =
-    "re-save it as a standard (baseline or progressive) JPEG, or send PNG, WebP, GIF, BMP or TIFF";
+const RESAVE: &str = "re-save it as a standard (baseline or progressive) JPEG, or send PNG, WebP, GIF, BMP, TIFF or HEIC";
 
 /// The frame header (SOF segment) of a JPEG we decode.
 #[derive(Debug, Clone)]

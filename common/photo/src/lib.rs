@@ -2,7 +2,8 @@
 //!
 //! Every photo goes through the same gate, in order of cost:
 //! 1. the format is detected from the content (never the file name) and must be one we decode:
-//!    JPEG, PNG, WebP, GIF, BMP or TIFF;
+//!    JPEG, PNG, WebP, GIF, BMP, TIFF, or HEIC/HEIF (converted to JPEG in a sandboxed child
+//!    process by the system libheif, see `heif`);
 //! 2. the dimensions are read from the header alone, by this crate (a few bytes per format, see
 //!    `header`), and width × height is checked against [`Limits::max_image_pixels`], so a
 //!    decompression bomb (a small file claiming a huge image) is refused as
@@ -23,7 +24,8 @@
 //! can share a memory budget among concurrent checks.
 //!
 //! [`decode`] also applies the EXIF orientation (all eight values, mirrored ones included), because
-//! phone photos are stored sideways and nothing downstream (ffmpeg included) would fix them.
+//! phone photos are stored sideways and nothing downstream (ffmpeg included) would fix them. A
+//! HEIC is turned upright by its container's own transforms instead, which libheif applies.
 //!
 //! [`decode_scaled`] is [`decode`] for a photo that will be shown much smaller than it is: a JPEG
 //! is then decoded at 1/2, 1/4 or 1/8 of its size by DCT scaling (`jpeg-decoder`), which skips most
@@ -33,6 +35,7 @@
 //! structural checks, orientation).
 
 mod header;
+mod heif;
 mod jpeg;
 mod png_file;
 
@@ -52,13 +55,16 @@ use minimoto_common::{ErrorCode, limits::Limits};
 /// What [`inspect`] learned about a photo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhotoInfo {
-    /// The format detected from the content: `jpeg`, `png`, `webp`, `gif`, `bmp` or `tiff`.
+    /// The format detected from the content: `jpeg`, `png`, `webp`, `gif`, `bmp`, `tiff` or
+    /// `heic` (any HEIF file).
     pub format: &'static str,
-    /// Width as displayed, i.e. after the EXIF orientation is applied.
+    /// Width as displayed, i.e. after the EXIF orientation is applied. For a HEIC, [`probe`]
+    /// gives the container's largest image size, before its rotation.
     pub width: u32,
     /// Height as displayed, i.e. after the EXIF orientation is applied.
     pub height: u32,
-    /// The EXIF orientation applied to show it upright, 1–8 (1: none).
+    /// The EXIF orientation applied to show it upright, 1–8 (1: none). Always 1 for a HEIC,
+    /// whose rotation and mirroring are the container's and applied by libheif.
     pub orientation: u8,
     /// When it was taken, by its EXIF `DateTimeOriginal` (else `DateTime`), in the camera's
     /// local time; [`inspect`] reads it, [`probe`] does not.
@@ -113,7 +119,7 @@ impl PhotoError {
 }
 
 /// The formats we accept, as the user would name them.
-const ACCEPTED: &str = "JPEG, PNG, WebP, GIF, BMP or TIFF";
+const ACCEPTED: &str = "JPEG, PNG, WebP, GIF, BMP, TIFF or HEIC";
 
 /// Checks a photo completely: format, header dimensions, structure, then a decode of every pixel
 /// that proves the file whole, with the least memory it can (see [`inspect_cost`]); the pixels
@@ -121,6 +127,15 @@ const ACCEPTED: &str = "JPEG, PNG, WebP, GIF, BMP or TIFF";
 pub fn inspect(path: &Path, limits: &Limits) -> Result<PhotoInfo, PhotoError> {
     let gate = Gate::open(path, limits, Depth::Whole)?;
     let (orientation, taken) = match &gate.kind {
+        Kind::Heif(claim) => {
+            let converted = convert_heif(&gate, *claim, limits)?;
+            let image = inspect(&converted.image, limits)?;
+            return Ok(PhotoInfo {
+                format: gate.format.name(),
+                taken: exif_taken(converted.exif.as_deref()),
+                ..image
+            });
+        }
         Kind::Jpeg(header) => {
             if !jpeg::prove_whole(path, gate.stored)? {
                 // `jpeg-decoder` does not read this kind of JPEG: prove it with zune-jpeg, the
@@ -195,6 +210,11 @@ pub fn inspect_cost(path: &Path, limits: &Limits) -> Result<u64, PhotoError> {
                 jpeg::inspect_cost(frame, scaled, gate.file_bytes, total)
             }
             Kind::Png(ihdr) => ihdr.inspect_cost(gate.file_bytes),
+            // The child converting it, then the converted JPEG's check (at most a full decode).
+            Kind::Heif(_) => {
+                let pixels = width * height;
+                heif::memory_limit(pixels) + 4 * pixels
+            }
             Kind::Other => {
                 let total = gate.image_decoder()?.total_bytes();
                 total + decode_budget(total, gate.file_bytes)
@@ -245,6 +265,10 @@ fn decode_upright(
 ) -> Result<DynamicImage, PhotoError> {
     let gate = Gate::open(path, limits, Depth::Whole)?;
     let mut decoder = match &gate.kind {
+        Kind::Heif(claim) => {
+            let converted = convert_heif(&gate, *claim, limits)?;
+            return decode_upright(&converted.image, limits, background, min_scale);
+        }
         Kind::Jpeg(header) => {
             let orientation = exif_orientation(header.exif.as_deref());
             if let Some(min_scale) = min_scale {
@@ -301,6 +325,7 @@ enum Format {
     Gif,
     Bmp,
     Tiff,
+    Heif,
 }
 
 impl Format {
@@ -325,6 +350,7 @@ impl Format {
             Self::Gif => "gif",
             Self::Bmp => "bmp",
             Self::Tiff => "tiff",
+            Self::Heif => "heic",
         }
     }
 }
@@ -354,6 +380,8 @@ struct Gate<'a> {
 enum Kind {
     Jpeg(jpeg::Header),
     Png(png_file::Ihdr),
+    /// Converted to a JPEG (a PNG with alpha) before anything else reads it.
+    Heif(heif::Claim),
     /// WebP, GIF, BMP or TIFF: `image` reads their metadata.
     Other,
 }
@@ -384,6 +412,11 @@ impl<'a> Gate<'a> {
                     png_file::walk(path)?;
                 }
                 (claim, Kind::Png(ihdr))
+            }
+            Format::Heif => {
+                let claim = heif::claim(path)?;
+                within(claim.size, max_pixels)?;
+                (claim.size, Kind::Heif(claim))
             }
             Format::WebP | Format::Gif | Format::Bmp | Format::Tiff => {
                 let claim = match format {
@@ -441,6 +474,7 @@ impl<'a> Gate<'a> {
         match &self.kind {
             Kind::Jpeg(header) => Ok(exif_orientation(header.exif.as_deref())),
             Kind::Png(ihdr) => Ok(png_file::orientation(&png_file::reader(self.path, ihdr)?)),
+            Kind::Heif(_) => Ok(Orientation::NoTransforms),
             Kind::Other => self
                 .image_decoder()?
                 .orientation()
@@ -500,10 +534,7 @@ fn detect(path: &Path) -> Result<Format, PhotoError> {
     let mut reader = ImageReader::open(path)?;
     reader.clear_format();
     match reader.with_guessed_format()?.format() {
-        None if is_heif(path)? => Err(PhotoError::Unsupported(format!(
-            "HEIC/HEIF photos (the iPhone default) are not supported; send {ACCEPTED} \
-             (on iPhone: Settings → Camera → Formats → Most Compatible)"
-        ))),
+        None if is_heif(path)? => Ok(Format::Heif),
         None => Err(PhotoError::Unsupported(format!(
             "the file is not a recognised image; send {ACCEPTED}"
         ))),
@@ -517,6 +548,31 @@ fn detect(path: &Path) -> Result<Format, PhotoError> {
             ))
         }),
     }
+}
+
+/// Converts a HEIC and checks, from its header, what came out: a JPEG or a PNG (never another
+/// HEIC, which would recurse) no larger than the container claimed (a stream coding more pixels
+/// than its `ispe` says; a crop may make it smaller).
+fn convert_heif(
+    gate: &Gate<'_>,
+    claim: heif::Claim,
+    limits: &Limits,
+) -> Result<heif::Converted, PhotoError> {
+    let converted = heif::convert(gate.path, claim)?;
+    if !matches!(detect(&converted.image)?, Format::Jpeg | Format::Png) {
+        return Err(PhotoError::Corrupt(
+            "libheif wrote something other than a JPEG or PNG".into(),
+        ));
+    }
+    let header = probe(&converted.image, limits)?;
+    let (width, height) = (header.width, header.height);
+    let (cw, ch) = gate.stored;
+    if u64::from(width) * u64::from(height) > u64::from(cw) * u64::from(ch) {
+        return Err(PhotoError::Corrupt(format!(
+            "it decodes to {width}x{height} pixels, more than the {cw}x{ch} its container claims"
+        )));
+    }
+    Ok(converted)
 }
 
 /// Refuses a claimed size over the pixel limit, and one with no pixels at all (a header that
@@ -591,8 +647,8 @@ fn dct_denominator(min_scale: f64) -> u32 {
         .unwrap_or(1)
 }
 
-/// True for an ISO-BMFF file with a HEIF brand (`ftypheic`, `ftypmif1`, …): worth naming, since
-/// it is what iPhones send by default.
+/// True for an ISO-BMFF file with a HEIF brand (`ftypheic`, `ftypmif1`, …), what iPhones send by
+/// default (`image` detects AVIF, whose brand is `avif`, and refuses it as a format of its own).
 fn is_heif(path: &Path) -> io::Result<bool> {
     const BRANDS: [&[u8]; 8] = [
         b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
@@ -745,7 +801,7 @@ mod tests {
     #[test]
     fn other_image_formats_are_unsupported() {
         let dir = tempfile::tempdir().expect("tempdir");
-        // A HEIC/AVIF-style ISO-BMFF header and a Photoshop header: known magic, not ours.
+        // An AVIF header and a Photoshop header: known magic, not ours.
         let avif = write(dir.path(), "a", b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf");
         let e = inspect(&avif, &limits()).expect_err("avif");
         assert_eq!(e.code(), ErrorCode::ImageUnsupported, "{e}");
@@ -754,9 +810,10 @@ mod tests {
             "IMG_0001.HEIC",
             b"\0\0\0\x18ftypheic\0\0\0\0mif1heic",
         );
+        // A HEIC brand with nothing after it: taken for a HEIC, whose container is missing.
         let e = inspect(&heic, &limits()).expect_err("heic");
-        assert_eq!(e.code(), ErrorCode::ImageUnsupported);
-        assert!(e.to_string().starts_with("HEIC/HEIF photos"), "{e}");
+        assert_eq!(e.code(), ErrorCode::ImageCorrupt, "{e}");
+        assert!(e.to_string().contains("meta box"), "{e}");
         let psd = write(dir.path(), "b", b"8BPS\0\x01\0\0\0\0\0\0\0\x03");
         assert_eq!(
             inspect(&psd, &limits()).expect_err("psd").code(),

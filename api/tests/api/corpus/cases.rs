@@ -1214,10 +1214,10 @@ fn images() -> Vec<Case> {
         ),
         case(
             "heic",
-            "an iPhone HEIC (ISO-BMFF, brand heic): known, and not decoded",
+            "an iPhone HEIC's first box and nothing else: a HEIC without its container",
             one_image("IMG_0001.HEIC", b"\0\0\0\x18ftypheic\0\0\0\0mif1heic\0\0\0\0"),
-            415,
-            "image-unsupported",
+            422,
+            "image-corrupt",
         ),
         case(
             "avif",
