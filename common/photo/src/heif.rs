@@ -44,6 +44,14 @@ pub(crate) struct Claim {
     pub(crate) alpha: bool,
 }
 
+impl Claim {
+    /// Whether the conversion writes a PNG (for its alpha) rather than a JPEG (10-bit photos
+    /// included: libheif reduces them to 8 bits for it).
+    fn png(self) -> bool {
+        self.alpha
+    }
+}
+
 /// A HEIC converted to a JPEG (a PNG when it has alpha) in a private directory next to it
 /// (removed on drop).
 #[derive(Debug)]
@@ -113,7 +121,7 @@ pub(crate) fn convert(path: &Path, claim: Claim) -> Result<Converted, PhotoError
     let dir = tempfile::Builder::new()
         .prefix(".heic-")
         .tempdir_in(parent)?;
-    let extension = if claim.alpha { "png" } else { "jpg" };
+    let extension = if claim.png() { "png" } else { "jpg" };
     let raw = dir.path().join(format!("raw.{extension}"));
     let image = dir.path().join(format!("converted.{extension}"));
     let log = dir.path().join("stderr");
@@ -127,19 +135,16 @@ pub(crate) fn convert(path: &Path, claim: Claim) -> Result<Converted, PhotoError
         .arg(format!("--data={limit}"))
         .arg(format!("--cpu={CONVERT_SECONDS}"))
         .arg(format!("--fsize={file_limit}"))
-        .args([
-            "heif-convert",
-            "--quiet",
-            "-q",
-            "95",
-            "--with-exif",
-            "--skip-exif-offset",
-        ])
+        // Thread stacks count against the data limit: hold them to the usual 8 MiB.
+        .arg("--stack=8388608")
+        .args(["heif-convert", "--quiet", "-q", "95"])
         .arg("--")
         .arg(path)
         .arg(&raw)
         .env_clear()
         .env("PATH", CHILD_PATH)
+        // Fewer malloc arenas: each reserves address space the data limit counts.
+        .env("MALLOC_ARENA_MAX", "2")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(&log)?)
@@ -162,8 +167,8 @@ pub(crate) fn convert(path: &Path, claim: Claim) -> Result<Converted, PhotoError
                 tracing::error!(%status, %stderr, "cannot run heif-convert under timeout and prlimit");
                 PhotoError::Io(io::Error::other("the HEIC converter could not be started"))
             }
-            // The deadline, or a limit: SIGKILL, SIGTERM, SIGXCPU.
-            (Some(124), _) | (_, Some(9 | 15 | 24)) => PhotoError::Corrupt(format!(
+            // The deadline, or a limit: SIGKILL, SIGTERM, SIGXCPU, SIGXFSZ.
+            (Some(124), _) | (_, Some(9 | 15 | 24 | 25)) => PhotoError::Corrupt(format!(
                 "decoding the HEIC took longer than {CONVERT_SECONDS} s or more than {} MiB",
                 limit >> 20
             )),
@@ -180,13 +185,13 @@ pub(crate) fn convert(path: &Path, claim: Claim) -> Result<Converted, PhotoError
             }
         });
     }
-    let exif = read_bounded(&raw.with_extension("exif"), MAX_EXIF_BYTES);
-    // heif-convert copies the EXIF block, orientation included, into what it writes.
-    if claim.alpha {
-        strip_png_exif(&raw, &image)?;
+    // heif-convert copies the EXIF block, orientation included, into what it writes: taken
+    // out (kept for the date), so that only the container's turn applies.
+    let exif = if claim.png() {
+        strip_png_exif(&raw, &image)?
     } else {
-        strip_app1(&raw, &image)?;
-    }
+        strip_app1(&raw, &image)?
+    };
     Ok(Converted {
         _dir: dir,
         image,
@@ -219,8 +224,9 @@ fn read_bounded(path: &Path, max: u64) -> Option<Vec<u8>> {
     (!bytes.is_empty() && bytes.len() as u64 <= max).then_some(bytes)
 }
 
-/// Copies the JPEG at `from` to `to` without its APP1 segments (EXIF, XMP), streaming.
-fn strip_app1(from: &Path, to: &Path) -> Result<(), PhotoError> {
+/// Copies the JPEG at `from` to `to` without its APP1 segments (EXIF, XMP), streaming; returns
+/// the EXIF block (TIFF structure) it held.
+fn strip_app1(from: &Path, to: &Path) -> Result<Option<Vec<u8>>, PhotoError> {
     let bad = || PhotoError::Corrupt("libheif wrote a malformed JPEG".into());
     let mut r = BufReader::new(File::open(from)?);
     let mut w = BufWriter::new(File::create(to)?);
@@ -230,6 +236,7 @@ fn strip_app1(from: &Path, to: &Path) -> Result<(), PhotoError> {
         return Err(bad());
     }
     w.write_all(&soi)?;
+    let mut exif = None;
     loop {
         let mut byte = [0u8; 1];
         r.read_exact(&mut byte).map_err(|_| bad())?;
@@ -247,7 +254,11 @@ fn strip_app1(from: &Path, to: &Path) -> Result<(), PhotoError> {
         let len = u16::from_be_bytes(length);
         let body = u64::from(len.checked_sub(2).ok_or_else(bad)?);
         if marker == 0xE1 {
-            io::copy(&mut r.by_ref().take(body), &mut io::sink())?;
+            let mut segment = Vec::new();
+            r.by_ref().take(body).read_to_end(&mut segment)?;
+            if let Some(tiff) = segment.strip_prefix(b"Exif\0\0") {
+                exif = Some(tiff.to_vec());
+            }
             continue;
         }
         w.write_all(&head)?;
@@ -263,11 +274,12 @@ fn strip_app1(from: &Path, to: &Path) -> Result<(), PhotoError> {
     w.into_inner()
         .map_err(|e| PhotoError::Io(e.into_error()))?
         .sync_all()?;
-    Ok(())
+    Ok(exif)
 }
 
-/// Copies the PNG at `from` to `to` without its `eXIf` chunk, streaming.
-fn strip_png_exif(from: &Path, to: &Path) -> Result<(), PhotoError> {
+/// Copies the PNG at `from` to `to` without its `eXIf` chunk, streaming; returns that chunk's
+/// EXIF block when it is at most [`MAX_EXIF_BYTES`].
+fn strip_png_exif(from: &Path, to: &Path) -> Result<Option<Vec<u8>>, PhotoError> {
     let bad = || PhotoError::Corrupt("libheif wrote a malformed PNG".into());
     let mut r = BufReader::new(File::open(from)?);
     let mut w = BufWriter::new(File::create(to)?);
@@ -277,13 +289,19 @@ fn strip_png_exif(from: &Path, to: &Path) -> Result<(), PhotoError> {
         return Err(bad());
     }
     w.write_all(&signature)?;
+    let mut exif = None;
     loop {
         let mut head = [0u8; 8];
         r.read_exact(&mut head).map_err(|_| bad())?;
         // The data and its CRC.
         let rest = u64::from(u32::from_be_bytes([head[0], head[1], head[2], head[3]])) + 4;
         if &head[4..8] == b"eXIf" {
-            io::copy(&mut r.by_ref().take(rest), &mut io::sink())?;
+            let mut chunk = Vec::new();
+            r.by_ref().take(rest).read_to_end(&mut chunk)?;
+            chunk.truncate(chunk.len().saturating_sub(4)); // the CRC
+            if chunk.len() as u64 <= MAX_EXIF_BYTES {
+                exif = Some(chunk);
+            }
             continue;
         }
         w.write_all(&head)?;
@@ -297,7 +315,7 @@ fn strip_png_exif(from: &Path, to: &Path) -> Result<(), PhotoError> {
     w.into_inner()
         .map_err(|e| PhotoError::Io(e.into_error()))?
         .sync_all()?;
-    Ok(())
+    Ok(exif)
 }
 
 /// The top-level `meta` box's content (at most [`MAX_META_BYTES`]); a file with none, or with

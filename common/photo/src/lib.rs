@@ -534,7 +534,16 @@ fn detect(path: &Path) -> Result<Format, PhotoError> {
     let mut reader = ImageReader::open(path)?;
     reader.clear_format();
     match reader.with_guessed_format()?.format() {
-        None if is_heif(path)? => Ok(Format::Heif),
+        None if heif_brand(path)?.is_some() => match heif_brand(path)? {
+            // The brands libheif 1.15 reads: a still image, its extended range, or any HEIF.
+            Some(brand) if matches!(&brand, b"heic" | b"heix" | b"mif1") => Ok(Format::Heif),
+            // Sequences and multi-layer HEVC (`heim`, `heis`, `hevc`, `hevx`, `msf1`).
+            brand => Err(PhotoError::Unsupported(format!(
+                "HEIF files of brand {} (image sequences, multi-layer) are not supported; send \
+                 a still photo (HEIC) or {ACCEPTED}",
+                String::from_utf8_lossy(&brand.unwrap_or_default())
+            ))),
+        },
         None => Err(PhotoError::Unsupported(format!(
             "the file is not a recognised image; send {ACCEPTED}"
         ))),
@@ -647,15 +656,19 @@ fn dct_denominator(min_scale: f64) -> u32 {
         .unwrap_or(1)
 }
 
-/// True for an ISO-BMFF file with a HEIF brand (`ftypheic`, `ftypmif1`, …), what iPhones send by
-/// default (`image` detects AVIF, whose brand is `avif`, and refuses it as a format of its own).
-fn is_heif(path: &Path) -> io::Result<bool> {
+/// The major brand of an ISO-BMFF file with a HEIF brand (`ftypheic`, `ftypmif1`, …), what
+/// iPhones send by default (`image` detects AVIF, whose brand is `avif`, and refuses it as a
+/// format of its own).
+fn heif_brand(path: &Path) -> io::Result<Option<[u8; 4]>> {
     const BRANDS: [&[u8]; 8] = [
         b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
     ];
     let mut head = Vec::with_capacity(12);
     File::open(path)?.take(12).read_to_end(&mut head)?;
-    Ok(head.len() == 12 && &head[4..8] == b"ftyp" && BRANDS.contains(&&head[8..12]))
+    Ok(
+        (head.len() == 12 && &head[4..8] == b"ftyp" && BRANDS.contains(&&head[8..12]))
+            .then(|| [head[8], head[9], head[10], head[11]]),
+    )
 }
 
 /// Bytes an `image` decoder may allocate for a photo that decodes to `total_bytes`: those bytes

@@ -419,6 +419,40 @@ fn a_transparent_heic_with_exif_is_turned_once_and_composited() {
 }
 
 #[test]
+fn a_ten_bit_heic_decodes_to_its_colours() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // From a 16-bit PNG heif-enc makes a 10-bit 4:2:0 HEIC, which libheif reduces to 8 bits.
+    let (_, reference) = picture(None);
+    let deep = DynamicImage::ImageRgb16(image::ImageBuffer::from_fn(96, 64, |x, y| {
+        let p = reference.get_pixel(x, y).0;
+        image::Rgb(p.map(|c| u16::from(c) * 257))
+    }));
+    let path = write(dir.path(), "deep.heic", &heic(&deep, None));
+    let info = inspect(&path, &Limits::default()).expect("inspects");
+    assert_eq!((info.format, info.width, info.height), ("heic", 96, 64));
+    let got = decode(&path, &Limits::default(), [0; 3]).expect("decodes");
+    let d = distance(&got, &reference);
+    assert!(d < 8.0, "mean difference {d:.2}");
+}
+
+#[test]
+fn heif_sequences_are_refused_by_brand() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for brand in ["heis", "hevc", "msf1"] {
+        let head = [
+            b"\0\0\0\x18ftyp".as_slice(),
+            brand.as_bytes(),
+            b"\0\0\0\0mif1heic",
+        ]
+        .concat();
+        let path = write(dir.path(), brand, &head);
+        let e = inspect(&path, &Limits::default()).expect_err(brand);
+        assert_eq!(e.code(), ErrorCode::ImageUnsupported, "{e}");
+        assert!(e.to_string().contains(&format!("brand {brand}")), "{e}");
+    }
+}
+
+#[test]
 fn broken_and_oversized_heics_are_refused_before_decoding() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (image, _) = picture(None);
