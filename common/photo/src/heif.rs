@@ -271,9 +271,7 @@ fn strip_app1(from: &Path, to: &Path) -> Result<Option<Vec<u8>>, PhotoError> {
             break;
         }
     }
-    w.into_inner()
-        .map_err(|e| PhotoError::Io(e.into_error()))?
-        .sync_all()?;
+    synced(w)?;
     Ok(exif)
 }
 
@@ -312,10 +310,16 @@ fn strip_png_exif(from: &Path, to: &Path) -> Result<Option<Vec<u8>>, PhotoError>
             break;
         }
     }
+    synced(w)?;
+    Ok(exif)
+}
+
+/// Flushes and syncs a copy: it is read back at once, and must be whole.
+fn synced(w: BufWriter<File>) -> Result<(), PhotoError> {
     w.into_inner()
         .map_err(|e| PhotoError::Io(e.into_error()))?
         .sync_all()?;
-    Ok(exif)
+    Ok(())
 }
 
 /// The top-level `meta` box's content (at most [`MAX_META_BYTES`]); a file with none, or with

@@ -534,19 +534,19 @@ fn detect(path: &Path) -> Result<Format, PhotoError> {
     let mut reader = ImageReader::open(path)?;
     reader.clear_format();
     match reader.with_guessed_format()?.format() {
-        None if heif_brand(path)?.is_some() => match heif_brand(path)? {
+        None => match heif_brand(path)? {
             // The brands libheif 1.15 reads: a still image, its extended range, or any HEIF.
             Some(brand) if matches!(&brand, b"heic" | b"heix" | b"mif1") => Ok(Format::Heif),
             // Sequences and multi-layer HEVC (`heim`, `heis`, `hevc`, `hevx`, `msf1`).
-            brand => Err(PhotoError::Unsupported(format!(
+            Some(brand) => Err(PhotoError::Unsupported(format!(
                 "HEIF files of brand {} (image sequences, multi-layer) are not supported; send \
                  a still photo (HEIC) or {ACCEPTED}",
-                String::from_utf8_lossy(&brand.unwrap_or_default())
+                String::from_utf8_lossy(&brand)
+            ))),
+            None => Err(PhotoError::Unsupported(format!(
+                "the file is not a recognised image; send {ACCEPTED}"
             ))),
         },
-        None => Err(PhotoError::Unsupported(format!(
-            "the file is not a recognised image; send {ACCEPTED}"
-        ))),
         Some(f) => Format::accepted(f).ok_or_else(|| {
             PhotoError::Unsupported(format!(
                 "{} images are not supported; send {ACCEPTED}",

@@ -4,12 +4,9 @@
 
 mod common;
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::process::Command;
 
-use common::chunk;
+use common::{chunk, write};
 use image::{DynamicImage, ImageFormat, RgbImage, RgbaImage};
 use minimoto_common::{ErrorCode, limits::Limits};
 use minimoto_photo::{decode, decode_scaled, inspect, inspect_cost, probe};
@@ -93,12 +90,6 @@ fn heic(source: &DynamicImage, exif: Option<&[u8]>) -> Vec<u8> {
         String::from_utf8_lossy(&run.stderr)
     );
     std::fs::read(&output).expect("heic")
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).expect("write");
-    path
 }
 
 /// Mean absolute difference per channel.
