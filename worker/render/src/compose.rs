@@ -1,35 +1,42 @@
 //! Composing one output frame: sample each visible photo's plate through its motion rectangle,
-//! join the two photos of a transition, convert to yuv420p.
+//! plane by plane, and join the two photos of a transition.
+//!
+//! Plates are yuv420p ([`YuvPlate`]) and so is the frame: the luma plane is sampled at the
+//! canvas size and the chroma planes at half of it through the half-size rectangle, which
+//! puts their samples where yuv420p's chroma sits (the centre of each 2×2 block). Blends are the
+//! same per-byte mix on every plane (the colour conversion is affine, so mixing yuv is mixing
+//! RGB), a third of the bytes RGBx would take.
 //!
 //! Frames are independent, so the pipeline composes several at once; each composition borrows a
-//! [`Scratch`] (RGBx buffers and a resizer) from a small pool instead of allocating per frame.
+//! [`Scratch`] (a sampler and a second frame) from a small pool instead of allocating per frame.
 //! Every transition costs at most what a crossfade does: two samples and one pass over the frame
 //! (slides and wipes copy rows instead of blending; fades sample one photo).
 
 use std::sync::{Mutex, PoisonError};
 
-use fast_image_resize::{
-    FilterType, ResizeAlg, ResizeOptions, Resizer, images::TypedImage, pixels::U8x4,
-};
 use minimoto_common::spec::{Motion, TransitionKind};
 
 use super::{
     RenderError,
-    fit::{Plate, internal},
+    fit::internal,
     motion::{self, CropRect},
+    sample::Sampler,
     timeline::{Blend, Layer},
-    yuv,
+    yuv::{self, YuvPlate},
 };
 
 /// How much closer the `zoom` transition brings the outgoing photo by its end (and the incoming
 /// one at its start).
 const TRANSITION_ZOOM: f64 = 1.5;
 
-/// Per-composition working memory: two canvas-size RGBx frames and the resizer's buffers.
+/// Luma and chroma of the colours the fades pass through (BT.709 limited range).
+const BLACK: [u8; 3] = [16, 128, 128];
+const WHITE: [u8; 3] = [235, 128, 128];
+
+/// Per-composition working memory: the sampler's tables and a second yuv frame.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    resizer: Resizer,
-    base: Vec<u8>,
+    sampler: Sampler,
     over: Vec<u8>,
 }
 
@@ -70,14 +77,20 @@ impl Canvas {
         (self.width, self.height)
     }
 
-    /// The rectangle of `plate` that photo `layer` shows in this frame.
-    pub fn crop(&self, plate: &Plate, layer: Layer) -> CropRect {
+    /// Its luma and chroma plane sizes.
+    fn planes(&self) -> ((usize, usize), (usize, usize)) {
+        let (w, h) = (self.width as usize, self.height as usize);
+        ((w, h), (w / 2, h / 2))
+    }
+
+    /// The rectangle of a `plate`-sized plate that photo `layer` shows in this frame.
+    pub fn crop(&self, plate: (u32, u32), layer: Layer) -> CropRect {
         motion::rect(
             self.motion,
             layer.photo,
             layer.t,
             self.strength,
-            plate.size(),
+            plate,
             self.size(),
         )
     }
@@ -87,34 +100,30 @@ impl Canvas {
 pub fn compose(
     scratch: &mut Scratch,
     canvas: Canvas,
-    base: (&Plate, Layer),
-    blend: Option<(&Plate, Blend)>,
+    base: (&YuvPlate, Layer),
+    blend: Option<(&YuvPlate, Blend)>,
     out: &mut [u8],
 ) -> Result<(), RenderError> {
-    let len = canvas.width as usize * canvas.height as usize * 4;
-    scratch.base.resize(len, 0);
-    let Scratch {
-        resizer,
-        base: frame,
-        over,
-    } = scratch;
-    let old = (base.0, canvas.crop(base.0, base.1));
+    if out.len() != yuv::frame_len(canvas.width, canvas.height) {
+        return Err(internal("the frame buffer does not match the canvas"));
+    }
+    let Scratch { sampler, over } = scratch;
+    let old = (base.0, canvas.crop(base.0.size(), base.1));
     match blend {
-        None => sample(resizer, canvas, old, frame)?,
+        None => sample(sampler, canvas, old, out),
         Some((plate, blend)) => {
-            let new = (plate, canvas.crop(plate, blend.layer));
-            transition(resizer, canvas, old, new, blend, frame, over)?;
+            let new = (plate, canvas.crop(plate.size(), blend.layer));
+            transition(sampler, canvas, old, new, blend, out, over)
         }
     }
-    yuv::rgbx_to_yuv420(frame, canvas.width, canvas.height, out)
 }
 
 /// A transition frame into `frame`, `over` being the second buffer.
 fn transition(
-    resizer: &mut Resizer,
+    sampler: &mut Sampler,
     canvas: Canvas,
-    old: (&Plate, CropRect),
-    new: (&Plate, CropRect),
+    old: (&YuvPlate, CropRect),
+    new: (&YuvPlate, CropRect),
     blend: Blend,
     frame: &mut [u8],
     over: &mut Vec<u8>,
@@ -122,18 +131,20 @@ fn transition(
     use TransitionKind as K;
     let w = blend.weight.clamp(0.0, 1.0);
     let fade_to = match blend.kind {
-        K::FadeBlack => Some(0),
-        K::FadeWhite => Some(255),
+        K::FadeBlack => Some(BLACK),
+        K::FadeWhite => Some(WHITE),
         _ => None,
     };
     if let Some(colour) = fade_to {
         // The first half fades the old photo out, the second fades the new one in: one sample.
-        if w < 0.5 {
-            sample(resizer, canvas, old, frame)?;
-            mix_towards(frame, colour, 2.0 * w);
+        let (photo, weight) = if w < 0.5 {
+            (old, 2.0 * w)
         } else {
-            sample(resizer, canvas, new, frame)?;
-            mix_towards(frame, colour, 2.0 - 2.0 * w);
+            (new, 2.0 - 2.0 * w)
+        };
+        sample(sampler, canvas, photo, frame)?;
+        for (plane, value) in planes_mut(canvas, frame).into_iter().zip(colour) {
+            mix_towards(plane, value, weight);
         }
         return Ok(());
     }
@@ -147,72 +158,113 @@ fn transition(
     } else {
         (old, new)
     };
-    sample(resizer, canvas, old, frame)?;
-    sample(resizer, canvas, new, over)?;
-    let (width, height) = (canvas.width as usize, canvas.height as usize);
-    let across = |side: usize| ((f64::from(w) * side as f64).round() as usize).min(side);
-    match blend.kind {
-        K::SlideLeft | K::SlideRight | K::WipeLeft | K::WipeRight => {
-            let d = across(width) * 4;
-            let row = width * 4;
-            for (f, o) in frame.chunks_exact_mut(row).zip(over.chunks_exact(row)) {
-                match blend.kind {
-                    // The new photo enters from the right, pushing the old one out to the left.
-                    K::SlideLeft => {
-                        f.copy_within(d.., 0);
-                        f[row - d..].copy_from_slice(&o[..d]);
-                    }
-                    K::SlideRight => {
-                        f.copy_within(..row - d, d);
-                        f[..d].copy_from_slice(&o[row - d..]);
-                    }
-                    // The edge moves leftwards from the right side, revealing the new photo.
-                    K::WipeLeft => f[row - d..].copy_from_slice(&o[row - d..]),
-                    _ => f[..d].copy_from_slice(&o[..d]),
-                }
+    sample(sampler, canvas, old, frame)?;
+    sample(sampler, canvas, new, over)?;
+    // Whole chroma samples: luma moves by an even number of pixels.
+    let across =
+        |side: usize| (((f64::from(w) * side as f64) / 2.0).round() as usize * 2).min(side);
+    let (d_x, d_y) = (
+        across(canvas.width as usize),
+        across(canvas.height as usize),
+    );
+    let ((lw, _), (cw, _)) = canvas.planes();
+    let frames = planes_mut(canvas, frame);
+    let overs = planes(canvas, over);
+    for (i, (f, o)) in frames.into_iter().zip(overs).enumerate() {
+        // The luma plane moves d, the chroma planes d / 2.
+        let (row, shift) = if i == 0 { (lw, 1) } else { (cw, 2) };
+        match blend.kind {
+            K::SlideLeft | K::SlideRight | K::WipeLeft | K::WipeRight => {
+                slide_or_wipe_across(blend.kind, f, o, row, d_x / shift);
             }
-        }
-        K::SlideUp | K::SlideDown | K::WipeUp | K::WipeDown => {
-            let d = across(height) * width * 4;
-            let all = frame.len();
-            match blend.kind {
-                K::SlideUp => {
-                    frame.copy_within(d.., 0);
-                    frame[all - d..].copy_from_slice(&over[..d]);
-                }
-                K::SlideDown => {
-                    frame.copy_within(..all - d, d);
-                    frame[..d].copy_from_slice(&over[all - d..]);
-                }
-                K::WipeUp => frame[all - d..].copy_from_slice(&over[all - d..]),
-                _ => frame[..d].copy_from_slice(&over[..d]),
+            K::SlideUp | K::SlideDown | K::WipeUp | K::WipeDown => {
+                slide_or_wipe_down(blend.kind, f, o, row * (d_y / shift));
             }
+            _ => crossfade(f, o, w),
         }
-        _ => crossfade(frame, over, w),
     }
     Ok(())
 }
 
-/// Resamples `rect` of `plate` into a canvas-size RGBx frame. Bilinear: at the ≤ 1.3× downscale
-/// of a plate it is indistinguishable from bicubic and ~20 % cheaper.
-fn sample(
-    resizer: &mut Resizer,
-    canvas: Canvas,
-    (plate, r): (&Plate, CropRect),
-    dst: &mut [u8],
-) -> Result<(), RenderError> {
-    let mut frame =
-        TypedImage::<U8x4>::from_buffer(canvas.width, canvas.height, dst).map_err(internal)?;
-    let options = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-        .use_alpha(false)
-        .crop(r.left, r.top, r.width, r.height);
-    resizer
-        .resize_typed(&plate.view()?, &mut frame, &options)
-        .map_err(internal)
+/// A horizontal slide or wipe `d` pixels in, row by row of `row` pixels.
+fn slide_or_wipe_across(kind: TransitionKind, frame: &mut [u8], over: &[u8], row: usize, d: usize) {
+    use TransitionKind as K;
+    for (f, o) in frame.chunks_exact_mut(row).zip(over.chunks_exact(row)) {
+        match kind {
+            // The new photo enters from the right, pushing the old one out to the left.
+            K::SlideLeft => {
+                f.copy_within(d.., 0);
+                f[row - d..].copy_from_slice(&o[..d]);
+            }
+            K::SlideRight => {
+                f.copy_within(..row - d, d);
+                f[..d].copy_from_slice(&o[row - d..]);
+            }
+            // The edge moves leftwards from the right side, revealing the new photo.
+            K::WipeLeft => f[row - d..].copy_from_slice(&o[row - d..]),
+            _ => f[..d].copy_from_slice(&o[..d]),
+        }
+    }
 }
 
-/// `base = base·(1 − weight) + over·weight`, per channel, in 8.8 fixed point.
+/// A vertical slide or wipe `d` bytes (whole rows) of the plane in.
+fn slide_or_wipe_down(kind: TransitionKind, frame: &mut [u8], over: &[u8], d: usize) {
+    use TransitionKind as K;
+    let all = frame.len();
+    match kind {
+        K::SlideUp => {
+            frame.copy_within(d.., 0);
+            frame[all - d..].copy_from_slice(&over[..d]);
+        }
+        K::SlideDown => {
+            frame.copy_within(..all - d, d);
+            frame[..d].copy_from_slice(&over[all - d..]);
+        }
+        K::WipeUp => frame[all - d..].copy_from_slice(&over[all - d..]),
+        _ => frame[..d].copy_from_slice(&over[..d]),
+    }
+}
+
+/// Samples `rect` of `plate` into the yuv420p frame `dst`: luma at the canvas size, chroma at
+/// half of it through the half-size rectangle. Bilinear, two taps a side ([`crate::sample`]).
+fn sample(
+    sampler: &mut Sampler,
+    canvas: Canvas,
+    (plate, r): (&YuvPlate, CropRect),
+    dst: &mut [u8],
+) -> Result<(), RenderError> {
+    let (luma, chroma) = canvas.planes();
+    let [y, u, v] = planes_mut(canvas, dst);
+    let full = (plate.width as usize, plate.height as usize);
+    sampler.prepare(full, r, luma)?;
+    sampler.draw(&plate.y, y)?;
+    let half = CropRect {
+        left: r.left / 2.0,
+        top: r.top / 2.0,
+        width: r.width / 2.0,
+        height: r.height / 2.0,
+    };
+    sampler.prepare(plate.half(), half, chroma)?;
+    sampler.draw(&plate.u, u)?;
+    sampler.draw(&plate.v, v)
+}
+
+/// The Y, U and V planes of a yuv420p frame of the canvas.
+fn planes_mut(canvas: Canvas, frame: &mut [u8]) -> [&mut [u8]; 3] {
+    let ((w, h), (cw, ch)) = canvas.planes();
+    let (y, uv) = frame.split_at_mut(w * h);
+    let (u, v) = uv.split_at_mut(cw * ch);
+    [y, u, v]
+}
+
+fn planes(canvas: Canvas, frame: &[u8]) -> [&[u8]; 3] {
+    let ((w, h), (cw, ch)) = canvas.planes();
+    let (y, uv) = frame.split_at(w * h);
+    let (u, v) = uv.split_at(cw * ch);
+    [y, u, v]
+}
+
+/// `base = base·(1 − weight) + over·weight`, per byte, in 8.8 fixed point.
 fn crossfade(base: &mut [u8], over: &[u8], weight: f32) {
     let (w, keep) = fixed(weight);
     for (b, &o) in base.iter_mut().zip(over) {
@@ -220,11 +272,11 @@ fn crossfade(base: &mut [u8], over: &[u8], weight: f32) {
     }
 }
 
-/// `base = base·(1 − weight) + colour·weight`.
-fn mix_towards(base: &mut [u8], colour: u8, weight: f32) {
+/// `base = base·(1 − weight) + value·weight`.
+fn mix_towards(base: &mut [u8], value: u8, weight: f32) {
     let (w, keep) = fixed(weight);
     for b in base.iter_mut() {
-        *b = mix(*b, keep, colour, w);
+        *b = mix(*b, keep, value, w);
     }
 }
 
@@ -247,31 +299,36 @@ fn mix(a: u8, keep: u16, b: u8, w: u16) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fit::Plate;
 
     const W: u32 = 32;
     const H: u32 = 16;
 
-    fn plate(w: u32, h: u32, rgb: [u8; 3]) -> Plate {
-        Plate {
+    fn yuv(plate: &Plate) -> YuvPlate {
+        YuvPlate::from_rgbx(plate).expect("convert")
+    }
+
+    fn plate(w: u32, h: u32, rgb: [u8; 3]) -> YuvPlate {
+        yuv(&Plate {
             width: w,
             height: h,
             pixels: [rgb[0], rgb[1], rgb[2], 255].repeat((w * h) as usize),
-        }
+        })
     }
 
     /// A plate whose grey rises from left to right (8 levels a column).
-    fn ramp() -> Plate {
+    fn ramp() -> YuvPlate {
         let pixels = (0..W * H)
             .flat_map(|i| {
                 let v = (i % W * 8) as u8;
                 [v, v, v, 255]
             })
             .collect();
-        Plate {
+        yuv(&Plate {
             width: W,
             height: H,
             pixels,
-        }
+        })
     }
 
     fn still() -> Canvas {
@@ -292,7 +349,7 @@ mod tests {
         frame[(y * W + x) as usize]
     }
 
-    fn frame(a: &Plate, b: Option<(&Plate, TransitionKind, f32)>) -> Vec<u8> {
+    fn frame(a: &YuvPlate, b: Option<(&YuvPlate, TransitionKind, f32)>) -> Vec<u8> {
         let mut out = vec![0; yuv::frame_len(W, H)];
         let blend = b.map(|(p, kind, weight)| {
             let blend = Blend {
@@ -329,7 +386,7 @@ mod tests {
             motion: Motion::KenBurns,
             ..still()
         };
-        let (a, b) = (plate(37, 18, [200, 0, 0]), plate(37, 18, [0, 0, 200]));
+        let (a, b) = (plate(38, 18, [200, 0, 0]), plate(38, 18, [0, 0, 200]));
         let mut scratch = Scratch::default();
         let mut out = vec![0; yuv::frame_len(W, H)];
         compose(&mut scratch, canvas, (&a, layer(0)), None, &mut out).expect("compose");

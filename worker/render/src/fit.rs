@@ -1,9 +1,10 @@
 //! Fitting a decoded photo to the canvas: the "plate" every frame of that photo is sampled from.
 //!
 //! A plate is the photo already scaled close to the output size (so per-frame sampling is cheap
-//! and the full-size photo can be dropped at once), in RGBx: 4 bytes a pixel is what
-//! `fast_image_resize` resamples fastest. With motion the plate is [`headroom`] larger than the
-//! canvas, so even the most zoomed-in frame is downsampled, never upscaled. With Ken Burns and
+//! and the full-size photo can be dropped at once), fitted here in RGBx (what `fast_image_resize`
+//! resamples fastest) and then converted to yuv420p once ([`crate::yuv::YuvPlate`]), the form
+//! frames are sampled from. With motion the plate is [`headroom`] larger than the canvas, so even
+//! the most zoomed-in frame is downsampled, never upscaled. With Ken Burns and
 //! `cover`, a photo of another shape (a portrait photo in a landscape video) gets a longer plate,
 //! as much more of its long side as the camera travels along it ([`plate_for`]).
 
@@ -38,19 +39,21 @@ impl Plate {
     pub fn size(&self) -> (u32, u32) {
         (self.width, self.height)
     }
-
-    pub fn view(&self) -> Result<TypedImageRef<'_, U8x4>, RenderError> {
-        TypedImageRef::from_buffer(self.width, self.height, &self.pixels).map_err(internal)
-    }
 }
 
-/// The plate size for a canvas: the canvas itself when nothing moves.
+/// The plate size for a canvas (even sides): the canvas itself when nothing moves.
 pub fn plate_size(canvas: (u32, u32), motion: Motion, strength: f64) -> (u32, u32) {
     if motion == Motion::None {
         return canvas;
     }
-    let grow = |side: u32| (f64::from(side) * headroom(strength)).round() as u32;
+    let grow = |side: u32| even(f64::from(side) * headroom(strength));
     (grow(canvas.0), grow(canvas.1))
+}
+
+/// The nearest even number of pixels (at least 2): plates become yuv420p, whose chroma planes
+/// are half the size.
+fn even(side: f64) -> u32 {
+    ((side / 2.0).round() as u32).max(1) * 2
 }
 
 /// How fast the camera travels along a long photo (Ken Burns, `cover`): in canvas heights (or
@@ -81,7 +84,7 @@ pub fn plate_for(
     let travel = LONG_PAN_SPEED * strength * seconds.max(0.0);
     let longer = |side: f64, canvas_side: u32, reach: f64| {
         let wanted = side + travel * f64::from(canvas_side);
-        (wanted.min(side * MAX_LONG).min(reach).max(side)).round() as u32
+        even(wanted.min(side * MAX_LONG).min(reach).max(side))
     };
     if aspect < pw / ph {
         (base.0, longer(ph, canvas.1, pw / aspect))

@@ -2,9 +2,10 @@
 //! its poster, thumbnails and an optional animated preview out.
 //!
 //! Photos are decoded once (EXIF orientation applied, limits enforced), fitted to plates with
-//! headroom for motion ([`fit`]), and every frame is composed in Rust — sub-pixel Ken Burns
-//! ([`motion`]) and crossfades on a frame-exact [`timeline`] — in parallel ([`compose`],
-//! `pipeline`), converted to yuv420p ([`yuv`]) and piped into ffmpeg (libx264 or libvpx-vp9, [`encode`]).
+//! headroom for motion ([`fit`]) and converted to yuv420p once ([`yuv`]); every frame is composed
+//! in Rust from those planes — sub-pixel Ken Burns ([`motion`], [`sample`]) and crossfades on a
+//! frame-exact [`timeline`] — in parallel ([`compose`], `pipeline`) and piped into ffmpeg
+//! (libx264 or libvpx-vp9, [`encode`]).
 //! The poster is then cut from the finished video ([`poster`]), scaled into [`thumbnails`], and
 //! the video sped up into a looping [`preview`]. [`ffmpeg`] finds the encoders and checks them
 //! at startup.
@@ -24,6 +25,7 @@ mod nice;
 mod pipeline;
 pub mod poster;
 pub mod preview;
+pub mod sample;
 pub mod thumbnails;
 pub mod timeline;
 pub mod yuv;
@@ -237,6 +239,7 @@ fn render_to(
     let stdin = encoder
         .take_stdin()
         .ok_or_else(|| internal("ffmpeg's stdin is not a pipe"))?;
+    widen_pipe(&stdin);
     let job = pipeline::Job {
         spec,
         photos: input.photos,
@@ -304,6 +307,16 @@ fn render_to(
         width: spec.width,
         height: spec.height,
     })
+}
+
+/// Grows the frame pipe from 64 KiB to 1 MiB (Linux's default ceiling for any user): a 720p
+/// frame is 1.4 MB, and each refill of a small pipe wakes ffmpeg's reader and our writer again.
+/// Best effort: a smaller pipe only costs speed.
+fn widen_pipe(stdin: &std::process::ChildStdin) {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::pipe::fcntl_setpipe_size(stdin, 1 << 20) {
+        tracing::debug!(error = %e, "the frame pipe keeps its size");
+    }
 }
 
 /// Refuses what can be refused before any work: a broken spec, no photos, or a photo that is not

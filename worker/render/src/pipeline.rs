@@ -34,10 +34,10 @@ use minimoto_photo::{self as photo, PhotoError};
 use super::{
     RenderError,
     compose::{self, Canvas, ScratchPool},
-    fit::{self, Plate, internal},
+    fit::{self, internal},
     nice,
     timeline::Timeline,
-    yuv,
+    yuv::{self, YuvPlate},
 };
 
 /// Memory the in-flight yuv frames may use; the number of buffers is derived from it (at least
@@ -120,7 +120,7 @@ pub fn run(
 /// Loader thread: decode and fit each photo in order, handing plates over one at a time.
 fn load_plates(
     job: &Job<'_>,
-    plates: SyncSender<Result<Arc<Plate>, RenderError>>,
+    plates: SyncSender<Result<Arc<YuvPlate>, RenderError>>,
     shared: &Shared,
     cancel: &AtomicBool,
 ) {
@@ -155,9 +155,11 @@ fn load_plates(
                     index: i + 1,
                     source,
                 })?;
-            // The decoded photo is dropped on return, as soon as its plate exists.
+            // The decoded photo is dropped on return, as soon as its plate exists, and the RGBx
+            // plate as soon as its yuv420p copy does.
             let plate = plate_of(decoded.dimensions());
-            fit::fit(&decoded, plate, job.spec.fit, job.spec.background).map(Arc::new)
+            let plate = fit::fit(&decoded, plate, job.spec.fit, job.spec.background)?;
+            YuvPlate::from_rgbx(&plate).map(Arc::new)
         };
         // A decoder that panics on a malformed file fails that photo, not the worker.
         let plate = panic::catch_unwind(AssertUnwindSafe(load)).unwrap_or_else(|_| {
@@ -177,7 +179,7 @@ fn load_plates(
 /// its composition.
 fn dispatch(
     job: &Job<'_>,
-    plate_rx: Receiver<Result<Arc<Plate>, RenderError>>,
+    plate_rx: Receiver<Result<Arc<YuvPlate>, RenderError>>,
     free_rx: Receiver<Vec<u8>>,
     done_tx: mpsc::Sender<Frame>,
     shared: &Shared,
@@ -202,7 +204,7 @@ fn dispatch(
 /// The dispatcher's ends of the channels.
 #[derive(Debug)]
 struct Queues {
-    plate_rx: Receiver<Result<Arc<Plate>, RenderError>>,
+    plate_rx: Receiver<Result<Arc<YuvPlate>, RenderError>>,
     free_rx: Receiver<Vec<u8>>,
     done_tx: mpsc::Sender<Frame>,
 }
@@ -222,7 +224,7 @@ fn spawn_frames<'s>(
         strength: job.spec.motion_strength,
     };
     // Plates of the photos still on screen, oldest first.
-    let mut loaded: VecDeque<(usize, Arc<Plate>)> = VecDeque::new();
+    let mut loaded: VecDeque<(usize, Arc<YuvPlate>)> = VecDeque::new();
     let mut next_photo = 0;
     for f in 0..job.timeline.total_frames() {
         let plan = job.timeline.frame(f);

@@ -1,13 +1,63 @@
 //! RGBx → yuv420p, BT.709 limited range: the only pixel format every browser decodes, converted
 //! here because ffmpeg's own RGB→YUV path costs several times more CPU per frame (and untagged
 //! BT.601 output would shift colours on HD players).
+//!
+//! Plates are converted once per photo ([`YuvPlate`]) and frames are sampled from them plane by
+//! plane, so no frame is ever converted: the conversion is affine and the sampling and blends
+//! linear, so the order changes nothing but rounding.
 
 use yuvutils_rs::{
     BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
     rgba_to_yuv420,
 };
 
-use super::{RenderError, fit::internal};
+use super::{
+    RenderError,
+    fit::{Plate, internal},
+};
+
+/// A plate in yuv420p: the full-size luma plane and two half-size chroma planes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YuvPlate {
+    pub width: u32,
+    pub height: u32,
+    pub y: Vec<u8>,
+    pub u: Vec<u8>,
+    pub v: Vec<u8>,
+}
+
+impl YuvPlate {
+    /// Converts an RGBx plate of even width and height.
+    pub fn from_rgbx(plate: &Plate) -> Result<Self, RenderError> {
+        let (w, h) = (plate.width, plate.height);
+        if w % 2 != 0 || h % 2 != 0 {
+            return Err(internal(format!(
+                "a {w}x{h} plate: yuv420p needs even sides"
+            )));
+        }
+        let mut frame = vec![0; frame_len(w, h)];
+        rgbx_to_yuv420(&plate.pixels, w, h, &mut frame)?;
+        let luma = w as usize * h as usize;
+        let v = frame.split_off(luma + luma / 4);
+        let u = frame.split_off(luma);
+        Ok(Self {
+            width: w,
+            height: h,
+            y: frame,
+            u,
+            v,
+        })
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// The chroma planes' size.
+    pub fn half(&self) -> (usize, usize) {
+        (self.width as usize / 2, self.height as usize / 2)
+    }
+}
 
 /// Bytes of one yuv420p frame (even width and height): Y, then U, then V, as ffmpeg reads them.
 pub fn frame_len(width: u32, height: u32) -> usize {
@@ -93,6 +143,26 @@ mod tests {
             "{:?}",
             convert([0, 255, 0])
         );
+    }
+
+    #[test]
+    fn a_plate_converts_into_its_three_planes() {
+        let plate = Plate {
+            width: 4,
+            height: 2,
+            pixels: [[255, 0, 0, 255], [0, 255, 0, 255]].concat().repeat(4),
+        };
+        let yuv = YuvPlate::from_rgbx(&plate).expect("convert");
+        assert_eq!((yuv.y.len(), yuv.u.len(), yuv.v.len()), (8, 2, 2));
+        let mut frame = vec![0; frame_len(4, 2)];
+        rgbx_to_yuv420(&plate.pixels, 4, 2, &mut frame).expect("convert");
+        assert_eq!([yuv.y, yuv.u, yuv.v].concat(), frame);
+        let odd = Plate {
+            width: 3,
+            height: 2,
+            pixels: vec![0; 24],
+        };
+        assert!(YuvPlate::from_rgbx(&odd).is_err());
     }
 
     #[test]
