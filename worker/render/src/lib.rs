@@ -6,8 +6,9 @@
 //! in Rust from those planes — sub-pixel Ken Burns ([`motion`], [`sample`]) and crossfades on a
 //! frame-exact [`timeline`] — in parallel ([`compose`], `pipeline`) and piped into ffmpeg
 //! (libx264 or libvpx-vp9, [`encode`]).
-//! The poster is then cut from the finished video ([`poster`]), scaled into [`thumbnails`], and
-//! the video sped up into a looping [`preview`]. [`ffmpeg`] finds the encoders and checks them
+//! The poster is the composed frame at the poster time, written with its [`thumbnails`] by a
+//! low-priority thread while the video encodes ([`poster`]); the finished video is sped up into
+//! an optional looping [`preview`]. [`ffmpeg`] finds the encoders and checks them
 //! at startup.
 //!
 //! Outputs are written under temporary names and renamed only once complete, so a crash, an error
@@ -33,7 +34,10 @@ pub mod yuv;
 use std::{
     fs, io,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
     time::Instant,
 };
 
@@ -246,7 +250,28 @@ fn render_to(
         limits: input.limits,
         timeline: &timeline,
     };
-    match pipeline::run(&job, stdin, progress, cancel) {
+    let (keep_tx, keep_rx) = mpsc::sync_channel::<Vec<u8>>(1);
+    let keep = (timeline.poster_frame(), keep_tx);
+    let (poster_at, poster_part_at) = (&poster, &poster_part);
+    let (piped, pictures) = std::thread::scope(|s| {
+        let pictures = s.spawn(move || {
+            nice::lower_current_thread();
+            let frame = keep_rx
+                .recv()
+                .map_err(|_| internal("the poster frame was never composed"))?;
+            let picture = poster::to_rgb(&frame, spec.width, spec.height)?;
+            drop(frame);
+            poster::write(&picture, poster_part_at)?;
+            fs::rename(poster_part_at, poster_at)?;
+            thumbnails::write(&picture, &spec.thumbnails, input.out_dir)
+        });
+        let piped = pipeline::run(&job, stdin, progress, cancel, keep);
+        let pictures = pictures
+            .join()
+            .unwrap_or_else(|_| Err(internal("the poster thread panicked")));
+        (piped, pictures)
+    });
+    match piped {
         Ok(()) => encoder.finish()?,
         Err(RenderError::Encoder { message, log }) if log.is_empty() => {
             // ffmpeg stopped taking frames: its stderr says why.
@@ -266,15 +291,7 @@ fn render_to(
     if cancel.load(Ordering::SeqCst) {
         return Err(RenderError::Cancelled);
     }
-    poster::extract(
-        ffmpeg,
-        &video,
-        timeline.poster_frame(),
-        spec.fps,
-        &poster_part,
-    )?;
-    fs::rename(&poster_part, &poster)?;
-    let thumbnails = thumbnails::write(&poster, &spec.thumbnails, input.out_dir)?;
+    let thumbnails = pictures?;
     let duration_seconds = frames as f64 / f64::from(spec.fps);
     let preview = match preview_path {
         Some((path, p)) => {

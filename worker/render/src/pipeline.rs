@@ -9,7 +9,8 @@
 //!   each into a yuv buffer taken from a small fixed set, so memory stays bounded and buffers are
 //!   reused;
 //! - a writer puts finished frames back in order and writes each whole to ffmpeg's stdin, then
-//!   returns its buffer to the set. Progress is reported from here, by frames written.
+//!   returns its buffer to the set. Progress is reported from here, by frames written, and a
+//!   copy of the poster's frame is handed to whoever makes the poster.
 //!
 //! Decode and compose threads run at a lower priority ([`super::nice`]) so they only use the CPU
 //! the encoder leaves idle. Any failure, or `cancel`, stops every thread at its next frame.
@@ -76,12 +77,17 @@ impl Shared {
 
 type Frame = (u64, Result<Vec<u8>, RenderError>);
 
-/// Composes every frame of `job` and writes it to `stdin` (closed at the end).
+/// Where a copy of one frame goes: the poster's frame number and its receiver.
+pub type Keep = (u64, SyncSender<Vec<u8>>);
+
+/// Composes every frame of `job` and writes it to `stdin` (closed at the end); sends a copy of
+/// frame `keep.0` to `keep.1` once it is written.
 pub fn run(
     job: &Job<'_>,
     stdin: ChildStdin,
     progress: &(dyn Fn(f64) + Sync),
     cancel: &AtomicBool,
+    keep: Keep,
 ) -> Result<(), RenderError> {
     let shared = Shared::default();
     let total = job.timeline.total_frames();
@@ -94,7 +100,8 @@ pub fn run(
     }
     let written = std::thread::scope(|s| {
         s.spawn(|| load_plates(job, plate_tx, &shared, cancel));
-        let writer = s.spawn(|| write_frames(stdin, done_rx, free_tx, total, progress, &shared));
+        let writer =
+            s.spawn(|| write_frames(stdin, done_rx, free_tx, total, progress, keep, &shared));
         if let Err(e) = dispatch(job, plate_rx, free_rx, done_tx, &shared, cancel) {
             shared.fail(e);
         }
@@ -296,6 +303,7 @@ fn write_frames(
     free: mpsc::Sender<Vec<u8>>,
     total: u64,
     progress: &(dyn Fn(f64) + Sync),
+    keep: Keep,
     shared: &Shared,
 ) -> u64 {
     let mut pending = BTreeMap::new();
@@ -319,6 +327,10 @@ fn write_frames(
                     log: String::new(),
                 });
                 return next;
+            }
+            if next == keep.0 {
+                // The receiver may be gone (it failed): the render goes on and reports that.
+                let _ = keep.1.try_send(buf.clone());
             }
             next += 1;
             // Percent steps: at most ~100 calls whatever the length.

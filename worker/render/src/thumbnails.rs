@@ -9,7 +9,7 @@ use std::{
 };
 
 use fast_image_resize::FilterType;
-use image::{ExtendedColorType, ImageEncoder, codecs::jpeg::JpegEncoder};
+use image::{ExtendedColorType, ImageEncoder, RgbImage, codecs::jpeg::JpegEncoder};
 
 use super::{
     RenderError,
@@ -54,16 +54,11 @@ pub fn part_name(size: u32) -> String {
 
 /// Writes a thumbnail of `poster` for each of `sizes` into `out_dir`, each under a temporary name
 /// renamed once complete. Returns them in the order of `sizes`.
-pub fn write(poster: &Path, sizes: &[u32], out_dir: &Path) -> Result<Vec<Thumb>, RenderError> {
+pub fn write(poster: &RgbImage, sizes: &[u32], out_dir: &Path) -> Result<Vec<Thumb>, RenderError> {
     if sizes.is_empty() {
         return Ok(Vec::new());
     }
-    let picture = image::ImageReader::open(poster)?
-        .with_guessed_format()?
-        .decode()
-        .map_err(|e| internal(format!("the poster does not decode ({e})")))?
-        .into_rgb8();
-    let rgbx = to_rgbx(&picture)?;
+    let rgbx = to_rgbx(poster)?;
     let mut out = Vec::with_capacity(sizes.len());
     for &size in sizes {
         let (width, height) = dimensions(rgbx.width(), rgbx.height(), size);
@@ -73,17 +68,11 @@ pub fn write(poster: &Path, sizes: &[u32], out_dir: &Path) -> Result<Vec<Thumb>,
             .chunks_exact(4)
             .flat_map(|px| [px[0], px[1], px[2]])
             .collect();
+        let rgb = RgbImage::from_raw(width, height, rgb)
+            .ok_or_else(|| internal("thumbnail buffer size"))?;
         let path = out_dir.join(file_name(size));
         let part = out_dir.join(part_name(size));
-        let mut file = BufWriter::new(fs::File::create(&part)?);
-        JpegEncoder::new_with_quality(&mut file, QUALITY)
-            .write_image(&rgb, width, height, ExtendedColorType::Rgb8)
-            .map_err(|e| match e {
-                image::ImageError::IoError(io) => RenderError::Io(io),
-                other => internal(format!("encoding a thumbnail failed ({other})")),
-            })?;
-        // Flushed here, not on drop, where a failed write (a full disk) would go unnoticed.
-        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        write_jpeg(&rgb, QUALITY, &part)?;
         fs::rename(&part, &path)?;
         out.push(Thumb {
             size,
@@ -93,6 +82,25 @@ pub fn write(poster: &Path, sizes: &[u32], out_dir: &Path) -> Result<Vec<Thumb>,
         });
     }
     Ok(out)
+}
+
+/// Writes `picture` as a JPEG of `quality` to `path`, flushed and synced.
+pub(crate) fn write_jpeg(picture: &RgbImage, quality: u8, path: &Path) -> Result<(), RenderError> {
+    let mut file = BufWriter::new(fs::File::create(path)?);
+    JpegEncoder::new_with_quality(&mut file, quality)
+        .write_image(
+            picture.as_raw(),
+            picture.width(),
+            picture.height(),
+            ExtendedColorType::Rgb8,
+        )
+        .map_err(|e| match e {
+            image::ImageError::IoError(io) => RenderError::Io(io),
+            other => internal(format!("encoding a JPEG failed ({other})")),
+        })?;
+    // Flushed here, not on drop, where a failed write (a full disk) would go unnoticed.
+    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(())
 }
 
 #[cfg(test)]
