@@ -2,6 +2,12 @@
 //! whole in memory) under byte limits, then the options, the soundtrack and every photo are
 //! checked before anything is stored. A rejected request leaves nothing behind: the scratch directory is removed
 //! when the [`Upload`] is dropped.
+//!
+//! Each photo's check starts as soon as its part is on disk, while the next parts stream in: an
+//! upload of many photos then takes about as long as the slower of the two, not their sum. The
+//! answer is still decided in the same order (the body, then the options, the soundtrack, then
+//! the photos in upload order); checks still running when a request fails are dropped, and those
+//! not yet admitted never start.
 
 use minimoto_common::ErrorCode;
 use std::{
@@ -13,7 +19,6 @@ use axum::{
     extract::multipart::{Field, Multipart, MultipartError},
     http::StatusCode,
 };
-use futures_util::{StreamExt, stream};
 use minimoto_audio::AudioInfo;
 use minimoto_common::{
     job::{AudioReport, ImageReport},
@@ -22,6 +27,7 @@ use minimoto_common::{
 };
 use minimoto_photo::{self as photo, PhotoError, PhotoInfo};
 use tokio::io::AsyncWriteExt;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
     decodes::Decodes,
@@ -159,7 +165,8 @@ pub async fn receive(
         .prefix("upload-")
         .tempdir_in(scratch)
         .map_err(ApiError::staging)?;
-    let mut received: Vec<Received> = Vec::new();
+    // Each photo's check, started as soon as it is on disk.
+    let mut checks: Vec<AbortOnDropHandle<ApiResult<StagedImage>>> = Vec::new();
     let mut options: Option<Vec<u8>> = None;
     let mut audio: Option<Received> = None;
     let mut total: u64 = 0;
@@ -172,13 +179,13 @@ pub async fn receive(
     } {
         match field.name() {
             Some("images") => {
-                if received.len() as u64 >= u64::from(limits.max_images) {
+                if checks.len() as u64 >= u64::from(limits.max_images) {
                     return Err(ApiError::new(
                         ErrorCode::TooManyImages,
                         format!("a job takes at most {} images", limits.max_images),
                     ));
                 }
-                let index = received.len() + 1;
+                let index = checks.len() + 1;
                 let path = dir.path().join(format!("{index:04}"));
                 // Kept in the job record: bounded, so 500 photos cannot outgrow a record.
                 let file_name = field
@@ -186,11 +193,12 @@ pub async fn receive(
                     .map(|n| n.chars().take(MAX_FILE_NAME_CHARS).collect());
                 let part = Part::Image(index);
                 let bytes = stream_to_file(field, watch, &path, part, limits, &mut total).await?;
-                received.push(Received {
+                let received = Received {
                     path,
                     file_name,
                     bytes,
-                });
+                };
+                checks.push(start_check(index, received, limits, decodes));
             }
             Some("audio") => {
                 if audio.is_some() {
@@ -231,7 +239,7 @@ pub async fn receive(
             }
         }
     }
-    if received.is_empty() {
+    if checks.is_empty() {
         return Err(ApiError::new(
             ErrorCode::NoImages,
             "send at least one photo as an `images` file part",
@@ -244,7 +252,7 @@ pub async fn receive(
         }
         None => RenderSpec::default(),
     };
-    let count = u32::try_from(received.len()).unwrap_or(u32::MAX);
+    let count = u32::try_from(checks.len()).unwrap_or(u32::MAX);
     let mut violations = options.validate(count, limits);
     violations.extend(check(&options));
     if !violations.is_empty() {
@@ -252,10 +260,14 @@ pub async fn receive(
     }
 
     let audio = match audio {
-        Some(r) => Some(inspect_audio(r, options.start_of(received.len()), decodes).await?),
+        Some(r) => Some(inspect_audio(r, options.start_of(checks.len()), decodes).await?),
         None => None,
     };
-    let images = inspect_all(received, limits, decodes).await?;
+    let mut images = Vec::with_capacity(checks.len());
+    for check in checks {
+        // The first bad photo in upload order is the one reported.
+        images.push(check.await.map_err(ApiError::internal)??);
+    }
     let order = video_order(&images, options.order);
     let mut slots: Vec<Option<StagedImage>> = images.into_iter().map(Some).collect();
     Ok(Upload {
@@ -411,49 +423,40 @@ async fn inspect_audio(
     })
 }
 
-/// Checks every photo (its header, then a decode that reads all of it). Each check is admitted by
-/// the [`Decodes`] every request shares, with the memory its header says it may need, so
-/// concurrent uploads hold at most the cores and the budget; the first bad photo (in upload
-/// order) is the one reported.
-async fn inspect_all(
-    received: Vec<Received>,
+/// Starts checking photo `index` (1-based): its header, then a decode that reads all of it.
+/// The check is admitted by the [`Decodes`] every request shares, with the memory its header
+/// says it may need, so concurrent uploads hold at most the cores and the budget whatever their
+/// number of photos. Dropping the handle stops a check still waiting for admission.
+fn start_check(
+    index: usize,
+    r: Received,
     limits: &Limits,
     decodes: &Arc<Decodes>,
-) -> ApiResult<Vec<StagedImage>> {
-    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let results: Vec<_> = stream::iter(received.into_iter().enumerate())
-        .map(|(i, r)| {
-            let limits = limits.clone();
-            let decodes = decodes.clone();
-            async move {
-                let path = r.path.clone();
-                let photo_error =
-                    |e: PhotoError| ApiError::photo(i + 1, r.file_name.as_deref(), &e);
-                let cost = {
-                    let (path, limits) = (path.clone(), limits.clone());
-                    tokio::task::spawn_blocking(move || photo::inspect_cost(&path, &limits))
-                        .await
-                        .map_err(ApiError::internal)?
-                        .map_err(photo_error)?
-                };
-                let admission = decodes.admit(cost).await;
-                let info = tokio::task::spawn_blocking(move || {
-                    let _admission = admission;
-                    photo::inspect(&path, &limits)
-                })
+) -> AbortOnDropHandle<ApiResult<StagedImage>> {
+    let (limits, decodes) = (limits.clone(), decodes.clone());
+    AbortOnDropHandle::new(tokio::spawn(async move {
+        let path = r.path.clone();
+        let photo_error = |e: PhotoError| ApiError::photo(index, r.file_name.as_deref(), &e);
+        let cost = {
+            let (path, limits) = (path.clone(), limits.clone());
+            tokio::task::spawn_blocking(move || photo::inspect_cost(&path, &limits))
                 .await
                 .map_err(ApiError::internal)?
-                .map_err(|e| ApiError::photo(i + 1, r.file_name.as_deref(), &e))?;
-                Ok::<_, ApiError>(StagedImage {
-                    path: r.path,
-                    file_name: r.file_name,
-                    bytes: r.bytes,
-                    info,
-                })
-            }
+                .map_err(photo_error)?
+        };
+        let admission = decodes.admit(cost).await;
+        let info = tokio::task::spawn_blocking(move || {
+            let _admission = admission;
+            photo::inspect(&path, &limits)
         })
-        .buffered(parallel)
-        .collect()
-        .await;
-    results.into_iter().collect()
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(photo_error)?;
+        Ok(StagedImage {
+            path: r.path,
+            file_name: r.file_name,
+            bytes: r.bytes,
+            info,
+        })
+    }))
 }

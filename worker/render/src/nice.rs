@@ -4,36 +4,32 @@
 //! 0 cut wall time by ~10 %, the largest single effect (see notes/render-pipeline.md). Compose work
 //! then only fills the CPU time x264 leaves idle instead of competing with it.
 //!
-//! Linux keeps a nice value per thread; `renice -p <tid>` sets one thread's. Std has no safe
-//! `setpriority` and the workspace denies `unsafe`, so the `renice` tool is run once per thread
-//! (threads are few and long-lived). Any failure just leaves the priority alone.
-
-use std::process::{Command, Stdio};
+//! Linux keeps a nice value per thread: `setpriority(PRIO_PROCESS, tid)` sets one thread's
+//! (rustix's safe wrapper). Any failure just leaves the priority alone.
 
 /// The nice value of background render threads.
-const NICE: &str = "10";
+const NICE: i32 = 10;
 
 /// Lowers the calling thread's scheduling priority, if the platform allows it.
 pub fn lower_current_thread() {
-    let Some(tid) = current_tid() else { return };
-    let _ = Command::new("renice")
-        .args(["-n", NICE, "-p", &tid])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// This thread's kernel id, from `/proc/thread-self` → `<pid>/task/<tid>`.
-fn current_tid() -> Option<String> {
-    let link = std::fs::read_link("/proc/thread-self").ok()?;
-    let tid = link.file_name()?.to_str()?;
-    (!tid.is_empty() && tid.bytes().all(|b| b.is_ascii_digit())).then(|| tid.to_owned())
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), NICE) {
+            tracing::debug!(error = %e, "a render thread keeps its priority");
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// This thread's kernel id, from `/proc/thread-self` → `<pid>/task/<tid>`.
+    fn current_tid() -> Option<String> {
+        let link = std::fs::read_link("/proc/thread-self").ok()?;
+        Some(link.file_name()?.to_str()?.to_owned())
+    }
 
     fn nice_of(tid: &str) -> Option<i64> {
         // Field 19 of /proc/<tid>/stat is the nice value (fields after the parenthesised name).
@@ -56,9 +52,7 @@ mod tests {
         })
         .join()
         .expect("thread");
-        if Command::new("renice").arg("--version").output().is_ok() {
-            assert_eq!(lowered, Some(10));
-        }
+        assert_eq!(lowered, Some(i64::from(NICE)));
         assert_eq!(nice_of(&main), before, "the caller's priority is untouched");
     }
 }
