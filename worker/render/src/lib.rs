@@ -383,3 +383,28 @@ impl Drop for Cleanup {
         let _ = self.remove_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Command, Stdio};
+
+    use super::*;
+
+    #[test]
+    fn the_frame_pipe_is_widened_to_a_mebibyte() {
+        let mut child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("cat");
+        let stdin = child.stdin.take().expect("stdin");
+        assert!(rustix::pipe::fcntl_getpipe_size(&stdin).expect("size") < 1 << 20);
+        widen_pipe(&stdin);
+        assert_eq!(
+            rustix::pipe::fcntl_getpipe_size(&stdin).expect("size"),
+            1 << 20
+        );
+        drop(stdin);
+        child.wait().expect("cat ends");
+    }
+}

@@ -3,20 +3,25 @@
 //! Each frame of a moving photo is a fresh crop of its plate, scaled by at most the plate's
 //! headroom (≤ 1.3×, [`crate::fit::headroom`]), so two taps a side are all a sample needs (no
 //! widened filter as a general resizer uses). Rows first: the two source rows around an output
-//! row are mixed into one; then columns: each output pixel mixes its two neighbours in that row.
-//! Both with 8-bit weights: positions to 1/256 px, so a slow pan (0.05 px a frame) still moves
-//! in even steps.
+//! row are mixed into one, with 7-bit weights (1/128 px); then columns: each output pixel mixes
+//! its two neighbours in that row, with 8-bit weights (1/256 px: at 1/128 a slow pan of 0.05 px a
+//! frame measurably alternated its steps; see tests/render/smooth.rs).
 //!
 //! The column pass is a gather. On x86-64 with SSSE3 it runs 8 pixels at a time: two byte
 //! shuffles pick each pixel's left and right neighbours from 16 source bytes into 16-bit lanes,
-//! two multiplies weigh them (`pshufb` + `pmullw`, the only `unsafe` of the render). Elsewhere,
-//! and for any 8 pixels whose sources span more than 16 bytes (a downscale above ~1.8×), a
-//! scalar loop does the same arithmetic, so both give identical bytes.
+//! two multiplies weigh them (`pshufb` + `pmullw`). The row pass runs 32 bytes at a time with
+//! AVX2: interleave the two rows' bytes and weigh each pair with one multiply-add of unsigned
+//! pixels by signed weights (`pmaddubsw`, which is why its weights are 7-bit). These two kernels
+//! are the only `unsafe` of the render. Elsewhere, and for any 8 pixels whose sources span more
+//! than 16 bytes (a downscale above ~1.8×), scalar loops do the same arithmetic, so every path
+//! gives identical bytes.
 
 use super::{RenderError, fit::internal, motion::CropRect};
 
-/// Weights are in 1/`ONE`: `255 · ONE` still fits the 16-bit lanes.
+/// Column weights are in 1/`ONE`: `255 · ONE` still fits the 16-bit lanes.
 const ONE: u16 = 256;
+/// Row weights are in 1/`ROW_ONE`: a weight below it fits a signed byte.
+const ROW_ONE: u16 = 128;
 /// Bytes past the end of the mixed row that the 16-byte loads may read (their weight is 0).
 const PAD: usize = 16;
 
@@ -30,7 +35,7 @@ pub struct Sampler {
     frac: Vec<u16>,
     /// Per 8 output columns: the shuffle and weights of the SIMD pass.
     groups: Vec<Group>,
-    /// Per output row: its top source row and the next one's weight (0..256).
+    /// Per output row: its top source row and the next one's weight (0..128).
     rows: Vec<(u32, u16)>,
     /// The source plane size and the first and last source columns the tables read.
     src: (usize, usize),
@@ -78,14 +83,14 @@ impl Sampler {
         self.left.clear();
         self.frac.clear();
         for i in 0..dst.0 {
-            let (l, f) = taps(rect.left, sx, i, src.0);
+            let (l, f) = taps(rect.left, sx, i, src.0, ONE);
             self.left.push(l as u32);
             self.frac.push(f);
         }
         self.rows.clear();
         self.rows.extend(
             (0..dst.1)
-                .map(|j| taps(rect.top, sy, j, src.1))
+                .map(|j| taps(rect.top, sy, j, src.1, ROW_ONE))
                 .map(|(r, w)| (r as u32, w)),
         );
         // Columns are non-decreasing, so the mixed row needs only this span.
@@ -150,8 +155,8 @@ impl Sampler {
 }
 
 /// The source position of output index `i` (pixel centres: `start + (i + ½)·step − ½`) as its
-/// left source index and the next index's weight in 1/[`ONE`], clamped to the plane's `len`.
-fn taps(start: f64, step: f64, i: usize, len: usize) -> (usize, u16) {
+/// left source index and the next index's weight in 1/`one`, clamped to the plane's `len`.
+fn taps(start: f64, step: f64, i: usize, len: usize, one: u16) -> (usize, u16) {
     let pos = start + (i as f64 + 0.5) * step - 0.5;
     let last = len - 1;
     if pos <= 0.0 {
@@ -161,35 +166,82 @@ fn taps(start: f64, step: f64, i: usize, len: usize) -> (usize, u16) {
         return (last, 0);
     }
     let left = pos.floor();
-    let w = ((pos - left) * f64::from(ONE)).round() as u16;
+    let w = ((pos - left) * f64::from(one)).round() as u16;
     let left = left as usize;
-    if w == ONE { (left + 1, 0) } else { (left, w) }
+    if w == one { (left + 1, 0) } else { (left, w) }
 }
 
-/// `out = a·(1 − w) + b·w`, `w` in 1/256.
+/// `out = a·(1 − w) + b·w`, `w` in 1/128.
 fn mix_rows(a: &[u8], b: &[u8], w: u16, out: &mut [u8]) {
+    let len = out.len().min(a.len()).min(b.len());
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if std::arch::is_x86_feature_detected!("avx2") && (1..ROW_ONE).contains(&w) {
+        let whole = len / 32 * 32;
         #[allow(unsafe_code)]
-        // SAFETY: AVX2 is present (checked above); the function only indexes slices.
+        // SAFETY: AVX2 is present (checked above); see `mix_rows_avx2` for its bounds.
         unsafe {
-            return mix_rows_avx2(a, b, w, out);
+            mix_rows_avx2(&a[..whole], &b[..whole], w, &mut out[..whole]);
         }
+        mix_rows_scalar(&a[whole..len], &b[whole..len], w, &mut out[whole..len]);
+        return;
     }
-    mix_rows_body(a, b, w, out);
+    mix_rows_scalar(&a[..len], &b[..len], w, &mut out[..len]);
 }
 
-/// [`mix_rows_body`] compiled for AVX2: the same loop, vectorised 32 bytes wide.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn mix_rows_avx2(a: &[u8], b: &[u8], w: u16, out: &mut [u8]) {
-    mix_rows_body(a, b, w, out);
-}
-
-#[inline(always)]
-fn mix_rows_body(a: &[u8], b: &[u8], w: u16, out: &mut [u8]) {
+fn mix_rows_scalar(a: &[u8], b: &[u8], w: u16, out: &mut [u8]) {
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        *o = mix(x, y, w);
+        // ≤ 255·128 + 64: fits u16; wrapping ops keep overflow checks out of the loop.
+        let v = u16::from(x)
+            .wrapping_mul(ROW_ONE - w)
+            .wrapping_add(u16::from(y).wrapping_mul(w))
+            .wrapping_add(ROW_ONE / 2);
+        *o = (v >> 7) as u8;
+    }
+}
+
+/// 32 bytes at a time: interleave the rows' bytes, weigh each pair with one multiply-add
+/// (`(128 − w)·a + w·b` ≤ 255·128: no saturation), round, shift, pack. Unpacking and packing
+/// both work within each 128-bit lane, so the bytes come back in order.
+///
+/// # Safety
+/// AVX2 must be present; `w` in 1..128 (so both weights fit a signed byte); `a`, `b` and `out`
+/// of one length, a multiple of 32 (asserted).
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx2")]
+unsafe fn mix_rows_avx2(a: &[u8], b: &[u8], w: u16, out: &mut [u8]) {
+    use std::arch::x86_64::{
+        __m256i, _mm256_add_epi16, _mm256_loadu_si256, _mm256_maddubs_epi16, _mm256_packus_epi16,
+        _mm256_set1_epi16, _mm256_srli_epi16, _mm256_storeu_si256, _mm256_unpackhi_epi8,
+        _mm256_unpacklo_epi8,
+    };
+    assert!(a.len() == out.len() && b.len() == out.len() && out.len() % 32 == 0);
+    // Little-endian: the low byte of each 16-bit lane weighs `a`, the high one `b`.
+    let weights = _mm256_set1_epi16(((w << 8) | (ROW_ONE - w)) as i16);
+    let round = _mm256_set1_epi16(ROW_ONE as i16 / 2);
+    for ((x, y), o) in a
+        .chunks_exact(32)
+        .zip(b.chunks_exact(32))
+        .zip(out.chunks_exact_mut(32))
+    {
+        // SAFETY: each chunk is 32 bytes.
+        let (x, y) = unsafe {
+            (
+                _mm256_loadu_si256(x.as_ptr().cast::<__m256i>()),
+                _mm256_loadu_si256(y.as_ptr().cast::<__m256i>()),
+            )
+        };
+        let lo = _mm256_maddubs_epi16(_mm256_unpacklo_epi8(x, y), weights);
+        let hi = _mm256_maddubs_epi16(_mm256_unpackhi_epi8(x, y), weights);
+        let lo = _mm256_srli_epi16(_mm256_add_epi16(lo, round), 7);
+        let hi = _mm256_srli_epi16(_mm256_add_epi16(hi, round), 7);
+        // SAFETY: `o` is 32 bytes.
+        unsafe {
+            _mm256_storeu_si256(
+                o.as_mut_ptr().cast::<__m256i>(),
+                _mm256_packus_epi16(lo, hi),
+            )
+        };
     }
 }
 
@@ -218,7 +270,7 @@ fn columns_scalar(row: &[u8], left: &[u32], frac: &[u16], out: &mut [u8]) {
     }
 }
 
-/// `a·(1 − w) + b·w`, `w` in 1/256, rounded.
+/// `a·(1 − w) + b·w`, `w` in 1/256, rounded: the columns' mix.
 #[inline(always)]
 fn mix(a: u8, b: u8, w: u16) -> u8 {
     // ≤ 255·256 + 128: fits u16; wrapping ops keep overflow checks out of the loops.
@@ -407,6 +459,24 @@ mod tests {
             );
             columns(&s.row, &s.left, &s.frac, &s.groups, false, &mut scalar);
             assert_eq!(simd, scalar, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn the_row_mix_gives_the_same_bytes_on_every_path() {
+        let (a, b) = (noise(301, 1, 5), noise(301, 1, 6));
+        for w in [1, 37, 64, 100, 127] {
+            let mut fast = vec![0; 301];
+            let mut scalar = vec![0; 301];
+            mix_rows(&a, &b, w, &mut fast);
+            mix_rows_scalar(&a, &b, w, &mut scalar);
+            assert_eq!(fast, scalar, "weight {w}");
+            // And each byte is the weighted mean, rounded.
+            for ((&f, &x), &y) in fast.iter().zip(&a).zip(&b) {
+                let want = (f64::from(x) * f64::from(ROW_ONE - w) + f64::from(y) * f64::from(w))
+                    / f64::from(ROW_ONE);
+                assert!((f64::from(f) - want).abs() <= 0.5, "{f} vs {want}");
+            }
         }
     }
 

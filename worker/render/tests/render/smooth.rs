@@ -51,7 +51,7 @@ fn a_slow_pan_moves_each_frame_by_a_steady_fraction_of_a_pixel() {
         out_dir: &dir.path().join("out"),
         encoder: &capturing_ffmpeg(dir.path(), &frames),
     };
-    render(&input, &|_| {}, &AtomicBool::new(false)).expect("render");
+    let rendered = render(&input, &|_| {}, &AtomicBool::new(false)).expect("render");
     let raw = std::fs::read(&frames).expect("captured frames");
     let frame_len = (w * h * 3 / 2) as usize;
     assert_eq!(raw.len(), 90 * frame_len, "every frame captured");
@@ -81,4 +81,21 @@ fn a_slow_pan_moves_each_frame_by_a_steady_fraction_of_a_pixel() {
             "uneven steps {pair:?} in {steps:?}"
         );
     }
+    // The poster is the composed frame at the poster time (the middle of a lone photo: frame
+    // 45): its edge is where that frame's is, within what JPEG's rounding moves it (flat areas
+    // clamped as the frames' are), far less than the 3+ px the edge travels.
+    let poster = image::open(&rendered.poster).expect("poster").into_luma8();
+    assert_eq!(poster.dimensions(), (w, h));
+    let dark: f64 = poster
+        .pixels()
+        .map(|p| 1.0 - (f64::from(p.0[0].clamp(8, 247)) - 8.0) / 239.0)
+        .sum::<f64>()
+        / f64::from(h);
+    assert!(
+        (dark - positions[45]).abs() < 0.3,
+        "the poster's edge is at {dark} px, frame 45's at {} (frame 0's {}, the last's {})",
+        positions[45],
+        positions[0],
+        positions[positions.len() - 1]
+    );
 }
