@@ -215,7 +215,7 @@ unsafe fn mix_rows_avx2(a: &[u8], b: &[u8], w: u16, out: &mut [u8]) {
         _mm256_set1_epi16, _mm256_srli_epi16, _mm256_storeu_si256, _mm256_unpackhi_epi8,
         _mm256_unpacklo_epi8,
     };
-    assert!(a.len() == out.len() && b.len() == out.len() && out.len() % 32 == 0);
+    assert!(a.len() == out.len() && b.len() == out.len() && out.len().is_multiple_of(32));
     // Little-endian: the low byte of each 16-bit lane weighs `a`, the high one `b`.
     let weights = _mm256_set1_epi16(((w << 8) | (ROW_ONE - w)) as i16);
     let round = _mm256_set1_epi16(ROW_ONE as i16 / 2);
