@@ -4,10 +4,12 @@
 //! when the [`Upload`] is dropped.
 //!
 //! Each photo's check starts as soon as its part is on disk, while the next parts stream in: an
-//! upload of many photos then takes about as long as the slower of the two, not their sum. The
-//! answer is still decided in the same order (the body, then the options, the soundtrack, then
-//! the photos in upload order); checks still running when a request fails are dropped, and those
-//! not yet admitted never start.
+//! upload of many photos then takes about as long as the slower of the two, not their sum. A
+//! request runs at most one check a core at a time (so one large upload cannot queue hundreds of
+//! checks ahead of everyone else's at the shared [`Decodes`]). The answer is still decided in the
+//! same order (the body, then the options, the soundtrack, then the photos in upload order). When
+//! a request fails, its checks not yet running never start; a decode already running finishes
+//! (holding its share of the budget until then) and its result is dropped.
 
 use minimoto_common::ErrorCode;
 use std::{
@@ -26,7 +28,7 @@ use minimoto_common::{
     spec::{Order, RenderSpec, Violation},
 };
 use minimoto_photo::{self as photo, PhotoError, PhotoInfo};
-use tokio::io::AsyncWriteExt;
+use tokio::{io::AsyncWriteExt, sync::Semaphore};
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
@@ -165,8 +167,10 @@ pub async fn receive(
         .prefix("upload-")
         .tempdir_in(scratch)
         .map_err(ApiError::staging)?;
-    // Each photo's check, started as soon as it is on disk.
+    // Each photo's check, started as soon as it is on disk; one a core at a time.
     let mut checks: Vec<AbortOnDropHandle<ApiResult<StagedImage>>> = Vec::new();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let slots = Arc::new(Semaphore::new(cores));
     let mut options: Option<Vec<u8>> = None;
     let mut audio: Option<Received> = None;
     let mut total: u64 = 0;
@@ -198,7 +202,7 @@ pub async fn receive(
                     file_name,
                     bytes,
                 };
-                checks.push(start_check(index, received, limits, decodes));
+                checks.push(start_check(index, received, limits, decodes, &slots));
             }
             Some("audio") => {
                 if audio.is_some() {
@@ -426,15 +430,21 @@ async fn inspect_audio(
 /// Starts checking photo `index` (1-based): its header, then a decode that reads all of it.
 /// The check is admitted by the [`Decodes`] every request shares, with the memory its header
 /// says it may need, so concurrent uploads hold at most the cores and the budget whatever their
-/// number of photos. Dropping the handle stops a check still waiting for admission.
+/// number of photos; `slots` (the request's own) keeps its checks to one a core. Dropping the
+/// handle stops a check still waiting for either.
 fn start_check(
     index: usize,
     r: Received,
     limits: &Limits,
     decodes: &Arc<Decodes>,
+    slots: &Arc<Semaphore>,
 ) -> AbortOnDropHandle<ApiResult<StagedImage>> {
-    let (limits, decodes) = (limits.clone(), decodes.clone());
+    let (limits, decodes, slots) = (limits.clone(), decodes.clone(), slots.clone());
     AbortOnDropHandle::new(tokio::spawn(async move {
+        let _slot = slots
+            .acquire_owned()
+            .await
+            .unwrap_or_else(|_| unreachable!("the semaphore is never closed"));
         let path = r.path.clone();
         let photo_error = |e: PhotoError| ApiError::photo(index, r.file_name.as_deref(), &e);
         let cost = {

@@ -52,7 +52,10 @@ mod tests {
         })
         .join()
         .expect("thread");
-        assert_eq!(lowered, Some(i64::from(NICE)));
+        // A thread already nicer than 10 (a CI niced as a whole) stays as it is: raising its
+        // priority back would need privileges.
+        let expected = before.map(|b| b.max(i64::from(NICE)));
+        assert_eq!(lowered, expected);
         assert_eq!(nice_of(&main), before, "the caller's priority is untouched");
     }
 }

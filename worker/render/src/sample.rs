@@ -2,7 +2,10 @@
 //!
 //! Each frame of a moving photo is a fresh crop of its plate, scaled by at most the plate's
 //! headroom (≤ 1.3×, [`crate::fit::headroom`]), so two taps a side are all a sample needs (no
-//! widened filter as a general resizer uses). Rows first: the two source rows around an output
+//! widened filter as a general resizer uses). The price of two taps at a downscale is a little
+//! aliasing: a sharp edge panning slowly pauses for a frame where it falls between two samples
+//! and catches up on the next, never moving back or jumping (tested); a widened filter avoids it
+//! at several times the cost per frame. Rows first: the two source rows around an output
 //! row are mixed into one, with 7-bit weights (1/128 px); then columns: each output pixel mixes
 //! its two neighbours in that row, with 8-bit weights (1/256 px: at 1/128 a slow pan of 0.05 px a
 //! frame measurably alternated its steps; see tests/render/smooth.rs).
@@ -489,6 +492,74 @@ mod tests {
         let b = sample(&plane, (w, h), rect(4.25, 0.0, 48.0, 4.0), (48, 4));
         for (x, (&a, &b)) in a.iter().zip(&b).enumerate().take(40) {
             assert_eq!(i16::from(b) - i16::from(a), 1, "column {x}");
+        }
+    }
+
+    /// The edge position, in source pixels, of each of 40 frames of a crop moving 0.05 px a
+    /// frame (the slowest pans) across a sharp edge, along rows (`vertical`) or columns, scaled
+    /// down by `scale`.
+    fn edge_positions(vertical: bool, scale: f64) -> Vec<f64> {
+        let (len, across) = (120, 16);
+        let (w, h) = if vertical {
+            (across, len)
+        } else {
+            (len, across)
+        };
+        let plane: Vec<u8> = (0..w * h)
+            .map(|i| {
+                let at = if vertical { i / w } else { i % w };
+                if at < len / 2 { 0 } else { 255 }
+            })
+            .collect();
+        let out_len = 80;
+        (0..40)
+            .map(|f| {
+                let start = 10.0 + 0.05 * f64::from(f);
+                let r = if vertical {
+                    rect(0.0, start, across as f64, out_len as f64 * scale)
+                } else {
+                    rect(start, 0.0, out_len as f64 * scale, across as f64)
+                };
+                let dst = if vertical {
+                    (across, out_len)
+                } else {
+                    (out_len, across)
+                };
+                let out = sample(&plane, (w, h), r, dst);
+                let dark: f64 = out.iter().map(|&v| 1.0 - f64::from(v) / 255.0).sum();
+                // Dark pixels of one line, in source pixels.
+                dark / across as f64 * scale
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_slow_crop_moves_an_edge_in_sub_pixel_steps_along_both_axes() {
+        for vertical in [false, true] {
+            // At the plate's own scale (a pan, the slowest motion): even steps, whatever the
+            // weights' precision (1/128 px for rows, 1/256 for columns).
+            let positions = edge_positions(vertical, 1.0);
+            let steps: Vec<f64> = positions.windows(2).map(|p| p[0] - p[1]).collect();
+            for pair in steps.windows(2) {
+                assert!(
+                    (pair[1] - pair[0]).abs() < 0.02,
+                    "vertical {vertical}: uneven steps {pair:?} in {steps:?}"
+                );
+            }
+            // Downscaled 1.1× (Ken Burns): two taps alias, so a sharp edge pauses for a frame or
+            // two where it falls between two samples and catches up after, but never moves back
+            // nor jumps, and travels exactly as far as the crop.
+            let positions = edge_positions(vertical, 1.1);
+            let steps: Vec<f64> = positions.windows(2).map(|p| p[0] - p[1]).collect();
+            assert!(
+                steps.iter().all(|s| (-1e-9..0.1).contains(s)),
+                "vertical {vertical}: {steps:?}"
+            );
+            let travel = positions[0] - positions[39];
+            assert!(
+                (travel - 39.0 * 0.05).abs() < 0.1,
+                "vertical {vertical}: {travel}"
+            );
         }
     }
 

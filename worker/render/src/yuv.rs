@@ -40,6 +40,8 @@ impl YuvPlate {
         let luma = w as usize * h as usize;
         let v = frame.split_off(luma + luma / 4);
         let u = frame.split_off(luma);
+        // The luma plane keeps the whole frame's allocation otherwise (a third more).
+        frame.shrink_to_fit();
         Ok(Self {
             width: w,
             height: h,
