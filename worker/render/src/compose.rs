@@ -143,7 +143,10 @@ fn transition(
             (new, 2.0 - 2.0 * w)
         };
         sample(sampler, canvas, photo, frame)?;
-        for (plane, value) in planes_mut(canvas, frame).into_iter().zip(colour) {
+        for (plane, value) in yuv::planes_mut(frame, canvas.width, canvas.height)
+            .into_iter()
+            .zip(colour)
+        {
             mix_towards(plane, value, weight);
         }
         return Ok(());
@@ -168,17 +171,22 @@ fn transition(
         across(canvas.height as usize),
     );
     let ((lw, _), (cw, _)) = canvas.planes();
-    let frames = planes_mut(canvas, frame);
-    let overs = planes(canvas, over);
+    let frames = yuv::planes_mut(frame, canvas.width, canvas.height);
+    let overs = yuv::planes(over, canvas.width, canvas.height);
     for (i, (f, o)) in frames.into_iter().zip(overs).enumerate() {
         // The luma plane moves d, the chroma planes d / 2.
         let (row, shift) = if i == 0 { (lw, 1) } else { (cw, 2) };
         match blend.kind {
+            // Across: each row of the plane on its own, `d` pixels.
             K::SlideLeft | K::SlideRight | K::WipeLeft | K::WipeRight => {
-                slide_or_wipe_across(blend.kind, f, o, row, d_x / shift);
+                let d = d_x / shift;
+                for (f, o) in f.chunks_exact_mut(row).zip(o.chunks_exact(row)) {
+                    slide_or_wipe(blend.kind, f, o, d);
+                }
             }
+            // Down: the whole plane as one line, `d` rows of bytes.
             K::SlideUp | K::SlideDown | K::WipeUp | K::WipeDown => {
-                slide_or_wipe_down(blend.kind, f, o, row * (d_y / shift));
+                slide_or_wipe(blend.kind, f, o, row * (d_y / shift));
             }
             _ => crossfade(f, o, w),
         }
@@ -186,41 +194,23 @@ fn transition(
     Ok(())
 }
 
-/// A horizontal slide or wipe `d` pixels in, row by row of `row` pixels.
-fn slide_or_wipe_across(kind: TransitionKind, frame: &mut [u8], over: &[u8], row: usize, d: usize) {
-    use TransitionKind as K;
-    for (f, o) in frame.chunks_exact_mut(row).zip(over.chunks_exact(row)) {
-        match kind {
-            // The new photo enters from the right, pushing the old one out to the left.
-            K::SlideLeft => {
-                f.copy_within(d.., 0);
-                f[row - d..].copy_from_slice(&o[..d]);
-            }
-            K::SlideRight => {
-                f.copy_within(..row - d, d);
-                f[..d].copy_from_slice(&o[row - d..]);
-            }
-            // The edge moves leftwards from the right side, revealing the new photo.
-            K::WipeLeft => f[row - d..].copy_from_slice(&o[row - d..]),
-            _ => f[..d].copy_from_slice(&o[..d]),
-        }
-    }
-}
-
-/// A vertical slide or wipe `d` bytes (whole rows) of the plane in.
-fn slide_or_wipe_down(kind: TransitionKind, frame: &mut [u8], over: &[u8], d: usize) {
+/// A slide or wipe `d` bytes into one line of `frame` (a row, or a whole plane for the vertical
+/// kinds), `over` being the new photo's line.
+fn slide_or_wipe(kind: TransitionKind, frame: &mut [u8], over: &[u8], d: usize) {
     use TransitionKind as K;
     let all = frame.len();
     match kind {
-        K::SlideUp => {
+        // The new photo enters from the right (bottom), pushing the old one out.
+        K::SlideLeft | K::SlideUp => {
             frame.copy_within(d.., 0);
             frame[all - d..].copy_from_slice(&over[..d]);
         }
-        K::SlideDown => {
+        K::SlideRight | K::SlideDown => {
             frame.copy_within(..all - d, d);
             frame[..d].copy_from_slice(&over[all - d..]);
         }
-        K::WipeUp => frame[all - d..].copy_from_slice(&over[all - d..]),
+        // The edge moves from the right (bottom) side, revealing the new photo.
+        K::WipeLeft | K::WipeUp => frame[all - d..].copy_from_slice(&over[all - d..]),
         _ => frame[..d].copy_from_slice(&over[..d]),
     }
 }
@@ -234,7 +224,7 @@ fn sample(
     dst: &mut [u8],
 ) -> Result<(), RenderError> {
     let (luma, chroma) = canvas.planes();
-    let [y, u, v] = planes_mut(canvas, dst);
+    let [y, u, v] = yuv::planes_mut(dst, canvas.width, canvas.height);
     let full = (plate.width as usize, plate.height as usize);
     sampler.prepare(full, r, luma)?;
     sampler.draw(&plate.y, y)?;
@@ -247,21 +237,6 @@ fn sample(
     sampler.prepare(plate.half(), half, chroma)?;
     sampler.draw(&plate.u, u)?;
     sampler.draw(&plate.v, v)
-}
-
-/// The Y, U and V planes of a yuv420p frame of the canvas.
-fn planes_mut(canvas: Canvas, frame: &mut [u8]) -> [&mut [u8]; 3] {
-    let ((w, h), (cw, ch)) = canvas.planes();
-    let (y, uv) = frame.split_at_mut(w * h);
-    let (u, v) = uv.split_at_mut(cw * ch);
-    [y, u, v]
-}
-
-fn planes(canvas: Canvas, frame: &[u8]) -> [&[u8]; 3] {
-    let ((w, h), (cw, ch)) = canvas.planes();
-    let (y, uv) = frame.split_at(w * h);
-    let (u, v) = uv.split_at(cw * ch);
-    [y, u, v]
 }
 
 /// `base = base·(1 − weight) + over·weight`, per byte, in 8.8 fixed point.

@@ -35,12 +35,6 @@ pub struct Plate {
     pub pixels: Vec<u8>,
 }
 
-impl Plate {
-    pub fn size(&self) -> (u32, u32) {
-        (self.width, self.height)
-    }
-}
-
 /// The plate size for a canvas (even sides): the canvas itself when nothing moves.
 pub fn plate_size(canvas: (u32, u32), motion: Motion, strength: f64) -> (u32, u32) {
     if motion == Motion::None {

@@ -20,8 +20,7 @@ pub fn to_rgb(frame: &[u8], width: u32, height: u32) -> Result<RgbImage, RenderE
         return Err(internal("the poster frame does not match the canvas"));
     }
     let luma = width as usize * height as usize;
-    let (y, uv) = frame.split_at(luma);
-    let (u, v) = uv.split_at(luma / 4);
+    let [y, u, v] = yuv::planes(frame, width, height);
     let planar = YuvPlanarImage {
         y_plane: y,
         y_stride: width,

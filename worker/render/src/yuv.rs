@@ -67,6 +67,28 @@ pub fn frame_len(width: u32, height: u32) -> usize {
     w * h + 2 * (w / 2) * (h / 2)
 }
 
+/// The Y, U and V planes of a yuv420p frame (of at least [`frame_len`] bytes).
+pub fn planes(frame: &[u8], width: u32, height: u32) -> [&[u8]; 3] {
+    let (luma, chroma) = plane_lens(width, height);
+    let (y, uv) = frame.split_at(luma);
+    let (u, v) = uv.split_at(chroma);
+    [y, u, v]
+}
+
+/// [`planes`], writable.
+pub fn planes_mut(frame: &mut [u8], width: u32, height: u32) -> [&mut [u8]; 3] {
+    let (luma, chroma) = plane_lens(width, height);
+    let (y, uv) = frame.split_at_mut(luma);
+    let (u, v) = uv.split_at_mut(chroma);
+    [y, u, v]
+}
+
+/// Bytes of the luma plane and of each chroma plane.
+fn plane_lens(width: u32, height: u32) -> (usize, usize) {
+    let (w, h) = (width as usize, height as usize);
+    (w * h, (w / 2) * (h / 2))
+}
+
 /// Converts `rgbx` (`width × height × 4` bytes; the 4th byte is ignored) into `out`
 /// ([`frame_len`] bytes).
 pub fn rgbx_to_yuv420(
@@ -76,12 +98,10 @@ pub fn rgbx_to_yuv420(
     out: &mut [u8],
 ) -> Result<(), RenderError> {
     let luma = width as usize * height as usize;
-    let chroma = (width as usize / 2) * (height as usize / 2);
     if out.len() != frame_len(width, height) || rgbx.len() != luma * 4 {
         return Err(internal("frame buffers do not match the canvas"));
     }
-    let (y, uv) = out.split_at_mut(luma);
-    let (u, v) = uv.split_at_mut(chroma);
+    let [y, u, v] = planes_mut(out, width, height);
     let mut planar = YuvPlanarImageMut {
         y_plane: BufferStoreMut::Borrowed(y),
         y_stride: width,
